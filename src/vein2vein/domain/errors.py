@@ -1,0 +1,108 @@
+"""The one family tree of vein2vein's errors.
+
+Every error has a stable ``code`` that adapters show and map to an exit code or an HTTP
+status (each adapter in one table). Each class also subclasses the builtin it resembles,
+so callers that know nothing of vein2vein can still catch it sensibly::
+
+    V2VError
+    ├── InvalidInput (ValueError)              code: invalid-input
+    │   ├── InvalidIdentifier                  code: invalid-identifier
+    │   └── InvalidScan                        code: invalid-scan
+    ├── NotFound (LookupError)                 code: not-found
+    ├── RuleViolation                          code: rule-violation
+    │   ├── TransitionRefused                  code: transition-refused
+    │   └── IdentityMismatch                   code: identity-mismatch
+    ├── ConcurrencyConflict                    code: conflict
+    ├── DuplicateIdentifier                    code: duplicate-identifier
+    └── AuditChainBroken                       code: audit-chain-broken
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditChainBroken",
+    "ConcurrencyConflict",
+    "DuplicateIdentifier",
+    "IdentityMismatch",
+    "InvalidIdentifier",
+    "InvalidInput",
+    "InvalidScan",
+    "NotFound",
+    "RuleViolation",
+    "TransitionRefused",
+    "V2VError",
+]
+
+
+class V2VError(Exception):
+    """Base of every error vein2vein raises on purpose."""
+
+    code = "error"
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class InvalidInput(V2VError, ValueError):
+    """A value given to vein2vein is malformed; nothing was changed."""
+
+    code = "invalid-input"
+
+
+class InvalidIdentifier(InvalidInput):
+    """An ISBT 128 identifier (DIN, COI, check character, flags) is not well formed."""
+
+    code = "invalid-identifier"
+
+
+class InvalidScan(InvalidInput):
+    """A scanned code could not be read as a DIN or a chain-of-identity identifier."""
+
+    code = "invalid-scan"
+
+
+class NotFound(V2VError, LookupError):
+    """A record that was asked for does not exist."""
+
+    code = "not-found"
+
+
+class RuleViolation(V2VError):
+    """A GMP rule refuses the request; nothing was changed."""
+
+    code = "rule-violation"
+
+
+class TransitionRefused(RuleViolation):
+    """A batch cannot move from its state by this action."""
+
+    code = "transition-refused"
+
+
+class IdentityMismatch(RuleViolation):
+    """A scanned identity is not the one expected: a hard stop.
+
+    The transition it guarded was refused; the attempt itself was recorded in the audit
+    trail as ``IdentityMismatchDetected``.
+    """
+
+    code = "identity-mismatch"
+
+
+class ConcurrencyConflict(V2VError):
+    """Someone else changed the record since it was read; reload and try again."""
+
+    code = "conflict"
+
+
+class DuplicateIdentifier(V2VError):
+    """An identifier that must be unique (a DIN sequence, a lot) was issued twice."""
+
+    code = "duplicate-identifier"
+
+
+class AuditChainBroken(V2VError):
+    """The audit trail's hash chain does not verify."""
+
+    code = "audit-chain-broken"

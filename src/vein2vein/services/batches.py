@@ -1,0 +1,306 @@
+"""Write side: one use case per function, each in one unit of work with its audit records."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vein2vein.domain.batch import (
+    TRANSITIONS,
+    Action,
+    Batch,
+    BatchState,
+    default_handoff_parties,
+)
+from vein2vein.domain.custody import Handoff
+from vein2vein.domain.errors import (
+    ConcurrencyConflict,
+    IdentityMismatch,
+    InvalidInput,
+)
+from vein2vein.domain.events import Event
+from vein2vein.domain.identity import IdentifierIssuer, parse_scan
+from vein2vein.domain.patient import Patient, Site, SiteKind, TherapyOrder, validate_code
+from vein2vein.store.uow import UnitOfWork
+
+__all__ = [
+    "HandoffDetails",
+    "OrderPlaced",
+    "ScanResult",
+    "perform_transition",
+    "place_order",
+    "register_site",
+    "scan_identity",
+]
+
+_ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@ -]{0,99}")
+
+
+def _actor(actor: str) -> str:
+    actor = actor.strip() if isinstance(actor, str) else actor
+    if not isinstance(actor, str) or not _ACTOR.fullmatch(actor):
+        raise InvalidInput(
+            f"actor {actor!r}: expected 1-100 letters, digits, spaces and . _ @ -"
+        )
+    return actor
+
+
+def register_site(
+    uow: UnitOfWork, *, code: str, name: str, kind: str, fin: str | None, actor: str
+) -> Site:
+    """Add a site to the network (treatment centre, collection centre, plant, point of care)."""
+    actor = _actor(actor)
+    try:
+        site_kind = SiteKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in SiteKind)
+        raise InvalidInput(f"site kind {kind!r}: expected one of {choices}") from None
+    site = Site(code, name, site_kind, fin or None)
+    with uow:
+        uow.sites.add(site)
+        uow.record(
+            Event(
+                "SiteRegistered", actor, uow.clock.now(), "site", site.code,
+                new={"name": site.name, "kind": site.kind.value, "fin": site.fin},
+            )
+        )
+        uow.commit()
+    return site
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    reference: str
+    lot: str
+    coi: str
+
+
+def place_order(
+    uow: UnitOfWork,
+    *,
+    pseudonym: str,
+    year_of_birth: int,
+    weight_kg: float,
+    product: str,
+    treatment_centre: str,
+    manufacturing_site: str,
+    actor: str,
+    reference: str | None = None,
+) -> OrderPlaced:
+    """A treatment centre orders a therapy for a pseudonymous patient.
+
+    Registers the patient when new (an existing pseudonym must match its year of birth; the
+    weight is updated for dosing), issues the order's chain-of-identity identifier (ISBT 128
+    DS040) under the manufacturing site's FIN, and opens the batch in ORDERED.
+    """
+    actor = _actor(actor)
+    patient = Patient(pseudonym, year_of_birth, weight_kg)
+    validate_code("product", product)
+    if reference is not None:
+        validate_code("order reference", reference)
+    with uow:
+        now = uow.clock.now()
+        patient.check_born_by(now)
+        centre = uow.sites.get(treatment_centre)
+        plant = uow.sites.get(manufacturing_site)
+        if centre.kind is not SiteKind.TREATMENT_CENTRE:
+            raise InvalidInput(
+                f"treatment_centre {centre.code}: is a {centre.kind.value}, not a treatment centre"
+            )
+        if not plant.kind.manufactures:
+            raise InvalidInput(
+                f"manufacturing_site {plant.code}: is a {plant.kind.value}, which does not "
+                "manufacture"
+            )
+        if plant.fin is None:
+            raise InvalidInput(
+                f"manufacturing_site {plant.code}: has no ISBT 128 FIN to issue the chain of "
+                "identity under (FINs are assigned by ICCBBA; set the site's FIN)"
+            )
+        known = uow.patients.find(pseudonym)
+        if known is None:
+            uow.patients.add(patient, now)
+            uow.record(
+                Event(
+                    "PatientRegistered", actor, now, "patient", pseudonym,
+                    new={"year_of_birth": year_of_birth, "weight_kg": weight_kg},
+                )
+            )
+        elif known.year_of_birth != year_of_birth:
+            raise InvalidInput(
+                f"patient {pseudonym}: is registered with year of birth {known.year_of_birth}, "
+                f"not {year_of_birth}; check the pseudonym"
+            )
+        yy = now.year % 100
+        if reference is None:
+            reference = f"ORD-{now.year}-{uow.sequences.next_sequence('ORD', 'ORDER', yy):06d}"
+        lot = f"{plant.code}-{now.year}-{uow.sequences.next_sequence('LOT', plant.code, yy):05d}"
+        coi = IdentifierIssuer(uow.sequences).issue_coi(plant.fin, now.year)
+        order = TherapyOrder(
+            reference, pseudonym, product, centre.code, plant.code, now, actor
+        )
+        uow.orders.add(order)
+        batch = Batch(
+            lot=lot,
+            coi=coi,
+            order_ref=reference,
+            patient_pseudonym=pseudonym,
+            product=product,
+            manufacturing_site=plant.code,
+            treatment_centre=centre.code,
+            state=BatchState.ORDERED,
+            state_since=now,
+            created_at=now,
+        )
+        uow.batches.add(batch)
+        uow.record(
+            Event(
+                "TherapyOrdered", actor, now, "batch", lot,
+                new={
+                    "order": reference,
+                    "patient": pseudonym,
+                    "weight_kg": weight_kg,
+                    "product": product,
+                    "treatment_centre": centre.code,
+                    "manufacturing_site": plant.code,
+                    "coi": coi.value,
+                    "state": BatchState.ORDERED.value,
+                    "version": batch.version,
+                },
+            )
+        )
+        uow.commit()
+    return OrderPlaced(reference, lot, coi.value)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffDetails:
+    """What a person may say at a hand-off; anything left out takes the batch's default."""
+
+    from_party: str | None = None
+    to_party: str | None = None
+    location: str | None = None
+    temperature_c: float | None = None
+
+
+def perform_transition(
+    uow: UnitOfWork,
+    lot: str,
+    action: Action | str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    scan: str | None = None,
+    handoff: HandoffDetails | None = None,
+    expected_version: int | None = None,
+) -> Batch:
+    """Move batch ``lot`` by ``action`` (one row of the transition table).
+
+    ``expected_version`` is the version the person saw; if the batch has moved on, the
+    request is refused with :class:`ConcurrencyConflict` rather than applied to a batch the
+    person has not seen. A scan of another identity raises :class:`IdentityMismatch`: the
+    transition is refused and the attempt is recorded as ``IdentityMismatchDetected``.
+    """
+    actor = _actor(actor)
+    try:
+        action = Action(action)
+    except ValueError:
+        choices = ", ".join(a.value for a in Action)
+        raise InvalidInput(f"action {action!r}: expected one of {choices}") from None
+    rule = TRANSITIONS[action]
+    try:
+        with uow:
+            now = uow.clock.now()
+            batch = uow.batches.get(lot, for_update=True)
+            if expected_version is not None and batch.version != expected_version:
+                raise ConcurrencyConflict(
+                    f"batch {lot} was changed by someone else (you saw version "
+                    f"{expected_version}, it is now at version {batch.version}); reload and "
+                    "try again"
+                )
+            hand = None
+            if rule.handoff:
+                details = handoff or HandoffDetails()
+                default_from, default_to, default_where = default_handoff_parties(action, batch)
+                hand = Handoff(
+                    details.from_party or default_from,
+                    details.to_party or default_to,
+                    details.location or default_where,
+                    details.temperature_c,
+                )
+            din = None
+            if action is Action.COLLECT:
+                centre = uow.sites.get(batch.treatment_centre)
+                if centre.fin is None:
+                    raise InvalidInput(
+                        f"treatment_centre {centre.code}: has no ISBT 128 FIN to issue the "
+                        "collection's DIN under (FINs are assigned by ICCBBA)"
+                    )
+                din = IdentifierIssuer(uow.sequences).issue_din(centre.fin, now.year)
+            batch.perform(
+                action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din
+            )
+            uow.commit()
+    except IdentityMismatch as mismatch:
+        _record_mismatch(uow, lot, action.value, scan or "", actor, str(mismatch))
+        raise
+    return batch
+
+
+def _record_mismatch(
+    uow: UnitOfWork, lot: str, during: str, scanned: str, actor: str, detail: str
+) -> None:
+    # Its own transaction: the refused transition is rolled back, the attempt is kept.
+    with uow:
+        batch = uow.batches.get(lot)
+        uow.record(
+            Event(
+                "IdentityMismatchDetected", actor, uow.clock.now(), "batch", lot,
+                new={
+                    "during": during,
+                    "scanned": scanned,
+                    "expected_coi": batch.coi.value,
+                    "expected_din": batch.din.value if batch.din else None,
+                    "state": batch.state.value,
+                },
+                reason=detail,
+            )
+        )
+        uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    lot: str
+    scanned: str
+    kind: str
+    matches: bool
+
+
+def scan_identity(
+    uow: UnitOfWork, lot: str, scan: str, *, actor: str, location: str | None = None
+) -> ScanResult:
+    """Check a scanned label against batch ``lot`` outside any transition (a spot check).
+
+    A match is recorded as ``IdentityVerified``; a mismatch as ``IdentityMismatchDetected``
+    and raised as :class:`IdentityMismatch`.
+    """
+    actor = _actor(actor)
+    scanned = parse_scan(scan)  # an unreadable scan is refused before anything is written
+    with uow:
+        batch = uow.batches.get(lot)
+        try:
+            batch.check_scan(scan)
+        except IdentityMismatch as mismatch:
+            detail = str(mismatch)
+        else:
+            uow.record(
+                Event(
+                    "IdentityVerified", actor, uow.clock.now(), "batch", lot,
+                    new={"scanned": str(scanned), "location": location, "state": batch.state.value},
+                )
+            )
+            uow.commit()
+            return ScanResult(lot, str(scanned), type(scanned).__name__, True)
+    _record_mismatch(uow, lot, "scan", scan, actor, detail)
+    raise IdentityMismatch(detail)

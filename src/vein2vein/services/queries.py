@@ -1,0 +1,215 @@
+"""Read side shared by the CLI, the API and the pages: what a person needs to see."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vein2vein.domain.batch import (
+    ATTENTION_AFTER_HOURS,
+    OPEN_STATES,
+    TRANSITIONS,
+    Action,
+    BatchState,
+    needs_attention,
+)
+from vein2vein.domain.custody import CustodyEvent
+from vein2vein.domain.errors import InvalidInput, NotFound
+from vein2vein.domain.identity import DEMONSTRATION_FINS, ChainOfIdentityId, Din
+from vein2vein.domain.patient import Site
+from vein2vein.services.app import App
+from vein2vein.store import audit as audit_store
+from vein2vein.store import queries as q
+from vein2vein.store.audit import AuditEntry
+from vein2vein.store.queries import BatchRow, LinkCheck
+from vein2vein.store.repositories import SiteRepository
+
+__all__ = [
+    "ActionOption",
+    "AttentionItem",
+    "BatchRow",
+    "BatchView",
+    "IdentityView",
+    "NetworkOverview",
+    "audit_log",
+    "batch_view",
+    "list_batches",
+    "list_sites",
+    "network_overview",
+]
+
+
+def list_batches(
+    app: App, *, state: str | None = None, site: str | None = None, limit: int | None = None
+) -> list[BatchRow]:
+    states = None
+    if state is not None:
+        try:
+            states = [BatchState(state.upper()).value]
+        except ValueError:
+            choices = ", ".join(s.value for s in BatchState)
+            raise InvalidInput(f"state {state!r}: expected one of {choices}") from None
+    with app.reader() as connection:
+        return q.batch_rows(connection, states=states, site=site, limit=limit)
+
+
+def list_sites(app: App) -> list[Site]:
+    with app.reader() as connection:
+        return SiteRepository(connection).list()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityView:
+    """Everything a label or an identity block shows."""
+
+    coi: str
+    coi_eye_readable: str
+    coi_data_content: str
+    din: str | None
+    din_eye_readable: str | None
+    check_character: str | None
+    type3_flags: str | None
+    din_data_content: str | None
+    demonstration: bool
+
+    @classmethod
+    def of(cls, coi: str, din: str | None) -> IdentityView:
+        c = ChainOfIdentityId(coi)
+        d = Din(din) if din else None
+        return cls(
+            coi=c.value,
+            coi_eye_readable=c.eye_readable,
+            coi_data_content=c.data_content,
+            din=d.value if d else None,
+            din_eye_readable=d.eye_readable if d else None,
+            check_character=d.check_character if d else None,
+            type3_flags=d.type3_flags if d else None,
+            din_data_content=d.data_content(d.type3_flags) if d else None,
+            demonstration=c.fin in DEMONSTRATION_FINS or (d is not None and d.fin in DEMONSTRATION_FINS),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOption:
+    action: str
+    summary: str
+    reason_required: bool
+    scan: bool
+    handoff: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    batch: BatchRow
+    identity: IdentityView
+    actions: list[ActionOption]
+    custody: list[CustodyEvent]
+    audit: list[AuditEntry]
+    audit_check: LinkCheck
+    age_hours: float
+    needs_attention: bool
+
+
+def batch_view(app: App, lot: str) -> BatchView:
+    with app.reader() as connection:
+        rows = q.batch_rows(connection, lot=lot)
+        if not rows:
+            raise NotFound(f"batch {lot!r} does not exist")
+        row = rows[0]
+        entries = audit_store.read_log(connection, entity_ids=[lot], limit=500)
+        check = q.check_links(connection, [e.seq for e in entries])
+        custody = q.custody_for(connection, lot)
+    state = BatchState(row.state)
+    actions = [
+        ActionOption(a.value, t.summary, t.reason_required, t.scan, t.handoff)
+        for a, t in TRANSITIONS.items()
+        if state in t.sources
+    ]
+    age = _age_hours(app, row.state_since)
+    return BatchView(
+        batch=row,
+        identity=IdentityView.of(row.coi, row.din),
+        actions=actions,
+        custody=custody,
+        audit=entries,
+        audit_check=check,
+        age_hours=age,
+        needs_attention=needs_attention(state, age),
+    )
+
+
+def _age_hours(app: App, since: datetime) -> float:
+    return max(0.0, (app.clock.now() - since).total_seconds() / 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionItem:
+    batch: BatchRow
+    age_hours: float
+    limit_hours: float
+    why: str
+
+
+@dataclass
+class NetworkOverview:
+    sites: list[Site]
+    states: list[str]
+    counts: dict[str, dict[str, int]]  # manufacturing site -> state -> n
+    totals: Counter[str] = field(default_factory=Counter)
+    attention: list[AttentionItem] = field(default_factory=list)
+    open_batches: int = 0
+
+
+_WHY = {
+    BatchState.COLLECTED: "collected, not yet handed to the courier",
+    BatchState.IN_TRANSIT: "apheresis in transit longer than expected",
+    BatchState.RECEIVED: "starting material awaits QA acceptance",
+    BatchState.ACCEPTED: "accepted, manufacturing not started",
+    BatchState.QC_PENDING: "awaits QC results and QA disposition",
+    BatchState.CONDITIONALLY_RELEASED: "conditional release: pending results to close",
+    BatchState.RELEASED: "released, not yet shipped",
+    BatchState.RELEASED_OOS: "released OOS, not yet shipped",
+    BatchState.SHIPPED: "dose in transit longer than expected",
+    BatchState.DELIVERED: "delivered, infusion not recorded",
+    BatchState.ON_HOLD: "on hold: needs a decision",
+}
+
+
+def network_overview(app: App) -> NetworkOverview:
+    with app.reader() as connection:
+        sites = SiteRepository(connection).list()
+        counts_rows = q.state_counts(connection)
+        waiting = q.batch_rows(connection, states=[s.value for s in ATTENTION_AFTER_HOURS])
+    counts: dict[str, dict[str, int]] = {}
+    totals: Counter[str] = Counter()
+    for site_code, state, n in counts_rows:
+        counts.setdefault(site_code, {})[state] = n
+        totals[state] += n
+    attention = []
+    for row in waiting:
+        state = BatchState(row.state)
+        age = _age_hours(app, row.state_since)
+        if needs_attention(state, age):
+            attention.append(AttentionItem(row, age, ATTENTION_AFTER_HOURS[state], _WHY[state]))
+    attention.sort(key=lambda a: a.age_hours / max(a.limit_hours, 1.0), reverse=True)
+    open_states = {s.value for s in OPEN_STATES}
+    return NetworkOverview(
+        sites=sites,
+        states=[s.value for s in BatchState],
+        counts=counts,
+        totals=totals,
+        attention=attention,
+        open_batches=sum(n for s, n in totals.items() if s in open_states),
+    )
+
+
+def audit_log(app: App, *, lot: str | None = None, limit: int = 50) -> list[AuditEntry]:
+    with app.reader() as connection:
+        return audit_store.read_log(
+            connection, entity_ids=[lot] if lot else None, limit=limit
+        )
+
+
+def action_names() -> list[str]:
+    return [a.value for a in Action]

@@ -1,0 +1,79 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL, and the migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+__all__ = ["Engine", "current_revision", "head_revision", "make_engine", "upgrade"]
+
+Engine = sa.Engine
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+# Execution option read by the SQLite "begin" hook: a write transaction starts with
+# BEGIN IMMEDIATE, taking SQLite's single write lock up front, so two writers queue on the
+# busy timeout instead of one failing when it upgrades a read snapshot that went stale.
+WRITE = "v2v_write"
+
+
+def make_engine(url: str, *, echo: bool = False) -> sa.Engine:
+    """An engine for ``url`` with vein2vein's connection settings applied."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred only).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
+    """Migrate the database to ``revision``; returns the revision it is at afterwards."""
+    with engine.connect() as connection:
+        command.upgrade(_alembic_config(connection), revision)
+        connection.commit()
+    return current_revision(engine)
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    with sa.create_engine("sqlite://").connect() as connection:
+        return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()

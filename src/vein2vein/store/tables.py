@@ -1,0 +1,150 @@
+"""Table definitions used to build queries.
+
+The schema itself comes only from the Alembic migrations; a test checks that these
+definitions and the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on every engine (SQLite keeps no time zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+site = sa.Table(
+    "site",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("fin", sa.String(5), nullable=True),
+)
+
+patient = sa.Table(
+    "patient",
+    metadata,
+    sa.Column("pseudonym", sa.String(32), primary_key=True),
+    sa.Column("year_of_birth", sa.Integer, nullable=False),
+    sa.Column("weight_kg", sa.Float, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+therapy_order = sa.Table(
+    "therapy_order",
+    metadata,
+    sa.Column("reference", sa.String(32), primary_key=True),
+    sa.Column(
+        "patient_pseudonym", sa.String(32), sa.ForeignKey("patient.pseudonym"), nullable=False
+    ),
+    sa.Column("product", sa.String(32), nullable=False),
+    sa.Column("treatment_centre", sa.String(32), sa.ForeignKey("site.code"), nullable=False),
+    sa.Column("manufacturing_site", sa.String(32), sa.ForeignKey("site.code"), nullable=False),
+    sa.Column("ordered_at", UTCDateTime, nullable=False),
+    sa.Column("ordered_by", sa.String(100), nullable=False),
+)
+
+batch = sa.Table(
+    "batch",
+    metadata,
+    sa.Column("lot", sa.String(32), primary_key=True),
+    sa.Column("coi", sa.String(15), nullable=False, unique=True),
+    sa.Column("din", sa.String(13), nullable=True, unique=True),
+    sa.Column(
+        "order_ref", sa.String(32), sa.ForeignKey("therapy_order.reference"), nullable=False
+    ),
+    sa.Column(
+        "patient_pseudonym", sa.String(32), sa.ForeignKey("patient.pseudonym"), nullable=False
+    ),
+    sa.Column("product", sa.String(32), nullable=False),
+    sa.Column("manufacturing_site", sa.String(32), sa.ForeignKey("site.code"), nullable=False),
+    sa.Column("treatment_centre", sa.String(32), sa.ForeignKey("site.code"), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False, index=True),
+    sa.Column("state_since", UTCDateTime, nullable=False),
+    sa.Column("held_from", sa.String(32), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+custody_event = sa.Table(
+    "custody_event",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_party", sa.String(200), nullable=False),
+    sa.Column("to_party", sa.String(200), nullable=False),
+    sa.Column("location", sa.String(200), nullable=False),
+    sa.Column("temperature_c", sa.Float, nullable=True),
+    sa.Column("scanned", sa.String(20), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("recorded_by", sa.String(100), nullable=False),
+)
+
+identifier_sequence = sa.Table(
+    "identifier_sequence",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+issued_identifier = sa.Table(
+    "issued_identifier",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+)
+
+# The content of an audit record is its canonical JSON ``body``; the other columns are
+# generated from it by the database, so the body is the only thing a change could touch.
+audit_record = sa.Table(
+    "audit_record",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("at", sa.String(32), sa.Computed("-", persisted=True)),
+    sa.Column("actor", sa.String(100), sa.Computed("-", persisted=True)),
+    sa.Column("action", sa.String(64), sa.Computed("-", persisted=True)),
+    sa.Column("entity_type", sa.String(32), sa.Computed("-", persisted=True)),
+    sa.Column("entity_id", sa.String(64), sa.Computed("-", persisted=True)),
+    sa.Index("ix_audit_record_entity", "entity_type", "entity_id"),
+)

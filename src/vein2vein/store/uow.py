@@ -1,0 +1,110 @@
+"""The unit of work: one transaction, its repositories, and its audit records.
+
+Only the unit of work commits. At commit it saves the batches it handed out (refusing stale
+ones), then turns every event raised in the transaction into an audit record on the hash
+chain, then commits: the change and its audit record land together or not at all.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import sqlalchemy as sa
+
+from vein2vein.domain.clock import Clock
+from vein2vein.domain.errors import ConcurrencyConflict
+from vein2vein.domain.events import Event
+from vein2vein.store import audit
+from vein2vein.store.engine import WRITE
+from vein2vein.store.repositories import (
+    BatchRepository,
+    OrderRepository,
+    PatientRepository,
+    SequenceAllocator,
+    SiteRepository,
+)
+
+__all__ = ["UnitOfWork"]
+
+
+class UnitOfWork:
+    """``with uow: ...; uow.commit()`` — anything not committed is rolled back on exit."""
+
+    connection: sa.Connection
+    sites: SiteRepository
+    patients: PatientRepository
+    orders: OrderRepository
+    batches: BatchRepository
+    sequences: SequenceAllocator
+
+    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+        self._engine = engine
+        self.clock = clock
+        self._events: list[Event] = []
+        self._transaction: sa.RootTransaction | None = None
+
+    def __enter__(self) -> Self:
+        self.connection = self._engine.connect().execution_options(**{WRITE: True})
+        self._transaction = self.connection.begin()
+        self._events = []
+        self.sites = SiteRepository(self.connection)
+        self.patients = PatientRepository(self.connection)
+        self.orders = OrderRepository(self.connection)
+        self.batches = BatchRepository(self.connection)
+        self.sequences = SequenceAllocator(self.connection, self.clock.now())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self._transaction = None
+            self.connection.close()
+
+    def record(self, event: Event) -> None:
+        """Add an event that belongs to no loaded batch (a new order, a site, a mismatch)."""
+        self._events.append(event)
+
+    def commit(self) -> None:
+        assert self._transaction is not None, "commit outside `with`"
+        try:
+            self.batches.flush()
+            events = list(self._events)
+            for batch in self.batches.seen:
+                events.extend(batch.events)
+            audit.append_events(self.connection, events)
+            self._transaction.commit()
+        except sa.exc.IntegrityError as exc:
+            raise ConcurrencyConflict(
+                "another writer changed the same records at the same moment; nothing was "
+                f"saved, try again ({type(exc.orig).__name__})"
+            ) from exc
+        for batch in self.batches.seen:
+            batch.events.clear()
+            batch.custody_events.clear()
+        self._events.clear()
+
+    def rollback(self) -> None:
+        if self._transaction is not None and self._transaction.is_active:
+            self._transaction.rollback()
+
+
+class Reader:
+    """A read-only connection for queries: ``with Reader(engine) as connection: ...``."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def __enter__(self) -> sa.Connection:
+        self._connection = self._engine.connect()
+        return self._connection
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.close()
