@@ -14,7 +14,10 @@ so callers that know nothing of vein2vein can still catch it sensibly::
     │   └── IdentityMismatch                   code: identity-mismatch
     ├── ConcurrencyConflict                    code: conflict
     ├── DuplicateIdentifier                    code: duplicate-identifier
-    └── AuditChainBroken                       code: audit-chain-broken
+    ├── AuditChainBroken                       code: audit-chain-broken
+    └── DatabaseError (RuntimeError)           code: database
+        ├── DatabaseUnavailable                code: database-unavailable
+        └── DatabaseNotReady                   code: database-not-ready
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from __future__ import annotations
 __all__ = [
     "AuditChainBroken",
     "ConcurrencyConflict",
+    "DatabaseError",
+    "DatabaseNotReady",
+    "DatabaseUnavailable",
     "DuplicateIdentifier",
     "IdentityMismatch",
     "InvalidIdentifier",
@@ -106,3 +112,21 @@ class AuditChainBroken(V2VError):
     """The audit trail's hash chain does not verify."""
 
     code = "audit-chain-broken"
+
+
+class DatabaseError(V2VError, RuntimeError):
+    """The database cannot serve the request."""
+
+    code = "database"
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached (wrong URL, server down, file not writable)."""
+
+    code = "database-unavailable"
+
+
+class DatabaseNotReady(DatabaseError):
+    """The database has not been migrated to this version of vein2vein."""
+
+    code = "database-not-ready"

@@ -8,18 +8,12 @@ from dataclasses import dataclass
 from vein2vein.config import Settings
 from vein2vein.domain.audit import ChainReport
 from vein2vein.domain.clock import Clock
-from vein2vein.domain.errors import V2VError
+from vein2vein.domain.errors import DatabaseNotReady
 from vein2vein.store import audit as audit_store
 from vein2vein.store.engine import Engine, current_revision, head_revision, make_engine, upgrade
 from vein2vein.store.uow import Reader, UnitOfWork
 
-__all__ = ["App", "DatabaseNotReady"]
-
-
-class DatabaseNotReady(V2VError):
-    """The database has not been migrated to this version of vein2vein."""
-
-    code = "database-not-ready"
+__all__ = ["App"]
 
 
 @dataclass

@@ -11,7 +11,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-__all__ = ["Engine", "current_revision", "head_revision", "make_engine", "upgrade"]
+from vein2vein.domain.errors import DatabaseUnavailable
+
+__all__ = ["Engine", "connect", "current_revision", "head_revision", "make_engine", "upgrade"]
 
 Engine = sa.Engine
 
@@ -34,6 +36,15 @@ def make_engine(url: str, *, echo: bool = False) -> sa.Engine:
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def connect(engine: sa.Engine) -> sa.Connection:
+    """A connection, or :class:`DatabaseUnavailable` naming the database and the cause."""
+    try:
+        return engine.connect()
+    except sa.exc.OperationalError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnavailable(f"cannot connect to {url}: {str(exc.orig).strip()}") from exc
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -63,14 +74,14 @@ def _alembic_config(connection: sa.Connection) -> Config:
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
     """Migrate the database to ``revision``; returns the revision it is at afterwards."""
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         command.upgrade(_alembic_config(connection), revision)
         connection.commit()
     return current_revision(engine)
 
 
 def current_revision(engine: sa.Engine) -> str | None:
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

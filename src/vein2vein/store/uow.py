@@ -13,10 +13,10 @@ from typing import Self
 import sqlalchemy as sa
 
 from vein2vein.domain.clock import Clock
-from vein2vein.domain.errors import ConcurrencyConflict
+from vein2vein.domain.errors import ConcurrencyConflict, DatabaseUnavailable
 from vein2vein.domain.events import Event
 from vein2vein.store import audit
-from vein2vein.store.engine import WRITE
+from vein2vein.store.engine import WRITE, connect
 from vein2vein.store.repositories import (
     BatchRepository,
     OrderRepository,
@@ -25,7 +25,7 @@ from vein2vein.store.repositories import (
     SiteRepository,
 )
 
-__all__ = ["UnitOfWork"]
+__all__ = ["Reader", "UnitOfWork"]
 
 
 class UnitOfWork:
@@ -45,8 +45,12 @@ class UnitOfWork:
         self._transaction: sa.RootTransaction | None = None
 
     def __enter__(self) -> Self:
-        self.connection = self._engine.connect().execution_options(**{WRITE: True})
-        self._transaction = self.connection.begin()
+        self.connection = connect(self._engine).execution_options(**{WRITE: True})
+        try:
+            self._transaction = self.connection.begin()
+        except sa.exc.OperationalError as exc:
+            self.connection.close()
+            raise DatabaseUnavailable(f"cannot start a transaction: {exc.orig}") from exc
         self._events = []
         self.sites = SiteRepository(self.connection)
         self.patients = PatientRepository(self.connection)
@@ -103,7 +107,7 @@ class Reader:
         self._engine = engine
 
     def __enter__(self) -> sa.Connection:
-        self._connection = self._engine.connect()
+        self._connection = connect(self._engine)
         return self._connection
 
     def __exit__(self, *exc: object) -> None:
