@@ -1,0 +1,1 @@
+"""vein2vein.store."""
