@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +62,14 @@ def append_events(connection: sa.Connection, events: Sequence[Event]) -> None:
     connection.execute(t.audit_record.insert(), rows)
 
 
-def iter_chain(connection: sa.Connection, batch_size: int = 20_000) -> Iterator[tuple[int, str, str, str]]:
-    """Every record as ``(seq, prev_hash, hash, body)`` in sequence order, streamed."""
+def iter_chain(
+    connection: sa.Connection, batch_size: int = 20_000
+) -> Iterator[tuple[int, str, str, str]]:
+    """Every record as ``(seq, prev_hash, hash, body)`` in sequence order, streamed.
+
+    Close the generator when stopping early (``contextlib.closing``): that closes the
+    server-side cursor on PostgreSQL before its connection goes away.
+    """
     result = connection.execution_options(stream_results=True, yield_per=batch_size).execute(
         sa.select(
             t.audit_record.c.seq,
@@ -71,24 +78,30 @@ def iter_chain(connection: sa.Connection, batch_size: int = 20_000) -> Iterator[
             t.audit_record.c.body,
         ).order_by(t.audit_record.c.seq)
     )
-    for partition in result.partitions(batch_size):
-        yield from partition  # type: ignore[misc]
+    try:
+        for partition in result.partitions(batch_size):
+            yield from partition  # type: ignore[misc]
+    finally:
+        result.close()
 
 
 def verify(
     connection: sa.Connection, progress: Callable[[int], None] | None = None
 ) -> ChainReport:
     """Recompute the whole chain; ``progress`` is called with the count checked so far."""
-    if progress is None:
-        return verify_chain(iter_chain(connection))
+    with closing(iter_chain(connection)) as rows:
+        if progress is None:
+            return verify_chain(rows)
+        return verify_chain(_counted(rows, progress))
 
-    def counted(rows: Iterable[tuple[int, str, str, str]]) -> Iterator[tuple[int, str, str, str]]:
-        for n, row in enumerate(rows, 1):
-            if n % 50_000 == 0:
-                progress(n)
-            yield row
 
-    return verify_chain(counted(iter_chain(connection)))
+def _counted(
+    rows: Iterable[tuple[int, str, str, str]], progress: Callable[[int], None]
+) -> Iterator[tuple[int, str, str, str]]:
+    for n, row in enumerate(rows, 1):
+        if n % 50_000 == 0:
+            progress(n)
+        yield row
 
 
 def count(connection: sa.Connection) -> int:
