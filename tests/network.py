@@ -26,18 +26,41 @@ PATH: list[tuple[Action, BatchState]] = [
 
 def small_network(app: App) -> None:
     uow = app.uow
-    svc.register_site(uow(), code="TC1", name="Treatment centre one", kind="treatment-centre",
-                      fin="A9999", actor="admin")
-    svc.register_site(uow(), code="TC2", name="Treatment centre two", kind="treatment-centre",
-                      fin="A9999", actor="admin")
-    svc.register_site(uow(), code="CP1", name="Central plant", kind="manufacturing-facility",
-                      fin="G1234", actor="admin")
+    svc.register_site(
+        uow(),
+        code="TC1",
+        name="Treatment centre one",
+        kind="treatment-centre",
+        fin="A9999",
+        actor="admin",
+    )
+    svc.register_site(
+        uow(),
+        code="TC2",
+        name="Treatment centre two",
+        kind="treatment-centre",
+        fin="A9999",
+        actor="admin",
+    )
+    svc.register_site(
+        uow(),
+        code="CP1",
+        name="Central plant",
+        kind="manufacturing-facility",
+        fin="G1234",
+        actor="admin",
+    )
 
 
 def order(app: App, pseudonym: str = "PT-000101", centre: str = "TC1") -> str:
     placed = svc.place_order(
-        app.uow(), pseudonym=pseudonym, year_of_birth=1968, weight_kg=72.0,
-        product="CART-CD19", treatment_centre=centre, manufacturing_site="CP1",
+        app.uow(),
+        pseudonym=pseudonym,
+        year_of_birth=1968,
+        weight_kg=72.0,
+        product="CART-CD19",
+        treatment_centre=centre,
+        manufacturing_site="CP1",
         actor="coordinator",
     )
     return placed.lot
@@ -66,7 +89,10 @@ def advance(app: App, lot: str, to: BatchState, clock: FixedClock | None = None)
             clock.advance(timedelta(hours=6))
         rule = TRANSITIONS[action]
         batch = svc.perform_transition(
-            app.uow(), lot, action, actor="operator",
+            app.uow(),
+            lot,
+            action,
+            actor="operator",
             reason="per SOP" if rule.reason_required else None,
             scan=scan_code(app, lot) if rule.scan else None,
         )

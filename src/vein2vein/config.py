@@ -25,7 +25,8 @@ def _default_actor() -> str:
 
 
 class Settings(BaseSettings):
-    """``V2V_DATABASE_URL``, ``V2V_ACTOR``, ``V2V_HOST``, ``V2V_PORT``, ``V2V_TEST_POSTGRES_URL``."""
+    """Read from ``V2V_DATABASE_URL``, ``V2V_ACTOR``, ``V2V_HOST``, ``V2V_PORT`` and
+    ``V2V_TEST_POSTGRES_URL``."""
 
     model_config = SettingsConfigDict(env_prefix="V2V_", extra="ignore")
 

@@ -152,9 +152,10 @@ def verify_chain(
             return ChainReport(checked, seq - 1, running, ChainBreak(seq, what))
         actual = sha256((running + body).encode()).hexdigest()
         if actual != stored_hash:
+            shown = body if len(body) <= 2000 else body[:2000] + "…"
             what = (
                 f"content changed after it was written: stored hash {stored_hash[:12]}…, "
-                f"recomputed {actual[:12]}… from its body {body[:160]}"
+                f"recomputed {actual[:12]}…; the record now reads {shown}"
             )
             return ChainReport(checked, seq - 1, running, ChainBreak(seq, what))
         running = stored_hash

@@ -29,8 +29,8 @@ __all__ = [
     "ChainOfIdentityId",
     "Din",
     "IdentifierIssuer",
-    "SequenceAllocator",
     "ScannedIdentity",
+    "SequenceAllocator",
     "check_character",
     "mod37_2_checksum",
     "parse_scan",
@@ -158,7 +158,7 @@ class Din:
         """
         raw = text.strip()
         if raw.startswith(_DS001_IDENTIFIER):
-            body = raw[1:]
+            body = raw[1:].replace(" ", "").upper()
             if len(body) != 15:
                 raise InvalidScan(
                     f"DIN scan {text!r}: expected '=' + 13 DIN characters + 2 flag characters"

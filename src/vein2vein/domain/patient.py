@@ -22,9 +22,7 @@ _CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 def validate_code(kind: str, value: str) -> str:
     """Return ``value`` if it is a code of 2-32 upper-case letters, digits and dashes."""
     if not isinstance(value, str) or not _CODE.fullmatch(value):
-        raise InvalidInput(
-            f"{kind} {value!r}: expected 2-32 upper-case letters, digits and dashes"
-        )
+        raise InvalidInput(f"{kind} {value!r}: expected 2-32 upper-case letters, digits and dashes")
     return value
 
 
@@ -37,8 +35,10 @@ class Patient:
     weight_kg: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.pseudonym, str) or not _PSEUDONYM.fullmatch(self.pseudonym) or (
-            sum(c.isdigit() for c in self.pseudonym) < 2
+        if (
+            not isinstance(self.pseudonym, str)
+            or not _PSEUDONYM.fullmatch(self.pseudonym)
+            or (sum(c.isdigit() for c in self.pseudonym) < 2)
         ):
             raise InvalidInput(
                 f"patient pseudonym {self.pseudonym!r}: expected 4-32 upper-case letters, "

@@ -39,9 +39,7 @@ _ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@ -]{0,99}")
 def _actor(actor: str) -> str:
     actor = actor.strip() if isinstance(actor, str) else actor
     if not isinstance(actor, str) or not _ACTOR.fullmatch(actor):
-        raise InvalidInput(
-            f"actor {actor!r}: expected 1-100 letters, digits, spaces and . _ @ -"
-        )
+        raise InvalidInput(f"actor {actor!r}: expected 1-100 letters, digits, spaces and . _ @ -")
     return actor
 
 
@@ -60,7 +58,11 @@ def register_site(
         uow.sites.add(site)
         uow.record(
             Event(
-                "SiteRegistered", actor, uow.clock.now(), "site", site.code,
+                "SiteRegistered",
+                actor,
+                uow.clock.now(),
+                "site",
+                site.code,
                 new={"name": site.name, "kind": site.kind.value, "fin": site.fin},
             )
         )
@@ -122,7 +124,11 @@ def place_order(
             uow.patients.add(patient, now)
             uow.record(
                 Event(
-                    "PatientRegistered", actor, now, "patient", pseudonym,
+                    "PatientRegistered",
+                    actor,
+                    now,
+                    "patient",
+                    pseudonym,
                     new={"year_of_birth": year_of_birth, "weight_kg": weight_kg},
                 )
             )
@@ -136,9 +142,7 @@ def place_order(
             reference = f"ORD-{now.year}-{uow.sequences.next_sequence('ORD', 'ORDER', yy):06d}"
         lot = f"{plant.code}-{now.year}-{uow.sequences.next_sequence('LOT', plant.code, yy):05d}"
         coi = IdentifierIssuer(uow.sequences).issue_coi(plant.fin, now.year)
-        order = TherapyOrder(
-            reference, pseudonym, product, centre.code, plant.code, now, actor
-        )
+        order = TherapyOrder(reference, pseudonym, product, centre.code, plant.code, now, actor)
         uow.orders.add(order)
         batch = Batch(
             lot=lot,
@@ -155,7 +159,11 @@ def place_order(
         uow.batches.add(batch)
         uow.record(
             Event(
-                "TherapyOrdered", actor, now, "batch", lot,
+                "TherapyOrdered",
+                actor,
+                now,
+                "batch",
+                lot,
                 new={
                     "order": reference,
                     "patient": pseudonym,
@@ -237,9 +245,7 @@ def perform_transition(
                         "collection's DIN under (FINs are assigned by ICCBBA)"
                     )
                 din = IdentifierIssuer(uow.sequences).issue_din(centre.fin, now.year)
-            batch.perform(
-                action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din
-            )
+            batch.perform(action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din)
             uow.commit()
     except IdentityMismatch as mismatch:
         _record_mismatch(uow, lot, action.value, scan or "", actor, str(mismatch))
@@ -255,7 +261,11 @@ def _record_mismatch(
         batch = uow.batches.get(lot)
         uow.record(
             Event(
-                "IdentityMismatchDetected", actor, uow.clock.now(), "batch", lot,
+                "IdentityMismatchDetected",
+                actor,
+                uow.clock.now(),
+                "batch",
+                lot,
                 new={
                     "during": during,
                     "scanned": scanned,
@@ -296,7 +306,11 @@ def scan_identity(
         else:
             uow.record(
                 Event(
-                    "IdentityVerified", actor, uow.clock.now(), "batch", lot,
+                    "IdentityVerified",
+                    actor,
+                    uow.clock.now(),
+                    "batch",
+                    lot,
                     new={"scanned": str(scanned), "location": location, "state": batch.state.value},
                 )
             )

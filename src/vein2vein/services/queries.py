@@ -86,7 +86,8 @@ class IdentityView:
             check_character=d.check_character if d else None,
             type3_flags=d.type3_flags if d else None,
             din_data_content=d.data_content(d.type3_flags) if d else None,
-            demonstration=c.fin in DEMONSTRATION_FINS or (d is not None and d.fin in DEMONSTRATION_FINS),
+            demonstration=c.fin in DEMONSTRATION_FINS
+            or (d is not None and d.fin in DEMONSTRATION_FINS),
         )
 
 
@@ -206,9 +207,7 @@ def network_overview(app: App) -> NetworkOverview:
 
 def audit_log(app: App, *, lot: str | None = None, limit: int = 50) -> list[AuditEntry]:
     with app.reader() as connection:
-        return audit_store.read_log(
-            connection, entity_ids=[lot] if lot else None, limit=limit
-        )
+        return audit_store.read_log(connection, entity_ids=[lot] if lot else None, limit=limit)
 
 
 def action_names() -> list[str]:

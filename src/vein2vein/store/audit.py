@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,7 @@ def append_events(connection: sa.Connection, events: Sequence[Event]) -> None:
 
 def iter_chain(
     connection: sa.Connection, batch_size: int = 20_000
-) -> Iterator[tuple[int, str, str, str]]:
+) -> Generator[tuple[int, str, str, str], None, None]:
     """Every record as ``(seq, prev_hash, hash, body)`` in sequence order, streamed.
 
     Close the generator when stopping early (``contextlib.closing``): that closes the
@@ -80,14 +80,12 @@ def iter_chain(
     )
     try:
         for partition in result.partitions(batch_size):
-            yield from partition  # type: ignore[misc]
+            yield from partition
     finally:
         result.close()
 
 
-def verify(
-    connection: sa.Connection, progress: Callable[[int], None] | None = None
-) -> ChainReport:
+def verify(connection: sa.Connection, progress: Callable[[int], None] | None = None) -> ChainReport:
     """Recompute the whole chain; ``progress`` is called with the count checked so far."""
     with closing(iter_chain(connection)) as rows:
         if progress is None:
@@ -105,7 +103,9 @@ def _counted(
 
 
 def count(connection: sa.Connection) -> int:
-    return int(connection.execute(sa.select(sa.func.count()).select_from(t.audit_record)).scalar_one())
+    return int(
+        connection.execute(sa.select(sa.func.count()).select_from(t.audit_record)).scalar_one()
+    )
 
 
 @dataclass(frozen=True, slots=True)

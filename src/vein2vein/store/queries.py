@@ -83,8 +83,15 @@ def custody_for(connection: sa.Connection, lot: str) -> list[CustodyEvent]:
     rows = connection.execute(sa.select(c).where(c.c.lot == lot).order_by(c.c.at, c.c.id))
     return [
         CustodyEvent(
-            r.lot, r.action, r.from_party, r.to_party, r.location, r.temperature_c,
-            r.scanned, r.at, r.recorded_by,
+            r.lot,
+            r.action,
+            r.from_party,
+            r.to_party,
+            r.location,
+            r.temperature_c,
+            r.scanned,
+            r.at,
+            r.recorded_by,
         )
         for r in rows
     ]

@@ -82,9 +82,7 @@ batch = sa.Table(
     sa.Column("lot", sa.String(32), primary_key=True),
     sa.Column("coi", sa.String(15), nullable=False, unique=True),
     sa.Column("din", sa.String(13), nullable=True, unique=True),
-    sa.Column(
-        "order_ref", sa.String(32), sa.ForeignKey("therapy_order.reference"), nullable=False
-    ),
+    sa.Column("order_ref", sa.String(32), sa.ForeignKey("therapy_order.reference"), nullable=False),
     sa.Column(
         "patient_pseudonym", sa.String(32), sa.ForeignKey("patient.pseudonym"), nullable=False
     ),

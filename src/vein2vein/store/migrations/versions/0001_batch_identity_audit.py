@@ -50,7 +50,8 @@ def upgrade() -> None:
         sa.Column("ordered_by", sa.String(100), nullable=False),
         sa.PrimaryKeyConstraint("reference", name="pk_therapy_order"),
         sa.ForeignKeyConstraint(
-            ["patient_pseudonym"], ["patient.pseudonym"],
+            ["patient_pseudonym"],
+            ["patient.pseudonym"],
             name="fk_therapy_order_patient_pseudonym_patient",
         ),
         sa.ForeignKeyConstraint(
@@ -133,7 +134,9 @@ def upgrade() -> None:
             expression = f"(body::jsonb ->> '{field}')"
         else:
             expression = f"json_extract(body, '$.{field}')"
-        return sa.Column(field, sa.String(_AUDIT_LENGTHS[field]), sa.Computed(expression, persisted=True))
+        return sa.Column(
+            field, sa.String(_AUDIT_LENGTHS[field]), sa.Computed(expression, persisted=True)
+        )
 
     op.create_table(
         "audit_record",

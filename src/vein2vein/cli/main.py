@@ -1,0 +1,560 @@
+"""``v2v``: the command line of vein2vein."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vein2vein.cli._render import age, console, fail, print_json
+from vein2vein.domain import errors
+from vein2vein.domain.batch import TRANSITIONS, Action, Transition
+from vein2vein.domain.identity import Din
+from vein2vein.services import batches as svc
+from vein2vein.services import queries
+from vein2vein.services.app import App
+
+app = typer.Typer(
+    help="vein2vein: cell and gene therapy manufacturing, vein to vein.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database: migrations and status.", no_args_is_help=True)
+site_app = typer.Typer(help="Sites of the network.", no_args_is_help=True)
+order_app = typer.Typer(help="Therapy orders.", no_args_is_help=True)
+batch_app = typer.Typer(
+    help="Batches: list, show, and one command per transition.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+demo_app = typer.Typer(help="The synthetic demo network.", no_args_is_help=True)
+din_app = typer.Typer(help="ISBT 128 Donation Identification Numbers.", no_args_is_help=True)
+for sub, name in [
+    (db_app, "db"),
+    (site_app, "site"),
+    (order_app, "order"),
+    (batch_app, "batch"),
+    (audit_app, "audit"),
+    (demo_app, "demo"),
+    (din_app, "din"),
+]:
+    app.add_typer(sub, name=name)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who performs this (default: V2V_ACTOR or your login name)."),
+]
+
+
+@cache
+def _app() -> App:
+    # Built on first use, never at import: `v2v din check` needs no database at all.
+    from vein2vein.bootstrap import bootstrap
+
+    return bootstrap()
+
+
+def _ready_app() -> App:
+    application = _app()
+    application.check_ready()
+    return application
+
+
+def _actor(actor: str | None) -> str:
+    return actor or _app().settings.actor
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except errors.V2VError as error:
+        fail(error)
+
+
+def main() -> None:
+    """Entry point of the ``v2v`` script."""
+    app()
+
+
+# -- db ------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    with _errors():
+        application = _app()
+        revision = application.upgrade()
+    console.print(f"database {application.safe_url} is at migration {revision}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show which database is used and whether it is migrated."""
+    from vein2vein.store.engine import current_revision, head_revision
+
+    with _errors():
+        application = _app()
+        current = current_revision(application.engine)
+    head = head_revision()
+    console.print(f"database: {application.safe_url}")
+    console.print(f"migration: {current or 'none'} (latest {head})")
+    if current != head:
+        fail(errors.DatabaseNotReady("not at the latest migration; run `v2v db upgrade`"))
+
+
+# -- sites ---------------------------------------------------------------------------
+@site_app.command("add")
+def site_add(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. TC1.")],
+    name: Annotated[str, typer.Option(help="Full name of the site.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="treatment-centre, collection-centre, manufacturing-facility or point-of-care."
+        ),
+    ],
+    fin: Annotated[
+        str | None, typer.Option(help="ISBT 128 FIN assigned to the site by ICCBBA.")
+    ] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Register a site of the network."""
+    with _errors():
+        site = svc.register_site(
+            _ready_app().uow(), code=code, name=name, kind=kind, fin=fin, actor=_actor(actor)
+        )
+    console.print(f"site {site.code} ({site.kind.value}) registered")
+
+
+@site_app.command("list")
+def site_list(json_: JsonOpt = False) -> None:
+    """List the sites of the network."""
+    with _errors():
+        sites = queries.list_sites(_ready_app())
+    if json_:
+        print_json(sites)
+        return
+    table = Table("code", "name", "kind", "FIN")
+    for s in sites:
+        table.add_row(s.code, s.name, s.kind.value, s.fin or "")
+    console.print(table)
+
+
+# -- orders --------------------------------------------------------------------------
+@order_app.command("create")
+def order_create(
+    patient: Annotated[str, typer.Option(help="Patient pseudonym, e.g. PT-4F7K21 (never a name).")],
+    year_of_birth: Annotated[int, typer.Option(help="Patient's year of birth.")],
+    weight_kg: Annotated[float, typer.Option(help="Patient's weight in kg, for dosing.")],
+    product: Annotated[str, typer.Option(help="Product code, e.g. CART-CD19.")],
+    centre: Annotated[str, typer.Option(help="Ordering treatment centre (site code).")],
+    plant: Annotated[str, typer.Option(help="Manufacturing site (site code).")],
+    reference: Annotated[
+        str | None, typer.Option(help="Order reference (default: issued).")
+    ] = None,
+    actor: ActorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Order a therapy for a patient: issues the COI and opens the batch."""
+    with _errors():
+        placed = svc.place_order(
+            _ready_app().uow(),
+            pseudonym=patient,
+            year_of_birth=year_of_birth,
+            weight_kg=weight_kg,
+            product=product,
+            treatment_centre=centre,
+            manufacturing_site=plant,
+            actor=_actor(actor),
+            reference=reference,
+        )
+    if json_:
+        print_json(placed)
+    else:
+        console.print(f"order {placed.reference}: batch {placed.lot}, COI {placed.coi}")
+
+
+# -- batches -------------------------------------------------------------------------
+@batch_app.command("list")
+def batch_list(
+    state: Annotated[str | None, typer.Option(help="Only batches in this state.")] = None,
+    site: Annotated[str | None, typer.Option(help="Only batches of this site.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List batches, newest first."""
+    with _errors():
+        application = _ready_app()
+        rows = queries.list_batches(application, state=state, site=site, limit=limit)
+        now = application.clock.now()
+    if json_:
+        print_json(rows)
+        return
+    table = Table("lot", "state", "since", "patient", "product", "plant", "centre", "DIN")
+    for r in rows:
+        since = age((now - r.state_since).total_seconds() / 3600)
+        table.add_row(
+            r.lot,
+            r.state,
+            since,
+            r.patient_pseudonym,
+            r.product,
+            r.manufacturing_site,
+            r.treatment_centre,
+            r.din or "",
+        )
+    console.print(table)
+    console.print(f"{len(rows)} batches")
+
+
+@batch_app.command("show")
+def batch_show(
+    lot: Annotated[str, typer.Argument(help="Batch lot, e.g. CP1-2026-00001.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show one batch: identity, state, next actions, custody and audit trail."""
+    with _errors():
+        view = queries.batch_view(_ready_app(), lot)
+    if json_:
+        print_json(view)
+        return
+    b, ident = view.batch, view.identity
+    console.print(
+        f"[bold]{b.lot}[/]  {b.product}  patient {b.patient_pseudonym} "
+        f"({b.year_of_birth}, {b.weight_kg:g} kg)"
+    )
+    if ident.demonstration:
+        console.print("[yellow]DEMONSTRATION identifiers — not for clinical use[/]")
+    console.print(f"COI  {ident.coi_eye_readable}   ({ident.coi_data_content})")
+    if ident.din:
+        console.print(
+            f"DIN  {ident.din_eye_readable}   K={ident.check_character} "
+            f"flags={ident.type3_flags}   ({ident.din_data_content})"
+        )
+    flag = "  [red]needs attention[/]" if view.needs_attention else ""
+    console.print(f"state [bold]{b.state}[/] for {age(view.age_hours)} (version {b.version}){flag}")
+    console.print(f"order {b.order_ref}: {b.treatment_centre} → {b.manufacturing_site}")
+    if view.actions:
+        console.print("next: " + ", ".join(a.action for a in view.actions))
+    if view.custody:
+        table = Table("when", "hand-off", "from", "to", "where", "°C", "scanned", title="custody")
+        for c in view.custody:
+            temp = "" if c.temperature_c is None else f"{c.temperature_c:g}"
+            table.add_row(
+                c.at.strftime("%Y-%m-%d %H:%M"),
+                c.action,
+                c.from_party,
+                c.to_party,
+                c.location,
+                temp,
+                c.scanned or "",
+            )
+        console.print(table)
+    table = Table("seq", "when (UTC)", "actor", "action", "reason", title="audit trail")
+    for e in reversed(view.audit):
+        table.add_row(str(e.seq), e.at[:19].replace("T", " "), e.actor, e.action, e.reason or "")
+    console.print(table)
+    check = view.audit_check
+    status = "[green]verify[/]" if check.ok else f"[red]BROKEN: {check.broken}[/]"
+    console.print(f"{check.checked} audit records of this batch {status}")
+
+
+def _transition_command(rule: Transition) -> Callable[..., None]:
+    """A command for one row of the transition table, with only the options it needs."""
+
+    def command(**kwargs: Any) -> None:
+        handoff = None
+        if rule.handoff:
+            handoff = svc.HandoffDetails(
+                from_party=kwargs.get("from_party"),
+                to_party=kwargs.get("to_party"),
+                location=kwargs.get("location"),
+                temperature_c=kwargs.get("temperature"),
+            )
+        with _errors():
+            batch = svc.perform_transition(
+                _ready_app().uow(),
+                kwargs["lot"],
+                rule.action,
+                actor=_actor(kwargs.get("actor")),
+                reason=kwargs.get("reason"),
+                scan=kwargs.get("scan"),
+                handoff=handoff,
+                expected_version=kwargs.get("expected_version"),
+            )
+        extra = (
+            f", DIN {batch.din.eye_readable}" if rule.action is Action.COLLECT and batch.din else ""
+        )
+        console.print(
+            f"batch {batch.lot}: {rule.event} → {batch.state.value} "
+            f"(version {batch.version}{extra})"
+        )
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter(
+            "lot", keyword, annotation=Annotated[str, typer.Argument(help="Batch lot.")]
+        )
+    ]
+    if rule.scan:
+        params.append(
+            inspect.Parameter(
+                "scan",
+                keyword,
+                annotation=Annotated[
+                    str,
+                    typer.Option(help="The scanned DIN or COI (any printed or bar-coded form)."),
+                ],
+            )
+        )
+    if rule.reason_required:
+        params.append(
+            inspect.Parameter(
+                "reason",
+                keyword,
+                annotation=Annotated[str, typer.Option(help="Why (recorded in the audit trail).")],
+            )
+        )
+    if rule.handoff:
+        for name, flag, help_ in [
+            ("from_party", "--from", "Who hands over (default from the batch)."),
+            ("to_party", "--to", "Who takes over, e.g. the courier's name."),
+            ("location", "--location", "Where the hand-off happens."),
+        ]:
+            params.append(
+                inspect.Parameter(
+                    name,
+                    keyword,
+                    default=None,
+                    annotation=Annotated[str | None, typer.Option(flag, help=help_)],
+                )
+            )
+        params.append(
+            inspect.Parameter(
+                "temperature",
+                keyword,
+                default=None,
+                annotation=Annotated[
+                    float | None, typer.Option(help="Temperature at the hand-off, °C.")
+                ],
+            )
+        )
+    params.append(
+        inspect.Parameter(
+            "expected_version",
+            keyword,
+            default=None,
+            annotation=Annotated[
+                int | None, typer.Option(help="Refuse if the batch is no longer at this version.")
+            ],
+        )
+    )
+    params.append(inspect.Parameter("actor", keyword, default=None, annotation=ActorOpt))
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = f"{rule.summary}. From: {', '.join(sorted(s.value for s in rule.sources))}."
+    return command
+
+
+for _rule in TRANSITIONS.values():
+    batch_app.command(_rule.action.value)(_transition_command(_rule))
+
+
+@app.command("scan")
+def scan(
+    lot: Annotated[str, typer.Argument(help="Batch lot.")],
+    code: Annotated[str, typer.Argument(help="What the scanner read (DIN or COI, any form).")],
+    location: Annotated[str | None, typer.Option(help="Where the scan happens.")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Check a scanned label against a batch; a mismatch is a hard stop and is audited."""
+    with _errors():
+        result = svc.scan_identity(
+            _ready_app().uow(), lot, code, actor=_actor(actor), location=location
+        )
+    console.print(f"[green]match[/]: {result.kind} {result.scanned} belongs to batch {result.lot}")
+
+
+# -- audit ---------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(json_: JsonOpt = False) -> None:
+    """Recompute the whole hash chain; name the first broken link and exit non-zero."""
+    with _errors():
+        application = _ready_app()
+        total = application.audit_count()
+        if json_ or total < 100_000:
+            report = application.verify_audit()
+        else:
+            with _progress() as bar:
+                task = bar.add_task("verifying", total=total)
+                report = application.verify_audit(lambda n: bar.update(task, completed=n))
+    if json_:
+        print_json(
+            {
+                "ok": report.ok,
+                "checked": report.checked,
+                "head_seq": report.last_seq,
+                "head_hash": report.head_hash,
+                "first_break": None
+                if report.ok
+                else {"seq": report.first_break.seq, "what": report.first_break.what},  # type: ignore[union-attr]
+            }
+        )
+    elif report.ok:
+        console.print(
+            f"[green]audit chain intact[/]: {report.checked} records checked, "
+            f"head {report.last_seq} {report.head_hash[:16]}…"
+        )
+    if not report.ok:
+        assert report.first_break is not None
+        if not json_:
+            console.print(f"checked {report.checked} records before the first broken link")
+        fail(errors.AuditChainBroken(f"first broken link: {report.first_break}"))
+
+
+@audit_app.command("log")
+def audit_log(
+    lot: Annotated[str | None, typer.Option(help="Only records of this batch.")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the newest records.")] = 30,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the newest audit records."""
+    with _errors():
+        entries = queries.audit_log(_ready_app(), lot=lot, limit=limit)
+    if json_:
+        print_json(entries)
+        return
+    table = Table("seq", "when (UTC)", "actor", "action", "entity", "reason", "hash")
+    for column in table.columns[:5]:
+        column.no_wrap = True
+    for e in reversed(entries):
+        table.add_row(
+            str(e.seq),
+            e.at[:19].replace("T", " "),
+            e.actor,
+            e.action,
+            f"{e.entity_type} {e.entity_id}",
+            e.reason or "",
+            e.hash[:12],
+        )
+    console.print(table)
+
+
+# -- identifiers ---------------------------------------------------------------------
+@din_app.command("check")
+def din_check(
+    din: Annotated[str, typer.Argument(help="DIN: 13 characters, eye-readable with K, or =DINff.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Check a DIN: validity, keyboard check character K and type 3 flags. Exit 1 if invalid."""
+    try:
+        parsed = Din.parse_scan(din)
+    except errors.InvalidInput as error:
+        if json_:
+            print_json(
+                {
+                    "din": din,
+                    "valid": False,
+                    "check_character": None,
+                    "type3_flags": None,
+                    "error": error.message,
+                }
+            )
+            raise typer.Exit(1) from None
+        fail(error)
+    if json_:
+        print_json(
+            {
+                "din": parsed.value,
+                "valid": True,
+                "check_character": parsed.check_character,
+                "type3_flags": parsed.type3_flags,
+                "eye_readable": parsed.eye_readable,
+                "data_content": parsed.data_content(parsed.type3_flags),
+            }
+        )
+        return
+    console.print(
+        f"[green]valid[/] DIN {parsed.eye_readable}: K={parsed.check_character}, "
+        f"type 3 flags {parsed.type3_flags}, bar code {parsed.data_content(parsed.type3_flags)}"
+    )
+
+
+# -- demo and serving ----------------------------------------------------------------
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        yield bar
+
+
+@demo_app.command("build")
+def demo_build(
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed builds the same network.")
+    ] = 7,
+    patients: Annotated[int, typer.Option(help="How many synthetic patients.")] = 300,
+    reset: Annotated[bool, typer.Option(help="Delete the embedded SQLite database first.")] = False,
+) -> None:
+    """Build the synthetic demo network (no real patient data, ever)."""
+    from vein2vein.services.demo import build_demo
+
+    with _errors():
+        application = _app()
+        if reset:
+            _reset_sqlite(application)
+        application.upgrade()
+        with _progress() as bar:
+            task = bar.add_task("building the demo network", total=None)
+            summary = build_demo(
+                application,
+                seed=seed,
+                patients=patients,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    console.print(f"demo network built in {application.safe_url}:")
+    console.print(summary)
+
+
+def _reset_sqlite(application: App) -> None:
+    url = application.url
+    if not url.startswith("sqlite:///"):
+        raise errors.InvalidInput(
+            "--reset deletes the embedded SQLite file only; use an empty PostgreSQL database "
+            "for the demo instead"
+        )
+    application.dispose()
+    path = Path(url.removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the web UI and the API."""
+    import uvicorn
+
+    with _errors():
+        application = _ready_app()
+    bind_host = host or application.settings.host
+    bind_port = port or application.settings.port
+    console.print(f"vein2vein on http://{bind_host}:{bind_port}  (database {application.safe_url})")
+    uvicorn.run("vein2vein.asgi:create_app", factory=True, host=bind_host, port=bind_port)
