@@ -1,0 +1,70 @@
+"""The schema comes only from the migrations; the query tables must agree with it."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from tests.network import order, small_network
+from vein2vein.config import Settings
+from vein2vein.domain.batch import Action
+from vein2vein.domain.clock import FixedClock
+from vein2vein.domain.errors import ConcurrencyConflict
+from vein2vein.services import batches as svc
+from vein2vein.services.app import App
+from vein2vein.store.tables import metadata
+
+
+def test_the_migrated_schema_matches_the_tables_the_queries_use(app: App) -> None:
+    with app.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        diff = [
+            d
+            for d in compare_metadata(context, metadata)
+            if d[0] != "remove_table" or d[1].name != "alembic_version"
+        ]
+    assert diff == []
+
+
+def test_the_migration_makes_the_audit_columns_from_the_body(app: App) -> None:
+    small_network(app)
+    with app.engine.connect() as c:
+        row = c.execute(
+            sa.text("SELECT actor, action, entity_type, entity_id FROM audit_record WHERE seq = 1")
+        ).one()
+    assert tuple(row) == ("admin", "SiteRegistered", "site", "TC1")
+
+
+def test_a_batch_changed_under_an_open_transaction_is_refused_at_commit(
+    postgres_schema_url: str, clock: FixedClock
+) -> None:
+    """The store's own guard: UPDATE ... WHERE version = the version that was read."""
+    app = App.connect(
+        postgres_schema_url, clock=clock, settings=Settings(database_url=postgres_schema_url)
+    )
+    try:
+        app.upgrade()
+        small_network(app)
+        lot = order(app)
+        with app.uow() as slow:
+            batch = slow.batches.get(lot)  # read without a lock, as a long form would
+            done = threading.Event()
+
+            def fast_writer() -> None:
+                svc.perform_transition(app.uow(), lot, Action.HOLD, actor="qa.b", reason="first")
+                done.set()
+
+            threading.Thread(target=fast_writer).start()
+            assert done.wait(30)
+            batch.terminate(by="qa.a", at=clock.now(), reason="second")
+            with pytest.raises(
+                ConcurrencyConflict, match="you read version 1, it is now at version 2"
+            ):
+                slow.commit()
+        assert app.verify_audit().ok
+    finally:
+        app.dispose()
