@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.network import advance, order, scan_code, small_network
 
+from tests.network import advance, order, scan_code, small_network
 from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import (
