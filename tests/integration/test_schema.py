@@ -16,6 +16,7 @@ from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import ConcurrencyConflict
 from vein2vein.services import batches as svc
 from vein2vein.services.app import App
+from vein2vein.store.engine import SCHEMA_REVISION, head_revision
 from vein2vein.store.tables import metadata
 
 
@@ -28,6 +29,10 @@ def test_the_migrated_schema_matches_the_tables_the_queries_use(app: App) -> Non
             if d[0] != "remove_table" or d[1].name != "alembic_version"
         ]
     assert diff == []
+
+
+def test_the_schema_revision_the_app_expects_is_alembics_head() -> None:
+    assert head_revision() == SCHEMA_REVISION
 
 
 def test_the_migration_makes_the_audit_columns_from_the_body(app: App) -> None:

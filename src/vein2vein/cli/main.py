@@ -98,12 +98,12 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show which database is used and whether it is migrated."""
-    from vein2vein.store.engine import current_revision, head_revision
+    from vein2vein.store.engine import SCHEMA_REVISION, current_revision
 
     with _errors():
         application = _app()
         current = current_revision(application.engine)
-    head = head_revision()
+    head = SCHEMA_REVISION
     console.print(f"database: {application.safe_url}")
     console.print(f"migration: {current or 'none'} (latest {head})")
     if current != head:

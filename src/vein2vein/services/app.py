@@ -10,7 +10,13 @@ from vein2vein.domain.audit import ChainReport
 from vein2vein.domain.clock import Clock
 from vein2vein.domain.errors import DatabaseNotReady
 from vein2vein.store import audit as audit_store
-from vein2vein.store.engine import Engine, current_revision, head_revision, make_engine, upgrade
+from vein2vein.store.engine import (
+    SCHEMA_REVISION,
+    Engine,
+    current_revision,
+    make_engine,
+    upgrade,
+)
 from vein2vein.store.uow import Reader, UnitOfWork
 
 __all__ = ["App"]
@@ -38,7 +44,7 @@ class App:
 
     def check_ready(self) -> None:
         """Raise :class:`DatabaseNotReady` unless the schema is at the latest migration."""
-        current, head = current_revision(self.engine), head_revision()
+        current, head = current_revision(self.engine), SCHEMA_REVISION
         if current != head:
             raise DatabaseNotReady(
                 f"database {self.safe_url} is at migration {current or 'none'}, expected "

@@ -1,0 +1,229 @@
+"""The ``v2v`` command line, run as a person runs it: a real process on a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+V2V = str(Path(sys.executable).with_name("v2v"))
+
+
+class Cli:
+    def __init__(self, database_url: str) -> None:
+        self.env = {
+            **os.environ,
+            "V2V_DATABASE_URL": database_url,
+            "V2V_ACTOR": "tester",
+            "COLUMNS": "200",
+        }
+
+    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [V2V, *args], env=self.env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    def json(self, *args: str, code: int = 0) -> object:
+        return json.loads(self(*args, "--json", code=code).stdout)
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    return Cli(database_url)
+
+
+def setup_network(cli: Cli) -> str:
+    cli("db", "upgrade")
+    cli(
+        "site",
+        "add",
+        "TC1",
+        "--name",
+        "Treatment centre one",
+        "--kind",
+        "treatment-centre",
+        "--fin",
+        "A9999",
+    )
+    cli(
+        "site",
+        "add",
+        "CP1",
+        "--name",
+        "Central plant",
+        "--kind",
+        "manufacturing-facility",
+        "--fin",
+        "G1234",
+    )
+    placed = cli.json(
+        "order",
+        "create",
+        "--patient",
+        "PT-000123",
+        "--year-of-birth",
+        "1970",
+        "--weight-kg",
+        "81.5",
+        "--product",
+        "CART-CD19",
+        "--centre",
+        "TC1",
+        "--plant",
+        "CP1",
+    )
+    assert isinstance(placed, dict)
+    return str(placed["lot"])
+
+
+def test_an_unmigrated_database_gets_a_one_line_error_naming_the_fix(cli: Cli) -> None:
+    done = cli("batch", "list", code=9)
+    assert done.stderr.strip().startswith("error[database-not-ready]:")
+    assert "v2v db upgrade" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_batch_is_ordered_collected_and_dispatched_from_the_command_line(cli: Cli) -> None:
+    lot = setup_network(cli)
+    collected = cli("batch", "collect", lot)
+    assert "COLLECTED" in collected.stdout and "DIN A9999 26 000001" in collected.stdout
+    shown = cli.json("batch", "show", lot)
+    assert isinstance(shown, dict)
+    identity = shown["identity"]
+    assert identity["din"] == "A999926000001" and identity["demonstration"] is True
+    assert identity["check_character"] == "8" and identity["type3_flags"] == "68"
+
+    typo = cli("batch", "dispatch", lot, "--scan", "A9999 26 000001 X", code=2)
+    assert "error[invalid-scan]" in typo.stderr and "check character 'X'" in typo.stderr
+    wrong = cli("batch", "dispatch", lot, "--scan", "=A99992600000200", code=5)
+    assert "error[identity-mismatch]" in wrong.stderr
+    cli(
+        "batch",
+        "dispatch",
+        lot,
+        "--scan",
+        identity["din_data_content"],
+        "--to",
+        "Cryo courier",
+        "--temperature",
+        "4",
+    )
+    refused = cli("batch", "release", lot, "--reason", "early", code=4)
+    assert "cannot release from IN_TRANSIT" in refused.stderr
+
+    shown = cli.json("batch", "show", lot)
+    assert isinstance(shown, dict)
+    assert shown["batch"]["state"] == "IN_TRANSIT" and shown["batch"]["version"] == 3
+    assert [c["to_party"] for c in shown["custody"]] == ["TC1", "Cryo courier"]
+    assert shown["custody"][1]["temperature_c"] == 4.0
+    assert [a["action"] for a in shown["actions"]] == ["receive", "hold", "terminate"]
+    listed = cli.json("batch", "list", "--state", "in_transit")
+    assert isinstance(listed, list) and [b["lot"] for b in listed] == [lot]
+    log = cli.json("audit", "log", "--lot", lot)
+    assert isinstance(log, list)
+    assert "IdentityMismatchDetected" in [e["action"] for e in log]
+    assert "3 audit records" not in cli("batch", "show", lot).stdout  # rendered, not JSON
+
+
+def test_a_stale_version_from_the_command_line_is_a_conflict(cli: Cli) -> None:
+    lot = setup_network(cli)
+    cli("batch", "hold", lot, "--reason", "check", "--expected-version", "1")
+    done = cli("batch", "resume", lot, "--reason", "ok", "--expected-version", "1", code=6)
+    assert "error[conflict]" in done.stderr and "now at version 2" in done.stderr
+
+
+def test_audit_verify_counts_the_records_and_names_the_first_broken_link(
+    cli: Cli, database_url: str
+) -> None:
+    lot = setup_network(cli)
+    cli("batch", "collect", lot)
+    ok = cli("audit", "verify")
+    assert "audit chain intact: 6 records checked" in ok.stdout
+    engine = sa.create_engine(database_url)
+    with engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            c.execute(sa.text("DROP TRIGGER audit_record_no_update_delete ON audit_record"))
+        else:
+            c.execute(sa.text("DROP TRIGGER audit_record_no_update"))
+        c.execute(
+            sa.text("UPDATE audit_record SET body = replace(body, 'tester', 'rogue') WHERE seq = 5")
+        )
+    engine.dispose()
+    broken = cli("audit", "verify", code=8)
+    assert "checked 4 records before the first broken link" in broken.stdout
+    assert (
+        "error[audit-chain-broken]: first broken link: record 5: content changed" in broken.stderr
+    )
+    report = cli.json("audit", "verify", code=8)
+    assert isinstance(report, dict)
+    assert report["ok"] is False and report["checked"] == 4
+    assert report["first_break"]["seq"] == 5
+
+
+def test_din_check_prints_k_and_the_type3_flags_as_json(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.sqlite3'}")
+    assert cli.json("din", "check", "G123417654321") == {
+        "din": "G123417654321",
+        "valid": True,
+        "check_character": "A",
+        "type3_flags": "70",
+        "eye_readable": "G1234 17 654321 A",
+        "data_content": "=G12341765432170",
+    }
+    bad = cli.json("din", "check", "G12341765432I", code=1)
+    assert isinstance(bad, dict)
+    assert (
+        bad["valid"] is False and bad["din"] == "G12341765432I" and "13 characters" in bad["error"]
+    )
+    plain = cli("din", "check", "G123498654321")
+    assert "K=H" in plain.stdout and "type 3 flags 77" in plain.stdout
+    assert not (tmp_path / "unused.sqlite3").exists()
+
+
+def test_bad_input_names_the_field_and_changes_nothing(cli: Cli) -> None:
+    setup_network(cli)
+    before = cli.json("audit", "log", "--limit", "100")
+    done = cli(
+        "order",
+        "create",
+        "--patient",
+        "Jane Doe",
+        "--year-of-birth",
+        "1970",
+        "--weight-kg",
+        "60",
+        "--product",
+        "CART-CD19",
+        "--centre",
+        "TC1",
+        "--plant",
+        "CP1",
+        code=2,
+    )
+    assert "error[invalid-input]: patient pseudonym 'Jane Doe'" in done.stderr
+    done = cli(
+        "order",
+        "create",
+        "--patient",
+        "PT-000999",
+        "--year-of-birth",
+        "1970",
+        "--weight-kg",
+        "-3",
+        "--product",
+        "CART-CD19",
+        "--centre",
+        "TC1",
+        "--plant",
+        "CP1",
+        code=2,
+    )
+    assert "weight_kg" in done.stderr
+    assert cli.json("audit", "log", "--limit", "100") == before
