@@ -16,7 +16,7 @@ from rich.table import Table
 from vein2vein.cli._render import age, console, fail, print_json
 from vein2vein.domain import errors
 from vein2vein.domain.batch import TRANSITIONS, Action, Transition
-from vein2vein.domain.identity import Din
+from vein2vein.domain.identity import DEMONSTRATION_FINS, Din
 from vein2vein.services import batches as svc
 from vein2vein.services import queries
 from vein2vein.services.app import App
@@ -530,14 +530,26 @@ def demo_build(
 
 
 def _reset_sqlite(application: App) -> None:
+    """Delete the embedded SQLite file, but only if it holds nothing but a demo network."""
     url = application.url
     if not url.startswith("sqlite:///"):
         raise errors.InvalidInput(
             "--reset deletes the embedded SQLite file only; use an empty PostgreSQL database "
             "for the demo instead"
         )
-    application.dispose()
     path = Path(url.removeprefix("sqlite:///"))
+    if path.exists():
+        try:
+            sites = queries.list_sites(application)
+        except errors.DatabaseError:
+            sites = []  # never migrated: nothing in it to lose
+        real = [s.code for s in sites if s.fin is None or s.fin not in DEMONSTRATION_FINS]
+        if real:
+            raise errors.RuleViolation(
+                f"{path} holds sites that are not demonstration sites ({', '.join(real[:5])}); "
+                "refusing to delete it. Point V2V_DATABASE_URL at another file for the demo"
+            )
+    application.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
