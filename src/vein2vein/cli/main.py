@@ -540,8 +540,9 @@ def _reset_sqlite(application: App) -> None:
     path = Path(url.removeprefix("sqlite:///"))
     if path.exists():
         try:
+            application.check_ready()
             sites = queries.list_sites(application)
-        except errors.DatabaseError:
+        except errors.DatabaseNotReady:
             sites = []  # never migrated: nothing in it to lose
         real = [s.code for s in sites if s.fin is None or s.fin not in DEMONSTRATION_FINS]
         if real:
