@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vein2vein.cli._render import age, console, fail, print_json
+from vein2vein.cli._render import age, console, err_console, fail, print_json
 from vein2vein.domain import errors
 from vein2vein.domain.batch import TRANSITIONS, Action, Transition
 from vein2vein.domain.identity import DEMONSTRATION_FINS, Din
@@ -81,8 +82,28 @@ def _errors() -> Iterator[None]:
 
 
 def main() -> None:
-    """Entry point of the ``v2v`` script."""
-    app()
+    """Entry point of the ``v2v`` script.
+
+    An unexpected exception (a bug) is shown as one line; its traceback goes to a file in
+    the user's log directory, named in that line, for the bug report.
+    """
+    try:
+        app()
+    except Exception as exc:  # the last line of defence: no traceback on a person's screen
+        import traceback
+
+        from platformdirs import user_log_dir
+
+        log = Path(user_log_dir("vein2vein")) / "last-error.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        err_console.print(
+            f"[bold red]error\\[internal][/]: {type(exc).__name__}: {escape(str(exc))} "
+            f"(a bug: the traceback is in {log})",
+            highlight=False,
+            markup=True,
+        )
+        raise SystemExit(1) from None
 
 
 # -- db ------------------------------------------------------------------------------
