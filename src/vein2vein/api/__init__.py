@@ -1,1 +1,30 @@
-"""vein2vein.api."""
+"""vein2vein.api: the JSON API, one router per resource, mounted under /api by the ASGI app.
+
+Errors leave as ``{"error": code, "detail": message}`` with the status of
+:data:`vein2vein.api.errors.HTTP_STATUS`; install them with :func:`install_error_handlers`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from vein2vein.api import audit, batches, orders
+from vein2vein.api.errors import (
+    HTTP_STATUS,
+    status_for,
+    v2v_error_response,
+    validation_error_response,
+)
+
+__all__ = [
+    "HTTP_STATUS",
+    "router",
+    "status_for",
+    "v2v_error_response",
+    "validation_error_response",
+]
+
+router = APIRouter()
+router.include_router(batches.router)
+router.include_router(orders.router)
+router.include_router(audit.router)

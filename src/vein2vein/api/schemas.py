@@ -1,0 +1,173 @@
+"""What the API accepts (``…Create``) and returns (``…Public``): parsed here, trusted inside."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ActionPublic",
+    "AuditCheckPublic",
+    "AuditEntryPublic",
+    "AuditVerifyPublic",
+    "BatchDetailPublic",
+    "BatchPublic",
+    "ChainBreakPublic",
+    "CustodyEventPublic",
+    "IdentityPublic",
+    "OrderCreate",
+    "OrderPublic",
+    "ScanCreate",
+    "ScanPublic",
+    "TransitionCreate",
+]
+
+_Actor = Field(
+    min_length=1,
+    max_length=100,
+    description="Who performs it (until sign-in exists, the person names themselves).",
+)
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class _Create(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class BatchPublic(_Public):
+    lot: str
+    coi: str
+    din: str | None
+    order_ref: str
+    patient_pseudonym: str
+    product: str
+    manufacturing_site: str
+    treatment_centre: str
+    state: str
+    state_since: datetime
+    held_from: str | None
+    created_at: datetime
+    version: int
+
+
+class IdentityPublic(_Public):
+    coi: str
+    coi_eye_readable: str
+    coi_data_content: str
+    din: str | None
+    din_eye_readable: str | None
+    check_character: str | None
+    type3_flags: str | None
+    din_data_content: str | None
+    demonstration: bool
+
+
+class ActionPublic(_Public):
+    action: str
+    summary: str
+    reason_required: bool
+    scan: bool
+    handoff: bool
+
+
+class CustodyEventPublic(_Public):
+    action: str
+    from_party: str
+    to_party: str
+    location: str
+    temperature_c: float | None
+    scanned: str | None
+    at: datetime
+    recorded_by: str
+
+
+class AuditEntryPublic(_Public):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    new: dict[str, Any]
+    old: dict[str, Any]
+    reason: str | None
+    hash: str
+    prev_hash: str
+
+
+class ChainBreakPublic(BaseModel):
+    seq: int
+    what: str
+
+
+class AuditCheckPublic(BaseModel):
+    ok: bool
+    checked: int
+    broken: list[ChainBreakPublic]
+
+
+class BatchDetailPublic(BaseModel):
+    batch: BatchPublic
+    identity: IdentityPublic
+    age_hours: float
+    needs_attention: bool
+    actions: list[ActionPublic]
+    custody: list[CustodyEventPublic]
+    audit: list[AuditEntryPublic]
+    audit_check: AuditCheckPublic
+
+
+class TransitionCreate(_Create):
+    actor: str = _Actor
+    reason: str | None = Field(default=None, max_length=2000)
+    scan: str | None = Field(default=None, max_length=200, description="DIN or COI as scanned.")
+    from_party: str | None = Field(default=None, max_length=200)
+    to_party: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=200)
+    temperature_c: float | None = Field(default=None, description="°C at the hand-off.")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="The version you saw; refused with 409 if it moved on."
+    )
+
+
+class ScanCreate(_Create):
+    actor: str = _Actor
+    scan: str = Field(min_length=1, max_length=200)
+    location: str | None = Field(default=None, max_length=200)
+
+
+class ScanPublic(_Public):
+    lot: str
+    scanned: str
+    kind: str
+    matches: bool
+
+
+class OrderCreate(_Create):
+    actor: str = _Actor
+    pseudonym: str = Field(min_length=1, max_length=64)
+    year_of_birth: int
+    weight_kg: float
+    product: str = Field(min_length=1, max_length=64)
+    treatment_centre: str = Field(min_length=1, max_length=32)
+    manufacturing_site: str = Field(min_length=1, max_length=32)
+    reference: str | None = Field(default=None, max_length=64)
+
+
+class OrderPublic(_Public):
+    reference: str
+    lot: str
+    coi: str
+
+
+class AuditVerifyPublic(BaseModel):
+    ok: bool
+    checked: int
+    last_seq: int
+    head_hash: str
+    first_break: ChainBreakPublic | None

@@ -1,0 +1,67 @@
+"""The ASGI application: the JSON API under /api, the pages, and their static files.
+
+``uvicorn.run("vein2vein.asgi:create_app", factory=True)`` serves it (``v2v serve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from vein2vein import api, web
+from vein2vein.bootstrap import bootstrap
+from vein2vein.domain.errors import V2VError
+from vein2vein.services.app import App
+
+__all__ = ["create_app"]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+
+def create_app(app: App | None = None) -> FastAPI:
+    """Build the ASGI application around ``app`` (bootstrapped from the environment if None).
+
+    An application built here from the environment is disposed of when the server stops; one
+    passed in belongs to the caller.
+    """
+    owned = app is None
+    application = bootstrap() if app is None else app
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            application.dispose()
+
+    asgi = FastAPI(
+        title="vein2vein",
+        summary="Cell and gene therapy manufacturing, vein to vein.",
+        version="0.1.0",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    asgi.state.v2v = application
+
+    async def on_v2v_error(request: Request, error: Exception) -> Response:
+        if _is_api(request):
+            return api.v2v_error_response(request, error)
+        return web.error_page(request, error)
+
+    async def on_invalid_request(request: Request, error: Exception) -> Response:
+        return api.validation_error_response(request, error)
+
+    asgi.add_exception_handler(V2VError, on_v2v_error)
+    asgi.add_exception_handler(RequestValidationError, on_invalid_request)
+    asgi.include_router(api.router, prefix="/api")
+    asgi.include_router(web.router)
+    asgi.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    return asgi
