@@ -1,1 +1,19 @@
-"""vein2vein.web."""
+"""vein2vein.web: the server-rendered pages (Jinja2, htmx), one folder of templates per feature.
+
+The ASGI application mounts :data:`router` and :data:`STATIC_DIR`, and renders page errors
+with :func:`error_page`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from vein2vein.web import batches, network
+from vein2vein.web._common import STATIC_DIR
+from vein2vein.web.errors import PAGE_STATUS, error_page
+
+__all__ = ["PAGE_STATUS", "STATIC_DIR", "error_page", "router"]
+
+router = APIRouter()
+router.include_router(network.router)
+router.include_router(batches.router)

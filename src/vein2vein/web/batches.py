@@ -1,0 +1,186 @@
+"""Batch pages: the list, one batch (identity, state, next actions, custody, audit), its label.
+
+Actions are plain HTML forms that htmx posts in place: the answer replaces the batch section,
+with a red box when the action was refused. Without JavaScript the same form posts and the
+browser is redirected back to the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from vein2vein.domain.batch import BatchState
+from vein2vein.domain.errors import InvalidInput, V2VError
+from vein2vein.services import batches as svc
+from vein2vein.services import queries
+from vein2vein.services.app import App
+from vein2vein.web._common import AppDep, label, templates
+from vein2vein.web.errors import Problem, problem_of
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/batches")
+
+ACTOR_COOKIE = "v2v_actor"
+# Exceptional actions sit apart from the next step, behind one more click.
+_EXCEPTIONAL = {"hold", "terminate"}
+
+FormText = Annotated[str, Form()]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a successful action did, as the page confirms it."""
+
+    action: str
+    old_state: str
+    new_state: str
+    actor: str
+
+
+@router.get("", response_class=HTMLResponse, name="batch_list")
+def batch_list(
+    request: Request, app: AppDep, state: str | None = None, site: str | None = None
+) -> HTMLResponse:
+    rows = queries.list_batches(app, state=state or None, site=site or None)
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        "batches/list.html",
+        {
+            "rows": rows,
+            "states": [s.value for s in BatchState],
+            "sites": queries.list_sites(app),
+            "state": (state or "").upper(),
+            "site": site or "",
+            "ages": [_hours_since(app, r.state_since) for r in rows],
+            "page": "batches",
+        },
+    )
+    return response
+
+
+def _hours_since(app: App, moment: datetime) -> float:
+    return max(0.0, (app.clock.now() - moment).total_seconds() / 3600)
+
+
+def _render_batch(
+    request: Request,
+    app: AppDep,
+    lot: str,
+    *,
+    fragment: bool,
+    problem: Problem | None = None,
+    outcome: Outcome | None = None,
+    failed_action: str | None = None,
+    actor: str | None = None,
+) -> HTMLResponse:
+    view = queries.batch_view(app, lot)
+    primary = [a for a in view.actions if a.action not in _EXCEPTIONAL]
+    exceptional = [a for a in view.actions if a.action in _EXCEPTIONAL]
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        "batches/_batch.html" if fragment else "batches/detail.html",
+        {
+            "view": view,
+            "b": view.batch,
+            "identity": view.identity,
+            "primary": primary,
+            "exceptional": exceptional,
+            "problem": problem,
+            "outcome": outcome,
+            "failed_action": failed_action,
+            "actor": actor if actor is not None else request.cookies.get(ACTOR_COOKIE, ""),
+            "page": "batches",
+        },
+        status_code=problem.status if problem else 200,
+    )
+    return response
+
+
+@router.get("/{lot}", response_class=HTMLResponse, name="batch_page")
+def batch_page(request: Request, app: AppDep, lot: str) -> HTMLResponse:
+    return _render_batch(request, app, lot, fragment=False)
+
+
+def _number(text: str, field: str, kind: type[float] | type[int]) -> float | int | None:
+    text = text.strip().replace(",", ".") if kind is float else text.strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise InvalidInput(f"{field} {text!r}: expected a number") from None
+
+
+@router.post("/{lot}/actions/{action}", response_class=HTMLResponse, name="batch_action")
+def batch_action(
+    request: Request,
+    app: AppDep,
+    lot: str,
+    action: str,
+    actor: FormText = "",
+    reason: FormText = "",
+    scan: FormText = "",
+    from_party: FormText = "",
+    to_party: FormText = "",
+    location: FormText = "",
+    temperature_c: FormText = "",
+    expected_version: FormText = "",
+) -> Response:
+    htmx = request.headers.get("HX-Request") == "true"
+    problem = outcome = None
+    try:
+        temperature = _number(temperature_c, "temperature_c", float)
+        version = _number(expected_version, "expected_version", int)
+        before = queries.batch_view(app, lot).batch.state
+        batch = svc.perform_transition(
+            app.uow(),
+            lot,
+            action,
+            actor=actor,
+            reason=reason or None,
+            scan=scan or None,
+            handoff=svc.HandoffDetails(
+                from_party=from_party.strip() or None,
+                to_party=to_party.strip() or None,
+                location=location.strip() or None,
+                temperature_c=temperature,
+            ),
+            expected_version=int(version) if version is not None else None,
+        )
+        outcome = Outcome(action, before, batch.state.value, actor.strip())
+    except V2VError as error:
+        problem = problem_of(error)
+    response: Response
+    if not htmx and problem is None:
+        response = RedirectResponse(request.url_for("batch_page", lot=lot), status_code=303)
+    else:
+        response = _render_batch(
+            request,
+            app,
+            lot,
+            fragment=htmx,
+            problem=problem,
+            outcome=outcome,
+            failed_action=action if problem else None,
+            actor=actor.strip(),
+        )
+    if actor.strip():
+        response.set_cookie(ACTOR_COOKIE, actor.strip(), httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/{lot}/label", response_class=HTMLResponse, name="batch_label")
+def batch_label(request: Request, app: AppDep, lot: str) -> HTMLResponse:
+    view = queries.batch_view(app, lot)
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        "batches/label.html",
+        {"view": view, "b": view.batch, "identity": view.identity, "label": label},
+    )
+    return response

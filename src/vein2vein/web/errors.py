@@ -1,0 +1,97 @@
+"""The pages' one table from error codes to HTTP statuses, and how an error looks on a page.
+
+A person never sees a traceback: a vein2vein error becomes a page (or, inside a form, a red
+box) that says what happened, whether anything changed, and what to do next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from vein2vein.domain.errors import V2VError
+from vein2vein.web._common import templates
+
+__all__ = ["PAGE_STATUS", "Problem", "error_page", "problem_of"]
+
+# One row per code of vein2vein.domain.errors; a code missing here is a 500.
+PAGE_STATUS: dict[str, int] = {
+    "invalid-input": 422,
+    "invalid-identifier": 422,
+    "invalid-scan": 422,
+    "not-found": 404,
+    "rule-violation": 409,
+    "transition-refused": 409,
+    "identity-mismatch": 409,
+    "conflict": 409,
+    "duplicate-identifier": 409,
+    "audit-chain-broken": 500,
+    "database": 503,
+    "database-unavailable": 503,
+    "database-not-ready": 503,
+}
+
+_TITLE = {
+    "identity-mismatch": "Identity mismatch — hard stop",
+    "conflict": "Someone else changed this batch",
+    "transition-refused": "Not allowed from this state",
+    "rule-violation": "Refused by a GMP rule",
+    "not-found": "Not found",
+    "invalid-scan": "The scan could not be read",
+    "invalid-identifier": "Not a valid identifier",
+    "invalid-input": "Please check the form",
+    "duplicate-identifier": "Identifier already issued",
+    "database-unavailable": "The database cannot be reached",
+    "database-not-ready": "The database needs an upgrade",
+    "database": "The database cannot serve this request",
+}
+
+_NEXT = {
+    "identity-mismatch": (
+        "Nothing was changed. The attempt is recorded in the audit trail. Check that the bag "
+        "in your hands belongs to this batch before you scan again."
+    ),
+    "conflict": (
+        "Nothing was changed. The section below now shows the batch as it is; check it and "
+        "try again if the action is still needed."
+    ),
+    "transition-refused": "Nothing was changed.",
+    "rule-violation": "Nothing was changed.",
+    "invalid-scan": "Nothing was changed. Scan the DIN or COI bar code on the label.",
+    "invalid-identifier": "Nothing was changed.",
+    "invalid-input": "Nothing was changed.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An error as a page shows it."""
+
+    code: str
+    title: str
+    detail: str
+    next_step: str
+    status: int
+
+
+def problem_of(error: V2VError) -> Problem:
+    code = error.code
+    return Problem(
+        code=code,
+        title=_TITLE.get(code, "Something went wrong"),
+        detail=error.message,
+        next_step=_NEXT.get(code, ""),
+        status=PAGE_STATUS.get(code, 500),
+    )
+
+
+def error_page(request: Request, error: Exception) -> Response:
+    """The whole page for an error raised while rendering a page (404 for an unknown lot)."""
+    assert isinstance(error, V2VError)
+    problem = problem_of(error)
+    response: HTMLResponse = templates.TemplateResponse(
+        request, "errors/error.html", {"problem": problem}, status_code=problem.status
+    )
+    return response
