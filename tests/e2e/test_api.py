@@ -114,9 +114,7 @@ def test_a_scan_of_another_patients_bag_is_a_409_identity_mismatch_and_is_record
     assert detail["audit"][0]["action"] == "IdentityMismatchDetected"
 
 
-def test_a_spot_check_scan_answers_whether_the_label_matches(
-    client: TestClient, app: App
-) -> None:
+def test_a_spot_check_scan_answers_whether_the_label_matches(client: TestClient) -> None:
     lot = _order(client)["lot"]
     coi = _detail(client, lot)["identity"]["coi_data_content"]
 

@@ -52,7 +52,11 @@ def utc(moment: datetime | str | None) -> str:
 def label(code: str) -> str:
     """``IN_TRANSIT`` -> ``In transit``; ``start-processing`` -> ``Start processing``."""
     words = code.replace("_", " ").replace("-", " ").lower()
-    return words[:1].upper() + words[1:].replace(" oos", " OOS")
+    words = " ".join(_ACRONYMS.get(w, w) for w in words.split())
+    return words[:1].upper() + words[1:]
+
+
+_ACRONYMS = {"qc": "QC", "oos": "OOS", "qa": "QA", "coi": "COI", "din": "DIN"}
 
 
 def qr_svg(data: str, title: str, scale: int = 4) -> Markup:

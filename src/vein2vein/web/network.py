@@ -21,42 +21,47 @@ _CLOSED = {"INFUSED", "REJECTED", "TERMINATED"}
 
 @dataclass(frozen=True, slots=True)
 class Heatmap:
-    """Batches by manufacturing site (rows) and state (columns, only states in use)."""
+    """Batches by state (rows, in pipeline order, only states in use) and manufacturing site
+    (columns): a long narrow table that reads down the pipeline and fits a tablet."""
 
-    states: list[str]
-    closed: set[str]
-    rows: list[tuple[str, list[int], int]]  # site, count per state, open total
-    totals: list[int]
+    sites: list[str]
+    rows: list[tuple[str, list[int], int]]  # state, count per site, all sites
+    closed: frozenset[str]
+    site_open: dict[str, int]
     peak: int
 
-    def shade(self, n: int) -> str:
-        """A background for a cell of ``n`` batches: darker blue for more."""
-        if n == 0 or self.peak == 0:
+    def shade(self, state: str, n: int) -> str:
+        """A background for a cell of ``n`` batches: darker for more, red for holds."""
+        if n == 0 or self.peak == 0 or state in self.closed:
             return ""
-        return f"background: rgba(37, 99, 235, {0.08 + 0.5 * n / self.peak:.2f})"
+        alpha = 0.08 + 0.5 * n / self.peak
+        rgb = "220, 38, 38" if state == "ON_HOLD" else "37, 99, 235"
+        return f"background: rgba({rgb}, {alpha:.2f})"
 
 
 def _heatmap(overview: queries.NetworkOverview) -> Heatmap:
-    states = [s for s in overview.states if overview.totals.get(s)]
     plants = [s.code for s in overview.sites if s.kind.manufactures]
-    sites = plants + sorted(set(overview.counts) - set(plants))
-    rows = []
-    for site in sites:
-        per_state = overview.counts.get(site, {})
-        cells = [per_state.get(s, 0) for s in states]
-        open_total = sum(n for s, n in per_state.items() if s not in _CLOSED)
-        rows.append((site, cells, open_total))
-    peak = max(
-        (n for _, cells, _ in rows for s, n in zip(states, cells, strict=True) if s not in _CLOSED),
-        default=0,
-    )
-    totals = [overview.totals.get(s, 0) for s in states]
-    return Heatmap(states, _CLOSED, rows, totals, peak)
+    sites = [p for p in plants if p in overview.counts] + sorted(set(overview.counts) - set(plants))
+    states = [s for s in overview.states if overview.totals.get(s)]
+    rows = [
+        (
+            state,
+            [overview.counts.get(site, {}).get(state, 0) for site in sites],
+            overview.totals.get(state, 0),
+        )
+        for state in states
+    ]
+    peak = max((n for st, cells, _ in rows if st not in _CLOSED for n in cells), default=0)
+    site_open = {
+        site: sum(n for st, n in overview.counts.get(site, {}).items() if st not in _CLOSED)
+        for site in sites
+    }
+    return Heatmap(sites, rows, frozenset(_CLOSED), site_open, peak)
 
 
 def _chart(overview: queries.NetworkOverview, heatmap: Heatmap) -> dict[str, Any]:
     """Plotly figure data: open batches per state, stacked by manufacturing site."""
-    open_states = [s for s in heatmap.states if s not in _CLOSED]
+    open_states = [st for st, _, _ in heatmap.rows if st not in _CLOSED]
     traces = [
         {
             "type": "bar",
@@ -64,9 +69,10 @@ def _chart(overview: queries.NetworkOverview, heatmap: Heatmap) -> dict[str, Any
             "x": [label(s) for s in open_states],
             "y": [overview.counts.get(site, {}).get(s, 0) for s in open_states],
         }
-        for site, _, _ in heatmap.rows
+        for site in heatmap.sites
     ]
-    return {"data": traces, "has_data": bool(open_states)}
+    tallest = max((overview.totals.get(s, 0) for s in open_states), default=0)
+    return {"data": traces, "has_data": bool(open_states), "dtick": 1 if tallest <= 8 else None}
 
 
 @router.get("/", response_class=HTMLResponse, name="network")
