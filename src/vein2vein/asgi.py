@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from vein2vein import api, web
 from vein2vein.bootstrap import bootstrap
@@ -59,8 +60,18 @@ def create_app(app: App | None = None) -> FastAPI:
     async def on_invalid_request(request: Request, error: Exception) -> Response:
         return api.validation_error_response(request, error)
 
+    async def on_http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        if _is_api(request):
+            response = api.http_error_response(error.status_code, str(error.detail))
+        else:
+            response = web.status_page(request, error.status_code, str(error.detail))
+        response.headers.update(error.headers or {})
+        return response
+
     asgi.add_exception_handler(V2VError, on_v2v_error)
     asgi.add_exception_handler(RequestValidationError, on_invalid_request)
+    asgi.add_exception_handler(HTTPException, on_http_error)
     asgi.include_router(api.router, prefix="/api")
     asgi.include_router(web.router)
     asgi.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

@@ -208,3 +208,12 @@ def test_an_unknown_state_filter_is_a_422(client: TestClient) -> None:
     assert response.status_code == 422
     assert response.json()["error"] == "invalid-input"
     assert response.json()["detail"].startswith("state 'BOILING'")
+
+
+def test_an_unknown_address_is_a_404_in_the_same_json_shape(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not-found", "detail": "Not Found"}
+    wrong_method = client.delete("/api/orders")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "http-405"

@@ -269,3 +269,10 @@ def test_at_tablet_width_no_page_scrolls_sideways(site: Site, browser: Any) -> N
             assert overflow <= 0, f"{path} is {overflow}px wider than a 768px tablet"
     finally:
         context.close()
+
+
+def test_an_unknown_address_is_a_not_found_page(site: Site, page: Any) -> None:
+    response = page.goto(site.url("/no-such-page"))
+
+    assert response is not None and response.status == 404
+    assert "Not found" in page.locator("main").inner_text()

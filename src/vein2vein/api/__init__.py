@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from vein2vein.api import audit, batches, orders
 from vein2vein.api.errors import (
     HTTP_STATUS,
+    http_error_response,
     status_for,
     v2v_error_response,
     validation_error_response,
@@ -18,6 +19,7 @@ from vein2vein.api.errors import (
 
 __all__ = [
     "HTTP_STATUS",
+    "http_error_response",
     "router",
     "status_for",
     "v2v_error_response",

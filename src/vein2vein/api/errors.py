@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 
 from vein2vein.domain.errors import V2VError
 
-__all__ = ["HTTP_STATUS", "status_for", "v2v_error_response", "validation_error_response"]
+__all__ = [
+    "HTTP_STATUS",
+    "http_error_response",
+    "status_for",
+    "v2v_error_response",
+    "validation_error_response",
+]
 
 # One row per code of vein2vein.domain.errors; a code missing here is a 500.
 HTTP_STATUS: dict[str, int] = {
@@ -63,3 +69,9 @@ def validation_error_response(request: Request, error: Exception) -> JSONRespons
     return JSONResponse(
         {"error": "invalid-input", "detail": detail, "fields": fields}, status_code=422
     )
+
+
+def http_error_response(status: int, detail: str) -> JSONResponse:
+    """An HTTP error raised by routing (unknown address, wrong method) in the same shape."""
+    code = "not-found" if status == 404 else f"http-{status}"
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)

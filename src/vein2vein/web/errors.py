@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from vein2vein.domain.errors import V2VError
 from vein2vein.web._common import templates
 
-__all__ = ["PAGE_STATUS", "Problem", "error_page", "problem_of"]
+__all__ = ["PAGE_STATUS", "Problem", "error_page", "problem_of", "status_page"]
 
 # One row per code of vein2vein.domain.errors; a code missing here is a 500.
 PAGE_STATUS: dict[str, int] = {
@@ -93,5 +93,15 @@ def error_page(request: Request, error: Exception) -> Response:
     problem = problem_of(error)
     response: HTMLResponse = templates.TemplateResponse(
         request, "errors/error.html", {"problem": problem}, status_code=problem.status
+    )
+    return response
+
+
+def status_page(request: Request, status: int, detail: str) -> Response:
+    """The page for an HTTP error that is not vein2vein's (an unknown address, a wrong method)."""
+    title = "Not found" if status == 404 else f"HTTP {status}"
+    problem = Problem(f"http-{status}", title, detail, "", status)
+    response: HTMLResponse = templates.TemplateResponse(
+        request, "errors/error.html", {"problem": problem}, status_code=status
     )
     return response
