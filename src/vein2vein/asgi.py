@@ -62,6 +62,7 @@ def create_app(app: App | None = None) -> FastAPI:
 
     async def on_http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
+        response: Response
         if _is_api(request):
             response = api.http_error_response(error.status_code, str(error.detail))
         else:
