@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests import network
 from vein2vein.asgi import create_app
 from vein2vein.domain.batch import BatchState
 from vein2vein.services.app import App
-
-with warnings.catch_warnings():
-    # Starlette asks for httpx2; the lock file pins httpx, which still works.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 
 @pytest.fixture

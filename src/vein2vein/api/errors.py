@@ -1,4 +1,4 @@
-"""The API's one table from error codes to HTTP statuses, and the JSON body of every error.
+"""The JSON body of every API error; statuses come from services.http_status.
 
 Every error body is ``{"error": code, "detail": message}``; a request that does not parse
 also says which fields were wrong, in ``fields``.
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from vein2vein.domain.errors import V2VError
+from vein2vein.services.http_status import HTTP_STATUS, status_for
 
 __all__ = [
     "HTTP_STATUS",
@@ -21,28 +22,6 @@ __all__ = [
     "v2v_error_response",
     "validation_error_response",
 ]
-
-# One row per code of vein2vein.domain.errors; a code missing here is a 500.
-HTTP_STATUS: dict[str, int] = {
-    "invalid-input": 422,
-    "invalid-identifier": 422,
-    "invalid-scan": 422,
-    "not-found": 404,
-    "rule-violation": 409,
-    "transition-refused": 409,
-    "identity-mismatch": 409,
-    "conflict": 409,
-    "duplicate-identifier": 409,
-    "audit-chain-broken": 500,
-    "database": 503,
-    "database-unavailable": 503,
-    "database-not-ready": 503,
-}
-
-
-def status_for(error: V2VError) -> int:
-    return HTTP_STATUS.get(error.code, 500)
-
 
 def v2v_error_response(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, V2VError)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from vein2vein.domain import errors
+from vein2vein.domain.identity import ChainOfIdentityId, Din
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,7 +60,7 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
-    if hasattr(value, "value") and type(value).__name__ in {"Din", "ChainOfIdentityId"}:
+    if isinstance(value, Din | ChainOfIdentityId):
         return value.value
     return value
 

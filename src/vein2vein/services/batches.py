@@ -19,7 +19,7 @@ from vein2vein.domain.errors import (
     InvalidInput,
 )
 from vein2vein.domain.events import Event
-from vein2vein.domain.identity import IdentifierIssuer, parse_scan
+from vein2vein.domain.identity import Din, IdentifierIssuer, parse_scan
 from vein2vein.domain.patient import Patient, Site, SiteKind, TherapyOrder, validate_code
 from vein2vein.store.uow import UnitOfWork
 
@@ -315,6 +315,7 @@ def scan_identity(
                 )
             )
             uow.commit()
-            return ScanResult(lot, str(scanned), type(scanned).__name__, True)
+            kind = "DIN" if isinstance(scanned, Din) else "COI"
+            return ScanResult(lot, str(scanned), kind, True)
     _record_mismatch(uow, lot, "scan", scan, actor, detail)
     raise IdentityMismatch(detail)

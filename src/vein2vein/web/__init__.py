@@ -10,9 +10,9 @@ from fastapi import APIRouter
 
 from vein2vein.web import batches, network
 from vein2vein.web._common import STATIC_DIR
-from vein2vein.web.errors import PAGE_STATUS, error_page, status_page
+from vein2vein.web.errors import error_page, status_page
 
-__all__ = ["PAGE_STATUS", "STATIC_DIR", "error_page", "router", "status_page"]
+__all__ = ["STATIC_DIR", "error_page", "router", "status_page"]
 
 router = APIRouter()
 router.include_router(network.router)

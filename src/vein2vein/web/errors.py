@@ -1,4 +1,4 @@
-"""The pages' one table from error codes to HTTP statuses, and how an error looks on a page.
+"""How an error looks on a page (statuses come from services.http_status).
 
 A person never sees a traceback: a vein2vein error becomes a page (or, inside a form, a red
 box) that says what happened, whether anything changed, and what to do next.
@@ -12,26 +12,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from vein2vein.domain.errors import V2VError
+from vein2vein.services.http_status import status_for
 from vein2vein.web._common import templates
 
-__all__ = ["PAGE_STATUS", "Problem", "error_page", "problem_of", "status_page"]
-
-# One row per code of vein2vein.domain.errors; a code missing here is a 500.
-PAGE_STATUS: dict[str, int] = {
-    "invalid-input": 422,
-    "invalid-identifier": 422,
-    "invalid-scan": 422,
-    "not-found": 404,
-    "rule-violation": 409,
-    "transition-refused": 409,
-    "identity-mismatch": 409,
-    "conflict": 409,
-    "duplicate-identifier": 409,
-    "audit-chain-broken": 500,
-    "database": 503,
-    "database-unavailable": 503,
-    "database-not-ready": 503,
-}
+__all__ = ["Problem", "error_page", "problem_of", "status_page"]
 
 _TITLE = {
     "identity-mismatch": "Identity mismatch — hard stop",
@@ -83,7 +67,7 @@ def problem_of(error: V2VError) -> Problem:
         title=_TITLE.get(code, "Something went wrong"),
         detail=error.message,
         next_step=_NEXT.get(code, ""),
-        status=PAGE_STATUS.get(code, 500),
+        status=status_for(error),
     )
 
 
