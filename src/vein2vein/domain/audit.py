@@ -134,31 +134,40 @@ def verify_chain(
     Stops at the first broken link. ``after_seq`` and ``prev_hash`` let a verification start
     after a record already known to be good (or check one segment of a longer chain).
     """
+    # The loop is the hot path of `v2v audit verify` (a million records): the checks of an
+    # intact link are one comparison each, and the names of what broke are worked out only
+    # once something has.
     expected_seq = after_seq + 1
     running = prev_hash
-    checked = 0
+    digest = sha256
     for seq, stored_prev, stored_hash, body in rows:
-        if seq != expected_seq:
-            what = (
-                f"sequence gap: expected record {expected_seq}, found {seq} "
-                "(records were deleted or renumbered)"
-            )
-            return ChainReport(checked, expected_seq - 1, running, ChainBreak(seq, what))
-        if stored_prev != running:
-            what = (
-                f"previous hash {stored_prev[:12]}… differs from record {seq - 1}'s hash "
-                f"{running[:12]}… (a record before it was removed, replaced or re-hashed)"
-            )
-            return ChainReport(checked, seq - 1, running, ChainBreak(seq, what))
-        actual = sha256((running + body).encode()).hexdigest()
-        if actual != stored_hash:
+        if seq != expected_seq or stored_prev != running:
+            return _broken_link(seq, stored_prev, expected_seq, after_seq, running)
+        if digest((running + body).encode()).hexdigest() != stored_hash:
+            actual = digest((running + body).encode()).hexdigest()
             shown = body if len(body) <= 2000 else body[:2000] + "…"
             what = (
                 f"content changed after it was written: stored hash {stored_hash[:12]}…, "
                 f"recomputed {actual[:12]}…; the record now reads {shown}"
             )
-            return ChainReport(checked, seq - 1, running, ChainBreak(seq, what))
+            return ChainReport(seq - 1 - after_seq, seq - 1, running, ChainBreak(seq, what))
         running = stored_hash
         expected_seq += 1
-        checked += 1
-    return ChainReport(checked, expected_seq - 1, running)
+    return ChainReport(expected_seq - 1 - after_seq, expected_seq - 1, running)
+
+
+def _broken_link(
+    seq: int, stored_prev: str, expected_seq: int, after_seq: int, running: str
+) -> ChainReport:
+    checked = expected_seq - 1 - after_seq
+    if seq != expected_seq:
+        what = (
+            f"sequence gap: expected record {expected_seq}, found {seq} "
+            "(records were deleted or renumbered)"
+        )
+        return ChainReport(checked, expected_seq - 1, running, ChainBreak(seq, what))
+    what = (
+        f"previous hash {stored_prev[:12]}… differs from record {seq - 1}'s hash "
+        f"{running[:12]}… (a record before it was removed, replaced or re-hashed)"
+    )
+    return ChainReport(checked, seq - 1, running, ChainBreak(seq, what))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import closing
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +71,22 @@ def iter_chain(
     Close the generator when stopping early (``contextlib.closing``): that closes the
     server-side cursor on PostgreSQL before its connection goes away.
     """
+    with _chain_rows(connection, batch_size) as rows:
+        yield from rows
+
+
+@contextmanager
+def _chain_rows(
+    connection: sa.Connection,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Iterator[tuple[int, str, str, str]]]:
+    """The chain as one flat iterator over streamed partitions; the cursor closes on exit.
+
+    No Python frame runs per row (``chain.from_iterable`` is C), which is a quarter of the
+    time of verifying a long chain. ``progress`` is called with the number of rows handed
+    out before each further partition is fetched, each time it passes a multiple of 50,000.
+    """
     result = connection.execution_options(stream_results=True, yield_per=batch_size).execute(
         sa.select(
             t.audit_record.c.seq,
@@ -78,28 +95,39 @@ def iter_chain(
             t.audit_record.c.body,
         ).order_by(t.audit_record.c.seq)
     )
+    partitions: Iterable[Sequence[Any]] = result.partitions(batch_size)
+    if progress is not None:
+        partitions = _counted(partitions, progress)
     try:
-        for partition in result.partitions(batch_size):
-            yield from partition
+        yield chain.from_iterable(partitions)
     finally:
         result.close()
 
 
 def verify(connection: sa.Connection, progress: Callable[[int], None] | None = None) -> ChainReport:
     """Recompute the whole chain; ``progress`` is called with the count checked so far."""
-    with closing(iter_chain(connection)) as rows:
-        if progress is None:
-            return verify_chain(rows)
-        return verify_chain(_counted(rows, progress))
+    with _chain_rows(connection, _VERIFY_BATCH, progress) as rows:
+        return verify_chain(rows)
+
+
+# Rows fetched per round trip when verifying; 50,000 also paces the progress reports.
+_VERIFY_BATCH = 25_000
 
 
 def _counted(
-    rows: Iterable[tuple[int, str, str, str]], progress: Callable[[int], None]
-) -> Iterator[tuple[int, str, str, str]]:
-    for n, row in enumerate(rows, 1):
-        if n % 50_000 == 0:
-            progress(n)
-        yield row
+    partitions: Iterable[Sequence[Any]], progress: Callable[[int], None]
+) -> Iterator[Sequence[Any]]:
+    # A partition is asked for only once every row of the one before has been checked, so
+    # the count reported is the count checked.
+    done = reported = 0
+    for partition in partitions:
+        if done // 50_000 > reported // 50_000:
+            progress(done)
+            reported = done
+        yield partition
+        done += len(partition)
+    if done // 50_000 > reported // 50_000:
+        progress(done)
 
 
 def count(connection: sa.Connection) -> int:
