@@ -1,0 +1,125 @@
+"""Run every benchmark and write the figures into benchmarks/README.md.
+
+``make bench`` runs this file. Each benchmark times the real code path against a baseline
+measured in the same run on the same machine, so the ratio means something on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bench_audit_verify
+import bench_demo_build
+import bench_transitions_pg
+from _common import Result, machine, say
+
+HERE = Path(__file__).resolve().parent
+
+BENCHMARKS: list[tuple[str, Callable[[], Result]]] = [
+    ("audit verify", bench_audit_verify.run),
+    ("audited transitions", bench_transitions_pg.run),
+    ("demo build", bench_demo_build.run),
+]
+
+
+def main() -> int:
+    started = time.perf_counter()
+    results: list[Result] = []
+    for title, run in BENCHMARKS:
+        say(f"== {title}")
+        result = run()
+        say(
+            f"== {title}: ratio {result.ratio:.2f} (target {result.target}) "
+            f"{'met' if result.met else 'NOT MET'}"
+        )
+        results.append(result)
+    elapsed = time.perf_counter() - started
+    note = machine()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    (HERE / "README.md").write_text(readme(results, note, when, elapsed), encoding="utf-8")
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(
+        json.dumps(
+            {"when": when, "machine": note, "results": [asdict(r) for r in results]}, indent=2
+        ),
+        encoding="utf-8",
+    )
+    print()
+    print(table(results, note))
+    say(f"all benchmarks in {elapsed:.0f} s; figures written to benchmarks/README.md")
+    return 0
+
+
+def table(results: list[Result], note: str) -> str:
+    lines = [
+        "| benchmark | measured | baseline | ratio | target | machine |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        verdict = "met" if r.met else "**not met**"
+        lines.append(
+            f"| {r.name} | {r.measured} | {r.baseline} | {r.ratio:.2f} | {r.target} ({verdict}) "
+            f"| {note}; {r.note} |"
+        )
+    return "\n".join(lines)
+
+
+def readme(results: list[Result], note: str, when: str, elapsed: float) -> str:
+    return f"""# Benchmarks
+
+Each benchmark times the real code path against a baseline measured in the same run, on the
+same machine, and reports **ratio = baseline time / measured time** (1.0 would be as fast as
+the baseline). This file is rewritten by every run; the figures below are from the last one.
+
+## How to run
+
+```
+make bench            # or: .venv/bin/python benchmarks/run.py
+```
+
+Needs PostgreSQL at `V2V_TEST_POSTGRES_URL` (default
+`postgresql+psycopg://postgres@127.0.0.1:5432/test`); the transitions benchmark works in a
+schema of its own and drops it afterwards. SQLite files live in a temporary directory.
+One benchmark alone: `.venv/bin/python benchmarks/bench_audit_verify.py` (or
+`bench_transitions_pg.py`, `bench_demo_build.py`). The raw figures of the last run are also
+in `benchmarks/results/latest.json` (not committed).
+
+## Last run: {when}, {elapsed:.0f} s in all
+
+{table(results, note)}
+
+## What each one measures
+
+- **audit verify** (`bench_audit_verify.py`): 1,000,000 valid chained records, built with
+  `domain.audit.record_body` / `chain_hash` and bulk-inserted into a database migrated by
+  `App.upgrade`; timed: `app.verify_audit()` (store/audit.py `verify` streaming rows into
+  domain/audit.py `verify_chain`), best of 2. Baseline: `sha256(prev + body).hexdigest()`
+  over the same bodies already in memory, best of 3. Target ratio ≥ 0.5.
+- **audited transitions** (`bench_transitions_pg.py`): hold/resume pairs through
+  `perform_transition` on PostgreSQL, one transaction each, one client. Baseline: the same
+  UPDATE of the batch row, one transaction each, no audit record. Target ratio ≥ 0.3.
+- **demo build** (`bench_demo_build.py`): `build_demo` with 300 patients on SQLite, every
+  step through the services. Baseline: placing the same number of orders only. The target
+  is absolute (well under a minute); the ratio is the share of the build spent on orders.
+
+## Where the audit verify time goes (profiled 2026-11-22, same machine)
+
+Of about 4 s for a million records, fetching the rows dominates: Python's `sqlite3` alone
+takes about 2 s to hand over 1,000,000 rows of `(seq, prev_hash, hash, body)` (about 2x the
+whole baseline), SQLAlchemy's streaming adds about 0.5 s, and `verify_chain` itself now runs
+within 10-25 % of the raw hash loop. One process cannot reach 0.5 here; verifying the two
+halves of the chain in two processes (the second starting after the stored hash of the
+middle record, `verify_chain(after_seq=k, prev_hash=...)`) took 2.3 s in a prototype, about
+0.45.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
