@@ -99,9 +99,12 @@ in `benchmarks/results/latest.json` (not committed).
 
 - **audit verify** (`bench_audit_verify.py`): 1,000,000 valid chained records, built with
   `domain.audit.record_body` / `chain_hash` and bulk-inserted into a database migrated by
-  `App.upgrade`; timed: `app.verify_audit()` (store/audit.py `verify` streaming rows into
-  domain/audit.py `verify_chain`), best of 2. Baseline: `sha256(prev + body).hexdigest()`
-  over the same bodies already in memory, best of 3. Target ratio ≥ 0.5.
+  `App.upgrade`; timed: `app.verify_audit()` as `v2v audit verify` runs it — store/audit.py
+  `verify` hands segments of 100,000 records to one worker process per core
+  (store/_chain_worker.py, each running domain/audit.py `verify_chain` on its own
+  connection) and joins them in order — best of 3. Baseline: `sha256(prev + body).hexdigest()`
+  over the same bodies already in memory, in one process, best of 3. Target ratio ≥ 0.5.
+  The same verification in one process (`jobs=1`) is reported in the machine column.
 - **audited transitions** (`bench_transitions_pg.py`): hold/resume pairs through
   `perform_transition` on PostgreSQL, one transaction each, one client. Baseline: the same
   UPDATE of the batch row, one transaction each, no audit record. Target ratio ≥ 0.3.
@@ -109,15 +112,18 @@ in `benchmarks/results/latest.json` (not committed).
   step through the services. Baseline: placing the same number of orders only. The target
   is absolute (well under a minute); the ratio is the share of the build spent on orders.
 
-## Where the audit verify time goes (profiled 2026-11-22, same machine)
+## Where the audit verify time goes (profiled 2026-11-23, same machine)
 
-Of about 4 s for a million records, fetching the rows dominates: Python's `sqlite3` alone
-takes about 2 s to hand over 1,000,000 rows of `(seq, prev_hash, hash, body)` (about 2x the
-whole baseline), SQLAlchemy's streaming adds about 0.5 s, and `verify_chain` itself now runs
-within 10-25 % of the raw hash loop. One process cannot reach 0.5 here; verifying the two
-halves of the chain in two processes (the second starting after the stored hash of the
-middle record, `verify_chain(after_seq=k, prev_hash=...)`) took 2.3 s in a prototype, about
-0.45.
+Fetching the rows dominates, not hashing: Python's `sqlite3` takes about as long to hand
+over 1,000,000 rows of `(seq, prev_hash, hash, body)` as the whole baseline takes to hash
+them, and SQLAlchemy's streaming adds a little more. Fetching fewer columns or having the
+database join `prev_hash || body` did not help (the row objects, not the bytes, cost). So one
+process cannot reach 0.5; a long chain is instead cut into segments that worker processes
+verify in parallel, each from the stored previous hash of its first record, and the parent
+joins them (each segment's entry hash must be the hash the segment before ended on). Any
+segment that does not join or verify, or a worker that cannot run, makes the parent verify
+the rest in one stream, so the first broken link is always named by the same code
+(tests/integration/test_audit_verify_in_segments.py checks this on both engines).
 """
 
 

@@ -165,6 +165,9 @@ def test_audit_verify_counts_the_records_and_names_the_first_broken_link(
     assert isinstance(report, dict)
     assert report["ok"] is False and report["checked"] == 4
     assert report["first_break"]["seq"] == 5
+    assert cli.json("audit", "verify", "--jobs", "2", code=8) == report
+    refused = cli("audit", "verify", "--jobs", "0", code=2)
+    assert "error[invalid-input]: audit verify: --jobs 0 must be at least 1" in refused.stderr
 
 
 def test_din_check_prints_k_and_the_type3_flags_as_json(tmp_path: Path) -> None:

@@ -405,17 +405,28 @@ def scan(
 
 # -- audit ---------------------------------------------------------------------------
 @audit_app.command("verify")
-def audit_verify(json_: JsonOpt = False) -> None:
+def audit_verify(
+    json_: JsonOpt = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            help="Worker processes for a long chain (default: one per core, at most 4).",
+        ),
+    ] = None,
+) -> None:
     """Recompute the whole hash chain; name the first broken link and exit non-zero."""
     with _errors():
         application = _ready_app()
         total = application.audit_count()
         if json_ or total < 100_000:
-            report = application.verify_audit()
+            report = application.verify_audit(jobs=jobs)
         else:
             with _progress() as bar:
                 task = bar.add_task("verifying", total=total)
-                report = application.verify_audit(lambda n: bar.update(task, completed=n))
+                report = application.verify_audit(
+                    lambda n: bar.update(task, completed=n), jobs=jobs
+                )
     if json_:
         print_json(
             {

@@ -60,9 +60,13 @@ class App:
         scheme, _, credentials = head.partition("//")
         return f"{scheme}//{credentials.split(':', 1)[0]}:***@{tail}"
 
-    def verify_audit(self, progress: Callable[[int], None] | None = None) -> ChainReport:
+    def verify_audit(
+        self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None
+    ) -> ChainReport:
+        """Recompute the whole audit chain; ``jobs`` worker processes for a long one
+        (default: one per core, at most four)."""
         with self.reader() as connection:
-            return audit_store.verify(connection, progress)
+            return audit_store.verify(connection, progress, jobs=jobs)
 
     def audit_count(self) -> int:
         with self.reader() as connection:

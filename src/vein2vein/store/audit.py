@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import selectors
+import subprocess
+import sys
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +24,7 @@ from vein2vein.domain.audit import (
     record_body,
     verify_chain,
 )
+from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.events import Event
 from vein2vein.store import tables as t
 
@@ -80,20 +87,20 @@ def _chain_rows(
     connection: sa.Connection,
     batch_size: int,
     progress: Callable[[int], None] | None = None,
+    after_seq: int = 0,
 ) -> Iterator[Iterator[tuple[int, str, str, str]]]:
-    """The chain as one flat iterator over streamed partitions; the cursor closes on exit.
+    """The chain after ``after_seq`` as one flat iterator over streamed partitions; the
+    cursor closes on exit.
 
     No Python frame runs per row (``chain.from_iterable`` is C), which is a quarter of the
     time of verifying a long chain. ``progress`` is called with the number of rows handed
     out before each further partition is fetched, each time it passes a multiple of 50,000.
     """
+    a = t.audit_record
     result = connection.execution_options(stream_results=True, yield_per=batch_size).execute(
-        sa.select(
-            t.audit_record.c.seq,
-            t.audit_record.c.prev_hash,
-            t.audit_record.c.hash,
-            t.audit_record.c.body,
-        ).order_by(t.audit_record.c.seq)
+        sa.select(a.c.seq, a.c.prev_hash, a.c.hash, a.c.body)
+        .where(a.c.seq > after_seq)
+        .order_by(a.c.seq)
     )
     partitions: Iterable[Sequence[Any]] = result.partitions(batch_size)
     if progress is not None:
@@ -104,14 +111,138 @@ def _chain_rows(
         result.close()
 
 
-def verify(connection: sa.Connection, progress: Callable[[int], None] | None = None) -> ChainReport:
-    """Recompute the whole chain; ``progress`` is called with the count checked so far."""
-    with _chain_rows(connection, _VERIFY_BATCH, progress) as rows:
-        return verify_chain(rows)
+def verify(
+    connection: sa.Connection,
+    progress: Callable[[int], None] | None = None,
+    *,
+    jobs: int | None = None,
+    segment: int = 100_000,
+) -> ChainReport:
+    """Recompute the whole chain; ``progress`` is called with the count checked so far.
+
+    A chain longer than two segments is verified by ``jobs`` worker processes (default:
+    one per core, at most four), each proving whole segments on its own
+    (store/_chain_worker.py); the segments are then joined in order, each one's first
+    previous hash against the hash the segment before ended with. From the first segment
+    that does not join or does not verify, and whenever a worker cannot run, the rest of the
+    chain is verified here in one stream, so a broken link is always found and named by the
+    same code, whatever ``jobs`` is.
+    """
+    jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs
+    if jobs < 1 or segment < 1:
+        raise InvalidInput(f"audit verify: --jobs {jobs} must be at least 1 (segment {segment})")
+    last = connection.execute(sa.select(sa.func.max(t.audit_record.c.seq))).scalar() or 0
+    source = _worker_source(connection)
+    after, running = 0, GENESIS
+    if jobs > 1 and source is not None and last > 2 * segment:
+        ranges = [(first, min(first + segment - 1, last)) for first in range(1, last + 1, segment)]
+        with _Workers(source, min(jobs, len(ranges))) as workers:
+            for proof in workers.proofs(ranges):
+                if proof is None or not proof["ok"] or proof["entry"] != running:
+                    break
+                after, running = proof["last"], proof["head"]
+                if progress is not None:
+                    progress(after)
+        if after == last:
+            return ChainReport(last, last, running)
+    counted = None if progress is None else (lambda n: progress(after + n))
+    with _chain_rows(connection, _VERIFY_BATCH, counted, after) as rows:
+        tail = verify_chain(rows, after_seq=after, prev_hash=running)
+    return ChainReport(after + tail.checked, tail.last_seq, tail.head_hash, tail.first_break)
 
 
 # Rows fetched per round trip when verifying; 50,000 also paces the progress reports.
 _VERIFY_BATCH = 25_000
+
+
+def _worker_source(connection: sa.Connection) -> dict[str, str] | None:
+    """Where a worker process finds this database, or None when it cannot (in memory)."""
+    url = connection.engine.url
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return {"dialect": "sqlite", "target": str(Path(database).expanduser().resolve())}
+    if backend == "postgresql":
+        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return {"dialect": "postgresql", "target": libpq}
+    return None
+
+
+class _Workers:
+    """Worker processes (store/_chain_worker.py), each with one segment at a time."""
+
+    def __init__(self, source: dict[str, str], count: int) -> None:
+        self._source = json.dumps(source)
+        self._count = count
+        self._processes: list[subprocess.Popen[str]] = []
+
+    def __enter__(self) -> _Workers:
+        for _ in range(self._count):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "vein2vein.store._chain_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            self._processes.append(process)
+            self._send(process, self._source)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for process in self._processes:
+            with suppress(OSError):
+                process.stdin.close()  # type: ignore[union-attr]
+        for process in self._processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            with suppress(OSError):
+                process.stdout.close()  # type: ignore[union-attr]
+
+    @staticmethod
+    def _send(process: subprocess.Popen[str], line: str) -> None:
+        assert process.stdin is not None
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+
+    def proofs(self, ranges: Sequence[tuple[int, int]]) -> Iterator[dict[str, Any] | None]:
+        """The workers' proofs in the order of ``ranges``; None (and the end) as soon as a
+        worker reports an error or dies."""
+        waiting = deque(ranges)
+        done: dict[int, dict[str, Any]] = {}
+        expected = ranges[0][0]
+        with selectors.DefaultSelector() as selector:
+            for process in self._processes:
+                if waiting:
+                    first, last = waiting.popleft()
+                    self._send(process, json.dumps({"first": first, "last": last}))
+                    selector.register(process.stdout, selectors.EVENT_READ, process)  # type: ignore[arg-type]
+            while selector.get_map():
+                for key, _ in selector.select():
+                    process = key.data
+                    # One request in flight per worker: at most one line is ever waiting.
+                    line = process.stdout.readline()
+                    answer: dict[str, Any] = (
+                        json.loads(line) if line else {"error": "worker stopped"}
+                    )
+                    if "error" in answer:
+                        yield None
+                        return
+                    done[answer["first"]] = answer
+                    if waiting:
+                        first, last = waiting.popleft()
+                        self._send(process, json.dumps({"first": first, "last": last}))
+                    else:
+                        selector.unregister(process.stdout)
+                while expected in done:
+                    proof = done.pop(expected)
+                    expected = proof["last"] + 1
+                    yield proof
 
 
 def _counted(
