@@ -180,11 +180,13 @@ def test_din_check_prints_k_and_the_type3_flags_as_json(tmp_path: Path) -> None:
         "eye_readable": "G1234 17 654321 A",
         "data_content": "=G12341765432170",
     }
-    bad = cli.json("din", "check", "G12341765432I", code=1)
+    bad = cli.json("din", "check", "G12341765432I", code=2)
     assert isinstance(bad, dict)
     assert (
         bad["valid"] is False and bad["din"] == "G12341765432I" and "13 characters" in bad["error"]
     )
+    refused = cli("din", "check", "G12341765432I", code=2)
+    assert "error[invalid-scan]: DIN scan 'G12341765432I'" in refused.stderr
     plain = cli("din", "check", "G123498654321")
     assert "K=H" in plain.stdout and "type 3 flags 77" in plain.stdout
     assert not (tmp_path / "unused.sqlite3").exists()
@@ -230,3 +232,43 @@ def test_bad_input_names_the_field_and_changes_nothing(cli: Cli) -> None:
     )
     assert "weight_kg" in done.stderr
     assert cli.json("audit", "log", "--limit", "100") == before
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["batch", "hold", "CP1-2026-00001"], "v2v batch hold: Missing option '--reason'."),
+        (["batch", "frob"], "v2v batch: No such command 'frob'."),
+        (["batch", "receive", "X", "--temperature", "warm"], "Invalid value for '--temperature'"),
+        (["din", "check"], "v2v din check: Missing argument 'din'."),
+        (["--bogus"], "v2v: No such option: --bogus"),
+        (["serve", "--port", "99999"], "Invalid value for '--port'"),
+    ],
+)
+def test_a_usage_error_is_one_line_with_a_code(tmp_path: Path, args: list[str], says: str) -> None:
+    done = Cli(f"sqlite:///{tmp_path / 'unused.sqlite3'}")(*args, code=2)
+    assert done.stderr.startswith("error[usage]: ") and says in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "unused.sqlite3").exists()
+
+
+def test_a_bad_setting_is_named_in_one_line(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.sqlite3'}")
+    cli.env["V2V_PORT"] = "abc"
+    port = cli("batch", "list", code=2)
+    assert port.stderr.startswith("error[invalid-setting]: V2V_PORT='abc': ")
+    cli.env["V2V_DATABASE_URL"] = "mysql://x"
+    cli.env.pop("V2V_PORT")
+    url = cli("batch", "list", code=2)
+    assert "V2V_DATABASE_URL='mysql://x'" in url.stderr and "postgresql+psycopg" in url.stderr
+
+
+def test_a_limit_below_one_or_an_unknown_lot_or_site_is_refused_by_name(cli: Cli) -> None:
+    setup_network(cli)
+    for args in (["audit", "log", "--limit", "-5"], ["batch", "list", "--limit", "0"]):
+        refused = cli(*args, code=2)
+        assert "error[invalid-input]: limit" in refused.stderr and "at least 1" in refused.stderr
+    lot = cli("audit", "log", "--lot", "NOPE-2026-00001", code=3)
+    assert "error[not-found]: batch 'NOPE-2026-00001' does not exist" in lot.stderr
+    site = cli("batch", "list", "--site", "ZZZ", code=3)
+    assert "error[not-found]: site 'ZZZ' does not exist" in site.stderr

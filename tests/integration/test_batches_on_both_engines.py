@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.network import advance, order, scan_code, small_network
+from vein2vein.domain.audit import chain_hash
 from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import (
@@ -253,6 +254,33 @@ def test_a_record_altered_by_a_rogue_dba_is_found_by_verify(app: App) -> None:
     assert report.checked == entry.seq - 1
     # The generated columns follow the body, so nothing else betrays the edit: only the hash.
     assert not queries.batch_view(app, lot).audit_check.ok
+
+
+def test_a_record_edited_and_re_hashed_shows_on_its_own_batch_page(app: App) -> None:
+    small_network(app)
+    lot, other = order(app, "PT-000001"), order(app, "PT-000002")
+    advance(app, lot, BatchState.ACCEPTED)
+    advance(app, other, BatchState.ACCEPTED)  # the record after the edited one is another batch's
+    (entry,) = [
+        e for e in queries.audit_log(app, lot=lot) if e.action == "StartingMaterialAccepted"
+    ]
+    drop_audit_triggers(app)
+    with app.engine.begin() as c:
+        row = c.execute(
+            sa.text("SELECT prev_hash, body FROM audit_record WHERE seq = :s"), {"s": entry.seq}
+        ).one()
+        body = row.body.replace("per SOP", "waived")
+        c.execute(
+            sa.text("UPDATE audit_record SET body = :b, hash = :h WHERE seq = :s"),
+            {"b": body, "h": chain_hash(row.prev_hash, body), "s": entry.seq},
+        )
+    check = queries.batch_view(app, lot).audit_check
+    assert not check.ok
+    assert check.broken == [
+        (entry.seq, f"record {entry.seq + 1} does not link to it (it was changed and re-hashed)")
+    ]
+    report = app.verify_audit()
+    assert report.first_break is not None and report.first_break.seq == entry.seq + 1
 
 
 def test_a_deleted_record_is_found_by_verify(app: App) -> None:

@@ -59,6 +59,10 @@ def test_every_printed_and_bar_coded_form_of_a_din_reads_back_as_the_din(scan: s
         ("=G12341765432171", "type 3 flags 71 do not match"),
         ("=G123417654321", "expected '=' \\+ 13 DIN characters \\+ 2 flag characters"),
         ("=G123417654321I0", "flags 'I0' are not ISBT 128 flags"),
+        ("=G12341765432197", "flags 97 are reserved by ICCBBA"),
+        ("=G12341765432114", "flags 14 are reserved by ICCBBA"),
+        ("=G123417654321AA", "flags AA are reserved by ICCBBA"),
+        ("G12341765432I", "^DIN scan 'G12341765432I': expected 13 characters"),
         ("", "nothing was scanned"),
     ],
 )

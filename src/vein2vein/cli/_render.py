@@ -10,8 +10,11 @@ from enum import Enum
 from typing import Any, NoReturn
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from vein2vein.domain import errors
 from vein2vein.domain.identity import ChainOfIdentityId, Din
@@ -47,6 +50,38 @@ def fail(error: errors.V2VError) -> NoReturn:
         f"[bold red]error\\[{error.code}][/]: {escape(message)}", highlight=False, soft_wrap=True
     )
     raise typer.Exit(exit_code(error))
+
+
+def table(*columns: str, ids: tuple[str, ...] = (), title: str | None = None) -> Table:
+    """A table whose identifier columns (``ids``: lots, DINs, pseudonyms, sequence numbers)
+    are never cut or wrapped, so they can be copied into the next command; the other
+    columns fold onto more lines when the terminal is narrow. Print it with
+    :func:`print_table`."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title)
+    for name in columns:
+        if name in ids:
+            grid.add_column(name, no_wrap=True, overflow="ignore")
+        else:
+            grid.add_column(name, overflow="fold")
+    return grid
+
+
+def print_table(grid: Table) -> None:
+    """Print ``grid``: identifier columns keep their full width, the others fold to fit the
+    terminal. Only when the identifiers alone are wider than the terminal is the table wider
+    (the terminal wraps those lines; nothing is cut off)."""
+    needed = 0
+    for column in grid.columns:
+        if column.no_wrap:
+            column.min_width = max(
+                (cell_len(str(cell)) for cell in (column.header, *column.cells)), default=1
+            )
+        # Folded columns get at least 12 characters; 3 more for each column's padding.
+        needed += (column.min_width if column.no_wrap else 12) + 3  # type: ignore[operator]
+    if needed <= console.width:
+        console.print(grid)
+    else:  # Rich never prints wider than its console: a wider one for this table
+        Console(width=needed, file=console.file).print(grid, crop=False)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -12,9 +14,17 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from vein2vein.cli._render import age, console, err_console, fail, print_json
+from vein2vein.cli._render import (
+    age,
+    console,
+    err_console,
+    exit_code,
+    fail,
+    print_json,
+    print_table,
+)
+from vein2vein.cli._render import table as _table
 from vein2vein.domain import errors
 from vein2vein.domain.batch import TRANSITIONS, Action, Transition
 from vein2vein.domain.identity import DEMONSTRATION_FINS, Din
@@ -84,11 +94,32 @@ def _errors() -> Iterator[None]:
 def main() -> None:
     """Entry point of the ``v2v`` script.
 
-    An unexpected exception (a bug) is shown as one line; its traceback goes to a file in
-    the user's log directory, named in that line, for the bug report.
+    A usage error (a missing option, a value of the wrong type, an unknown command) is one
+    line with the code ``usage`` and exit 2, like every other error. An unexpected
+    exception (a bug) is shown as one line; its traceback goes to a file in the user's log
+    directory, named in that line, for the bug report.
     """
+    # Typer (0.29) carries its own copy of Click; its usage errors are these classes.
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as asked:
+        asked.ctx.get_help()  # Typer prints the help itself
+        raise SystemExit(0) from None
+    except UsageError as usage:
+        where = usage.ctx.command_path if usage.ctx else "v2v"
+        message = " ".join(usage.format_message().split())
+        err_console.print(
+            f"[bold red]error\\[usage][/]: {escape(where)}: {escape(message)} "
+            f"(see `{escape(where)} --help`)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2) from None
+    except typer.Abort:
+        err_console.print("[bold red]error\\[aborted][/]: stopped; nothing more was done")
+        raise SystemExit(130) from None
     except Exception as exc:  # the last line of defence: no traceback on a person's screen
         import traceback
 
@@ -104,6 +135,7 @@ def main() -> None:
             markup=True,
         )
         raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 # -- db ------------------------------------------------------------------------------
@@ -163,10 +195,10 @@ def site_list(json_: JsonOpt = False) -> None:
     if json_:
         print_json(sites)
         return
-    table = Table("code", "name", "kind", "FIN")
+    table = _table("code", "name", "kind", "FIN", ids=("code", "FIN"))
     for s in sites:
         table.add_row(s.code, s.name, s.kind.value, s.fin or "")
-    console.print(table)
+    print_table(table)
 
 
 # -- orders --------------------------------------------------------------------------
@@ -219,7 +251,10 @@ def batch_list(
     if json_:
         print_json(rows)
         return
-    table = Table("lot", "state", "since", "patient", "product", "plant", "centre", "DIN")
+    table = _table(
+        "lot", "state", "since", "patient", "product", "centre", "DIN",
+        ids=("lot", "state", "patient", "product", "centre", "DIN"),
+    )  # fmt: skip
     for r in rows:
         since = age((now - r.state_since).total_seconds() / 3600)
         table.add_row(
@@ -228,11 +263,10 @@ def batch_list(
             since,
             r.patient_pseudonym,
             r.product,
-            r.manufacturing_site,
             r.treatment_centre,
             r.din or "",
         )
-    console.print(table)
+    print_table(table)
     console.print(f"{len(rows)} batches")
 
 
@@ -266,7 +300,10 @@ def batch_show(
     if view.actions:
         console.print("next: " + ", ".join(a.action for a in view.actions))
     if view.custody:
-        table = Table("when", "hand-off", "from", "to", "where", "°C", "scanned", title="custody")
+        table = _table(
+            "when", "hand-off", "from", "to", "where", "°C", "scanned",
+            ids=("when", "scanned"), title="custody",
+        )  # fmt: skip
         for c in view.custody:
             temp = "" if c.temperature_c is None else f"{c.temperature_c:g}"
             table.add_row(
@@ -278,14 +315,22 @@ def batch_show(
                 temp,
                 c.scanned or "",
             )
-        console.print(table)
-    table = Table("seq", "when (UTC)", "actor", "action", "reason", title="audit trail")
+        print_table(table)
+    table = _table(
+        "seq", "when (UTC)", "actor", "action", "reason",
+        ids=("seq", "when (UTC)", "actor", "action"), title="audit trail",
+    )  # fmt: skip
     for e in reversed(view.audit):
         table.add_row(str(e.seq), e.at[:19].replace("T", " "), e.actor, e.action, e.reason or "")
-    console.print(table)
+    print_table(table)
     check = view.audit_check
-    status = "[green]verify[/]" if check.ok else f"[red]BROKEN: {check.broken}[/]"
-    console.print(f"{check.checked} audit records of this batch {status}")
+    if check.ok:
+        console.print(f"{check.checked} audit records of this batch [green]verify[/]")
+    else:
+        console.print(f"[red]{len(check.broken)} of {check.checked} audit records of this batch "
+                      "do not verify[/]:")  # fmt: skip
+        for seq, what in check.broken:
+            console.print(f"  [red]record {seq}: {escape(what)}[/]")
 
 
 def _transition_command(rule: Transition) -> Callable[..., None]:
@@ -463,9 +508,10 @@ def audit_log(
     if json_:
         print_json(entries)
         return
-    table = Table("seq", "when (UTC)", "actor", "action", "entity", "reason", "hash")
-    for column in table.columns[:5]:
-        column.no_wrap = True
+    table = _table(
+        "seq", "when (UTC)", "actor", "action", "entity", "reason", "hash",
+        ids=("seq", "when (UTC)", "actor", "action", "entity", "hash"),
+    )  # fmt: skip
     for e in reversed(entries):
         table.add_row(
             str(e.seq),
@@ -476,7 +522,7 @@ def audit_log(
             e.reason or "",
             e.hash[:12],
         )
-    console.print(table)
+    print_table(table)
 
 
 # -- identifiers ---------------------------------------------------------------------
@@ -485,7 +531,7 @@ def din_check(
     din: Annotated[str, typer.Argument(help="DIN: 13 characters, eye-readable with K, or =DINff.")],
     json_: JsonOpt = False,
 ) -> None:
-    """Check a DIN: validity, keyboard check character K and type 3 flags. Exit 1 if invalid."""
+    """Check a DIN: validity, keyboard check character K and type 3 flags. Exit 2 if invalid."""
     try:
         parsed = Din.parse_scan(din)
     except errors.InvalidInput as error:
@@ -499,7 +545,7 @@ def din_check(
                     "error": error.message,
                 }
             )
-            raise typer.Exit(1) from None
+            raise typer.Exit(exit_code(error)) from None
         fail(error)
     if json_:
         print_json(
@@ -557,8 +603,19 @@ def demo_build(
                 patients=patients,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    console.print(f"demo network built in {application.safe_url}:")
-    console.print(summary)
+    console.print(
+        f"demo network built in {application.safe_url}: {summary.sites} sites, "
+        f"{summary.patients} patients, {summary.batches} batches, "
+        f"{summary.audit_records} audit records"
+    )
+    states = _table("state", "batches", ids=("state",))
+    for state_name, n in summary.by_state.items():
+        states.add_row(state_name, str(n))
+    print_table(states)
+    cases = _table("notable case", "lot", ids=("notable case", "lot"))
+    for case, case_lot in summary.notable.items():
+        cases.add_row(case, case_lot)
+    print_table(cases)
 
 
 def _reset_sqlite(application: App) -> None:
@@ -592,14 +649,31 @@ def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")
+    ] = None,
 ) -> None:
     """Serve the web UI and the API."""
+    import socket
+
     import uvicorn
 
     with _errors():
         application = _ready_app()
-    bind_host = host or application.settings.host
-    bind_port = port or application.settings.port
+        bind_host = host or application.settings.host
+        bind_port = port or application.settings.port
+        try:  # say what is wrong in one line rather than let the server print a traceback
+            with socket.create_server((bind_host, bind_port)):
+                pass
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            hint = (
+                "; is another server running there? Choose another with --port"
+                if exc.errno == errno.EADDRINUSE
+                else ""
+            )
+            raise errors.InvalidInput(
+                f"cannot listen on {bind_host}:{bind_port}: {why}{hint}"
+            ) from None
     console.print(f"vein2vein on http://{bind_host}:{bind_port}  (database {application.safe_url})")
     uvicorn.run("vein2vein.asgi:create_app", factory=True, host=bind_host, port=bind_port)

@@ -7,7 +7,8 @@ so callers that know nothing of vein2vein can still catch it sensibly::
     V2VError
     ├── InvalidInput (ValueError)              code: invalid-input
     │   ├── InvalidIdentifier                  code: invalid-identifier
-    │   └── InvalidScan                        code: invalid-scan
+    │   ├── InvalidScan                        code: invalid-scan
+    │   └── InvalidSetting                     code: invalid-setting
     ├── NotFound (LookupError)                 code: not-found
     ├── RuleViolation                          code: rule-violation
     │   ├── TransitionRefused                  code: transition-refused
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidIdentifier",
     "InvalidInput",
     "InvalidScan",
+    "InvalidSetting",
     "NotFound",
     "RuleViolation",
     "TransitionRefused",
@@ -66,6 +68,12 @@ class InvalidScan(InvalidInput):
     """A scanned code could not be read as a DIN or a chain-of-identity identifier."""
 
     code = "invalid-scan"
+
+
+class InvalidSetting(InvalidInput):
+    """A setting (a ``V2V_*`` environment variable) has a value vein2vein cannot use."""
+
+    code = "invalid-setting"
 
 
 class NotFound(V2VError, LookupError):

@@ -167,7 +167,12 @@ class Din:
             flags = body[13:]
             if not _FLAG_CHARS.fullmatch(flags):
                 raise InvalidScan(f"DIN scan {text!r}: flags {flags!r} are not ISBT 128 flags")
-            if flags.isdigit() and 60 <= int(flags) <= 96 and flags != din.type3_flags:
+            if not _assigned_flags(flags):
+                raise InvalidScan(
+                    f"DIN scan {text!r}: flags {flags} are reserved by ICCBBA (ST-001); "
+                    "expected 00-13 or 15-59, or the type 3 flags 60-96"
+                )
+            if 60 <= int(flags) <= 96 and flags != din.type3_flags:
                 raise InvalidScan(
                     f"DIN scan {text!r}: type 3 flags {flags} do not match the DIN "
                     f"(expected {din.type3_flags})"
@@ -189,10 +194,17 @@ class Din:
         try:
             return cls(value)
         except InvalidIdentifier as exc:
-            raise InvalidScan(f"scan {text!r}: {exc.message}") from None
+            # "DIN 'X': expected …" → "DIN scan 'text': expected …", not both names.
+            raise InvalidScan(f"DIN scan {text!r}: {exc.message.split(': ', 1)[-1]}") from None
 
     def __str__(self) -> str:
         return self.value
+
+
+def _assigned_flags(flags: str) -> bool:
+    """Flags with a meaning in ST-001: 00 (none), containers 01-04 and 15-19, process
+    control 05-13, local 20-59, type 3 60-96; 14, 97-99 and letters are reserved."""
+    return flags.isdigit() and int(flags) != 14 and int(flags) <= 96
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ __all__ = [
 def list_batches(
     app: App, *, state: str | None = None, site: str | None = None, limit: int | None = None
 ) -> list[BatchRow]:
+    _check_limit(limit)
     states = None
     if state is not None:
         try:
@@ -51,7 +52,14 @@ def list_batches(
             choices = ", ".join(s.value for s in BatchState)
             raise InvalidInput(f"state {state!r}: expected one of {choices}") from None
     with app.reader() as connection:
+        if site is not None:
+            SiteRepository(connection).get(site)  # an unknown site is named, not an empty list
         return q.batch_rows(connection, states=states, site=site, limit=limit)
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"limit {limit}: expected a number of records of at least 1")
 
 
 def list_sites(app: App) -> list[Site]:
@@ -206,7 +214,11 @@ def network_overview(app: App) -> NetworkOverview:
 
 
 def audit_log(app: App, *, lot: str | None = None, limit: int = 50) -> list[AuditEntry]:
+    """The newest ``limit`` audit records, newest first; of batch ``lot`` only if given."""
+    _check_limit(limit)
     with app.reader() as connection:
+        if lot is not None and not q.batch_rows(connection, lot=lot):
+            raise NotFound(f"batch {lot!r} does not exist")
         return audit_store.read_log(connection, entity_ids=[lot] if lot else None, limit=limit)
 
 

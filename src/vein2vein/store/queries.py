@@ -99,7 +99,7 @@ def custody_for(connection: sa.Connection, lot: str) -> list[CustodyEvent]:
 
 @dataclass(frozen=True, slots=True)
 class LinkCheck:
-    """Local verification of some records: each hash recomputes and links to its predecessor."""
+    """Local verification of some records: each hash recomputes and links to both neighbours."""
 
     checked: int
     broken: list[tuple[int, str]]
@@ -110,25 +110,37 @@ class LinkCheck:
 
 
 def check_links(connection: sa.Connection, seqs: Sequence[int]) -> LinkCheck:
-    """Recompute records ``seqs`` and check each against the record just before it."""
+    """Recompute records ``seqs`` and check each against the records just before and after.
+
+    The record after matters: a record edited and re-hashed recomputes on its own and still
+    links to the one before; only the next record's stored previous hash betrays it. (The
+    newest record of the whole chain has no record after it; ``v2v audit verify`` prints the
+    head hash to be kept outside the database for that.)
+    """
     if not seqs:
         return LinkCheck(0, [])
     a = t.audit_record
-    wanted = set(seqs) | {s - 1 for s in seqs if s > 1}
+    wanted = set(seqs) | {s - 1 for s in seqs if s > 1} | {s + 1 for s in seqs}
     rows: dict[int, Any] = {
         r.seq: r
         for r in connection.execute(
             sa.select(a.c.seq, a.c.prev_hash, a.c.hash, a.c.body).where(a.c.seq.in_(wanted))
         )
     }
+    head = connection.execute(sa.select(sa.func.max(a.c.seq))).scalar() or 0
     broken = []
     for seq in sorted(seqs):
         row = rows.get(seq)
         if row is None:
             broken.append((seq, "record is missing"))
             continue
+        after = rows.get(seq + 1)
         if chain_hash(row.prev_hash, row.body) != row.hash:
             broken.append((seq, "content no longer matches its hash"))
         elif seq > 1 and (seq - 1 not in rows or rows[seq - 1].hash != row.prev_hash):
             broken.append((seq, f"does not link to record {seq - 1}"))
+        elif seq < head and (after is None or after.prev_hash != row.hash):
+            broken.append(
+                (seq, f"record {seq + 1} does not link to it (it was changed and re-hashed)")
+            )
     return LinkCheck(len(seqs), broken)
