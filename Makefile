@@ -23,11 +23,15 @@ $(STAMP): requirements.lock pyproject.toml
 # Browser libraries come from the npm registry at build time (package-lock.json pins them).
 web-assets: $(VENDOR)/.stamp
 
+# --ignore-scripts: every file used here ships prebuilt, and no install script (swagger-ui-dist's
+# @scarf/scarf reports installs over the network) runs on a build machine.
 $(VENDOR)/.stamp: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
 	cp node_modules/plotly.js-dist-min/plotly.min.js $(VENDOR)/plotly.min.js
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js $(VENDOR)/swagger-ui-bundle.js
+	cp node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui.css
 	@touch $@
 
 # Debian's Chromium drives the page tests (a browser download cannot work here).

@@ -45,7 +45,8 @@ def create_app(app: App | None = None) -> FastAPI:
         title="vein2vein",
         summary="Cell and gene therapy manufacturing, vein to vein.",
         version="0.1.0",
-        docs_url="/api/docs",
+        # The docs page is api.docs, served with local assets; FastAPI's own loads a CDN's.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,

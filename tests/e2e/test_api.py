@@ -212,3 +212,21 @@ def test_an_unknown_address_is_a_404_in_the_same_json_shape(client: TestClient) 
     wrong_method = client.delete("/api/orders")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"] == "http-405"
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_server_and_documents_only_the_api(
+    client: TestClient,
+) -> None:
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    for asset in ("vendor/swagger-ui-bundle.js", "vendor/swagger-ui.css", "favicon.svg"):
+        assert f'"http://testserver/static/{asset}"' in docs.text
+    assert "cdn.jsdelivr.net" not in docs.text and "fastapi.tiangolo.com" not in docs.text
+    assert '"validatorUrl": null' in docs.text
+    assert "url: '/api/openapi.json'" in docs.text
+    assert client.get("/api/redoc").status_code == 404
+    assert client.get("/docs").status_code == 404
+
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert "/api/batches/{lot}" in paths
+    assert [p for p in paths if not p.startswith("/api/")] == []

@@ -15,6 +15,7 @@ from tests.conftest import service_missing
 from tests.e2e.live_server import serving
 from vein2vein.domain.batch import BatchState
 from vein2vein.domain.clock import FixedClock
+from vein2vein.domain.errors import IdentityMismatch
 from vein2vein.services import batches as svc
 from vein2vein.services import queries
 from vein2vein.services.app import App
@@ -276,3 +277,281 @@ def test_an_unknown_address_is_a_not_found_page(site: Site, page: Any) -> None:
 
     assert response is not None and response.status == 404
     assert "Not found" in page.locator("main").inner_text()
+
+
+def test_the_api_docs_page_draws_the_operations_with_nothing_loaded_from_elsewhere(
+    site: Site, page: Any
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    # As on a machine with no internet: anything not asked of this server fails.
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(site.base + "/") else route.abort()
+        ),
+    )
+    page.goto(site.url("/"))
+
+    page.locator(".topbar nav a", has_text="API").click()
+    page.wait_for_url(site.url("/api/docs"))
+
+    page.locator(".opblock").first.wait_for()
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/batches/{lot}" in [p.replace("\u200b", "") for p in paths]
+    assert all(p.replace("\u200b", "").startswith("/api/") for p in paths)  # no page routes
+    assert requested and all(url.startswith(site.base + "/") for url in requested), [
+        url for url in requested if not url.startswith(site.base + "/")
+    ]
+    assert any(url.endswith("/static/vendor/swagger-ui-bundle.js") for url in requested)
+
+
+def test_the_state_card_names_the_identity_mismatches_recorded_on_the_batch(
+    site: Site, page: Any
+) -> None:
+    lot = collected(site)
+    wrong = network.scan_code(site.app, collected(site, "PT-000303"))
+    site.clock.advance(timedelta(hours=1))
+    with pytest.raises(IdentityMismatch):
+        svc.perform_transition(site.app.uow(), lot, "dispatch", actor="nurse.b", scan=wrong)
+    right = network.scan_code(site.app, lot)
+    svc.perform_transition(site.app.uow(), lot, "dispatch", actor="nurse.b", scan=right)
+
+    page.goto(site.url(f"/batches/{lot}"))
+
+    card = page.get_by_test_id("mismatches")
+    assert card.locator("xpath=ancestor::section").get_attribute("id") == "batch-status"
+    text = card.inner_text()
+    assert "1 identity mismatch recorded" in text
+    assert "nurse.b scanned" in text and wrong in text
+    assert "during the Dispatch step" in text and "(batch was Collected)" in text
+    card.locator("a").click()
+    row = page.locator("table.audit tr:target")
+    assert "IdentityMismatchDetected" in row.inner_text()
+
+
+def test_the_state_card_says_why_a_batch_is_on_hold_and_why_it_was_terminated(
+    site: Site, page: Any
+) -> None:
+    lot = collected(site)
+    svc.perform_transition(
+        site.app.uow(), lot, "hold", actor="qa.jones", reason="label smudged; reprint ordered"
+    )
+
+    page.goto(site.url(f"/batches/{lot}"))
+
+    reason = page.get_by_test_id("state-reason")
+    assert "Reason for the hold" in reason.inner_text()
+    assert "qa.jones" in reason.inner_text()
+    assert "label smudged; reprint ordered" in reason.inner_text()
+    assert "On hold — needs a QA decision" in page.get_by_test_id("needs-attention").inner_text()
+
+    page.locator("details.exceptional summary").click()
+    perform(page, "terminate", actor="qa.smith", reason="patient withdrew consent")
+
+    page.wait_for_selector("[data-testid=state]:text('Terminated')")
+    reason = page.get_by_test_id("state-reason")
+    assert "Reason for termination" in reason.inner_text()
+    assert "qa.smith" in reason.inner_text()
+    assert "patient withdrew consent" in reason.inner_text()
+    assert "label smudged" not in reason.inner_text()
+
+
+def test_a_hold_needs_someone_at_once_as_a_qa_decision_not_as_a_wait_too_long(
+    site: Site, page: Any
+) -> None:
+    held = collected(site)
+    svc.perform_transition(site.app.uow(), held, "hold", actor="qa.jones", reason="deviation")
+
+    page.goto(site.url("/"))
+
+    attention = page.locator("#attention")
+    assert "On hold — needs a QA decision" in attention.inner_text()
+    assert "longer than" not in attention.inner_text()
+    assert held in page.locator("#attention-holds").inner_text()
+    assert "Collected" in page.locator("#attention-holds").inner_text()  # held from
+    assert page.get_by_test_id("attention-count").inner_text() == "1"
+
+    late = collected(site, "PT-000202")
+    site.clock.advance(timedelta(hours=13))
+    page.reload()
+
+    assert held in page.locator("#attention-holds").inner_text()
+    assert held not in page.locator("#attention-overdue").inner_text()
+    assert late in page.locator("#attention-overdue").inner_text()
+    assert "longer than they should" in attention.inner_text()
+    assert page.get_by_test_id("attention-count").inner_text() == "2"
+
+
+def test_the_state_table_gives_the_age_of_the_oldest_batch_and_its_counts_look_like_links(
+    site: Site, page: Any
+) -> None:
+    collected(site)
+    site.clock.advance(timedelta(hours=5))
+    collected(site, "PT-000202")
+    held = network.order(site.app, "PT-000303", centre="TC2")
+    svc.perform_transition(site.app.uow(), held, "hold", actor="qa.jones", reason="deviation")
+    site.clock.advance(timedelta(hours=9))  # the first collection is now 14 h old: overdue
+
+    page.goto(site.url("/"))
+
+    cell = page.locator("#state-table tr[data-state=COLLECTED] td[data-site=CP1]")
+    assert cell.locator("a").inner_text() == "2"
+    assert cell.locator(".age").inner_text() == "14 h"
+    assert "age-late" in (cell.locator(".age").get_attribute("class") or "")
+    assert "oldest has been in this state 14 h" in (cell.locator("a").get_attribute("title") or "")
+    held_cell = page.locator("#state-table tr[data-state=ON_HOLD] td[data-site=CP1]")
+    assert held_cell.locator(".age").inner_text() == "9 h"
+    link = cell.locator("a")
+    style = link.evaluate(
+        "a => { const s = getComputedStyle(a); return [s.color, s.textDecorationLine]; }"
+    )
+    accent = page.evaluate("getComputedStyle(document.body).getPropertyValue('--accent')")
+    assert accent.strip() == "#1d4ed8" and style == ["rgb(29, 78, 216)", "underline"]
+
+    centre = page.locator("#site-table tr[data-site=TC2]")
+    assert centre.get_by_test_id("site-open").inner_text() == "1"
+    assert centre.get_by_test_id("site-all").inner_text() == "1"
+    other = page.locator("#site-table tr[data-site=TC1]")
+    assert other.get_by_test_id("site-open").inner_text() == "2"
+    centre.get_by_test_id("site-all").locator("a").click()
+    page.wait_for_url("**/batches?site=TC2")
+    assert page.locator("#batch-list tbody tr").count() == 1
+
+
+def test_at_tablet_width_the_batch_list_keeps_identifiers_whole_and_scrolls_in_its_card(
+    site: Site, browser: Any
+) -> None:
+    for n in range(3):
+        collected(site, f"PT-00010{n}")
+    context = browser.new_context(viewport=TABLET)
+    tab = context.new_page()
+    try:
+        tab.goto(site.url("/batches"))
+        row = tab.locator("#batch-list tbody tr").first
+        # A text that wraps has line boxes at more than one height.
+        lines = row.evaluate(
+            """tr => {
+                 const out = [], walk = document.createTreeWalker(tr, NodeFilter.SHOW_TEXT);
+                 for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+                   if (!t.data.trim()) continue;
+                   const range = document.createRange(); range.selectNodeContents(t);
+                   const tops = [...range.getClientRects()].map(r => Math.round(r.top));
+                   out.push([t.data.trim(), new Set(tops).size]);
+                 }
+                 return out;
+               }"""
+        )
+        assert [text for text, n in lines if n > 1] == []
+        assert {text for text, _ in lines} >= {"PT-000102", "CART-CD19"}
+        wrap = tab.locator("#batch-list").locator("xpath=..")
+        sizes = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+        assert sizes[0] > sizes[1], "the list fits: nothing to scroll"
+        overflow = tab.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        coi = row.locator("td.mono")
+        wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+        box, frame = coi.bounding_box(), wrap.bounding_box()
+        assert box is not None and frame is not None
+        assert box["x"] + box["width"] <= frame["x"] + frame["width"] + 1  # now in view
+    finally:
+        context.close()
+
+
+def test_every_page_has_the_site_icon_and_no_request_fails(site: Site, page: Any) -> None:
+    lot = collected(site)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+    for path in ("/", "/batches", f"/batches/{lot}", f"/batches/{lot}/label", "/api/docs"):
+        page.goto(site.url(path))
+        page.wait_for_load_state("networkidle")
+        icon = page.locator("link[rel~=icon]").get_attribute("href")
+        assert icon is not None and icon.endswith("/static/favicon.svg"), path
+
+    assert failed == []
+    svg = page.request.get(site.url("/static/favicon.svg"))
+    assert svg.status == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in svg.text()
+    legacy = page.request.get(site.url("/favicon.ico"))
+    assert legacy.status == 200 and legacy.url.endswith("/static/favicon.svg")
+
+
+def test_a_refused_action_gives_back_what_the_person_typed(site: Site, page: Any) -> None:
+    lot = collected(site)
+    other = collected(site, "PT-000303")
+    page.goto(site.url(f"/batches/{lot}"))
+    right = network.scan_code(site.app, lot)
+
+    perform(
+        page,
+        "dispatch",
+        actor="nurse.a",
+        scan=right,
+        to_party="MedCourier",
+        location="Dock 2",
+        temperature_c="400",
+    )
+
+    page.locator(".alert-error[data-error=invalid-input]").wait_for()
+    form = page.locator("form[data-action=dispatch]")
+    typed = {
+        name: form.locator(f"[name={name}]").input_value()
+        for name in ("actor", "scan", "to_party", "location", "temperature_c")
+    }
+    assert typed == {
+        "actor": "nurse.a",
+        "scan": right,
+        "to_party": "MedCourier",
+        "location": "Dock 2",
+        "temperature_c": "400",
+    }
+    assert site.state(lot) == "COLLECTED"
+
+    perform(page, "dispatch", scan=network.scan_code(site.app, other), temperature_c="4")
+
+    page.locator(".alert-error[data-error=identity-mismatch]").wait_for()
+    form = page.locator("form[data-action=dispatch]")
+    assert form.locator("[name=scan]").input_value() == ""  # scan the bag again, do not resend
+    assert form.locator("[name=to_party]").input_value() == "MedCourier"
+    assert form.locator("[name=temperature_c]").input_value() == "4"
+
+    perform(page, "dispatch", scan=right)
+
+    page.wait_for_selector("[data-testid=state]:text('In transit')")
+    assert "MedCourier" in page.locator(".timeline").inner_text()
+    assert "Dock 2" in page.locator(".timeline").inner_text()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, TABLET], ids=["desktop", "tablet"])
+def test_the_chart_names_every_open_state_in_full(
+    site: Site, browser: Any, viewport: dict[str, int]
+) -> None:
+    states = [reached for _, reached in network.PATH if reached is not BatchState.INFUSED]
+    for n, state in enumerate(states):
+        network.advance(site.app, network.order(site.app, f"PT-0004{n:02d}"), state)
+    held = network.order(site.app, "PT-000499")
+    svc.perform_transition(site.app.uow(), held, "hold", actor="qa.jones", reason="deviation")
+    context = browser.new_context(viewport=viewport)
+    tab = context.new_page()
+    try:
+        tab.goto(site.url("/"))
+        tab.wait_for_selector("#state-chart .xtick text")
+        names = tab.locator("#state-chart .xtick text").all_text_contents()
+        clipped = tab.evaluate(
+            """() => {
+              const svg = document.querySelector('#state-chart .main-svg').getBoundingClientRect();
+              return [...document.querySelectorAll('#state-chart .xtick text')]
+                .filter(t => {
+                  const r = t.getBoundingClientRect();
+                  return r.left < svg.left || r.right > svg.right || r.bottom > svg.bottom;
+                })
+                .map(t => t.textContent);
+            }"""
+        )
+    finally:
+        context.close()
+    assert names[-1] == "On hold" and len(names) == len(states) + 1
+    assert clipped == []

@@ -1,6 +1,7 @@
 """vein2vein.api: the JSON API, one router per resource, mounted under /api by the ASGI app.
 
-Errors leave as ``{"error": code, "detail": message}`` with the status of
+Its interactive documentation (/api/docs, :mod:`vein2vein.api.docs`) uses the site's own copy
+of Swagger UI. Errors leave as ``{"error": code, "detail": message}`` with the status of
 :data:`vein2vein.api.errors.HTTP_STATUS`; install them with :func:`install_error_handlers`.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vein2vein.api import audit, batches, orders
+from vein2vein.api import audit, batches, docs, orders
 from vein2vein.api.errors import (
     HTTP_STATUS,
     http_error_response,
@@ -30,3 +31,4 @@ router = APIRouter()
 router.include_router(batches.router)
 router.include_router(orders.router)
 router.include_router(audit.router)
+router.include_router(docs.router)

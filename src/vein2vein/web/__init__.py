@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vein2vein.web import batches, network
+from vein2vein.web import batches, favicon, network
 from vein2vein.web._common import STATIC_DIR
 from vein2vein.web.errors import error_page, status_page
 
 __all__ = ["STATIC_DIR", "error_page", "router", "status_page"]
 
-router = APIRouter()
+# Pages are not part of the JSON API: they stay out of its OpenAPI schema and /api/docs.
+router = APIRouter(include_in_schema=False)
 router.include_router(network.router)
 router.include_router(batches.router)
+router.include_router(favicon.router)

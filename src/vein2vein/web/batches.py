@@ -34,6 +34,70 @@ FormText = Annotated[str, Form()]
 
 
 @dataclass(frozen=True, slots=True)
+class Mismatch:
+    """An ``IdentityMismatchDetected`` record of the batch, as the state card names it."""
+
+    seq: int
+    at: str
+    actor: str
+    scanned: str
+    during: str  # the action that was refused, or "scan" for a spot check
+    state: str | None  # the batch's state at the time
+    detail: str  # what the service said, naming the identity expected
+
+
+@dataclass(frozen=True, slots=True)
+class StateReason:
+    """Why the batch is in its state: the reason on the audit record that put it there."""
+
+    seq: int
+    at: str
+    actor: str
+    reason: str
+    heading: str
+
+
+# How the state card introduces the reason recorded with the step into each state.
+_REASON_HEADING = {
+    "ON_HOLD": "Reason for the hold",
+    "TERMINATED": "Reason for termination",
+    "REJECTED": "Reason for rejection",
+    "RELEASED_OOS": "Reason for release out of specification",
+    "CONDITIONALLY_RELEASED": "Condition of the release",
+}
+
+
+def _mismatches(view: queries.BatchView) -> list[Mismatch]:
+    """The batch's identity mismatches, newest first (from the audit records of the view)."""
+    return [
+        Mismatch(
+            e.seq,
+            e.at,
+            e.actor,
+            str(e.new.get("scanned") or ""),
+            str(e.new.get("during") or ""),
+            e.new.get("state"),
+            e.reason or "",
+        )
+        for e in view.audit
+        if e.action == "IdentityMismatchDetected"
+    ]
+
+
+def _state_reason(view: queries.BatchView) -> StateReason | None:
+    """The reason on the newest audit record that moved the batch into its current state, if
+    that record carries one (holds, terminations and QA decisions always do)."""
+    state = view.batch.state
+    for e in view.audit:  # newest first
+        if e.new.get("state") == state and "state" in e.old:
+            if not e.reason:
+                return None
+            heading = _REASON_HEADING.get(state, "Reason recorded")
+            return StateReason(e.seq, e.at, e.actor, e.reason, heading)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What a successful action did, as the page confirms it."""
 
@@ -78,6 +142,7 @@ def _render_batch(
     outcome: Outcome | None = None,
     failed_action: str | None = None,
     actor: str | None = None,
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
     view = queries.batch_view(app, lot)
     primary = [a for a in view.actions if a.action not in _EXCEPTIONAL]
@@ -94,6 +159,9 @@ def _render_batch(
             "problem": problem,
             "outcome": outcome,
             "failed_action": failed_action,
+            "typed": typed or {},
+            "mismatches": _mismatches(view),
+            "state_reason": _state_reason(view),
             "actor": actor if actor is not None else request.cookies.get(ACTOR_COOKIE, ""),
             "page": "batches",
         },
@@ -133,6 +201,14 @@ def batch_action(
     expected_version: FormText = "",
 ) -> Response:
     htmx = request.headers.get("HX-Request") == "true"
+    typed = {
+        "scan": scan,
+        "reason": reason,
+        "from_party": from_party,
+        "to_party": to_party,
+        "location": location,
+        "temperature_c": temperature_c,
+    }
     problem = outcome = None
     try:
         temperature = _number(temperature_c, "temperature_c", float)
@@ -169,10 +245,20 @@ def batch_action(
             outcome=outcome,
             failed_action=action if problem else None,
             actor=actor.strip(),
+            typed=_kept(problem, typed) if problem else None,
         )
     if actor.strip():
         response.set_cookie(ACTOR_COOKIE, actor.strip(), httponly=True, samesite="strict")
     return response
+
+
+def _kept(problem: Problem, typed: dict[str, str]) -> dict[str, str]:
+    """What goes back into the refused form: everything typed, except a scan that named
+    another batch (the person must look at the bag and scan again, not resubmit it)."""
+    kept = {name: value for name, value in typed.items() if value}
+    if problem.code == "identity-mismatch":
+        kept.pop("scan", None)
+    return kept
 
 
 @router.get("/{lot}/label", response_class=HTMLResponse, name="batch_label")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from vein2vein.domain.batch import OPEN_STATES, BatchState, needs_attention
 from vein2vein.services import queries
-from vein2vein.web._common import AppDep, label, templates
+from vein2vein.web._common import AppDep, age, label, templates
 
 __all__ = ["router"]
 
@@ -17,15 +20,42 @@ router = APIRouter()
 
 # States after which a batch is closed: shown, but greyed, in the counts.
 _CLOSED = {"INFUSED", "REJECTED", "TERMINATED"}
+_OPEN = {s.value for s in OPEN_STATES}
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """The batches of one state at one site (or all sites): how many, and how long the one
+    that has been in the state longest has waited (hours; None for closed states)."""
+
+    n: int
+    oldest_hours: float | None = None
+    overdue: bool = False
+
+    def title(self, state: str, where: str) -> str:
+        """What the cell says, as a sentence for its tooltip."""
+        what = f"{label(state)} {where}: {self.n} batch{'' if self.n == 1 else 'es'}"
+        if self.oldest_hours is None:
+            return what
+        late = " (longer than it should)" if self.overdue else ""
+        return f"{what}; the oldest has been in this state {age(self.oldest_hours)}{late}"
+
+
+@dataclass(frozen=True, slots=True)
+class HeatRow:
+    state: str
+    cells: list[Cell]  # one per site of Heatmap.sites
+    total: Cell  # all sites
 
 
 @dataclass(frozen=True, slots=True)
 class Heatmap:
     """Batches by state (rows, in pipeline order, only states in use) and manufacturing site
-    (columns): a long narrow table that reads down the pipeline and fits a tablet."""
+    (columns), each with the age of its oldest batch: a long narrow table that reads down the
+    pipeline and fits a tablet."""
 
     sites: list[str]
-    rows: list[tuple[str, list[int], int]]  # state, count per site, all sites
+    rows: list[HeatRow]
     closed: frozenset[str]
     site_open: dict[str, int]
     peak: int
@@ -39,19 +69,53 @@ class Heatmap:
         return f"background: rgba({rgb}, {alpha:.2f})"
 
 
-def _heatmap(overview: queries.NetworkOverview) -> Heatmap:
+@dataclass(frozen=True, slots=True)
+class SiteCount:
+    """Batches a site makes or ordered from it (what /batches?site=CODE lists)."""
+
+    open: int = 0
+    all: int = 0
+
+
+def _hours(now: datetime, since: datetime) -> float:
+    return max(0.0, (now - since).total_seconds() / 3600)
+
+
+def _oldest(rows: Iterable[queries.BatchRow], now: datetime) -> dict[tuple[str, str], float]:
+    """(manufacturing site, state) -> hours the longest-waiting open batch has been there;
+    the site ``""`` holds the oldest over all sites."""
+    oldest: dict[tuple[str, str], float] = {}
+    for row in rows:
+        if row.state not in _OPEN:
+            continue
+        hours = _hours(now, row.state_since)
+        for key in ((row.manufacturing_site, row.state), ("", row.state)):
+            oldest[key] = max(hours, oldest.get(key, 0.0))
+    return oldest
+
+
+def _cell(state: str, n: int, hours: float | None) -> Cell:
+    if hours is None or n == 0:
+        return Cell(n)
+    return Cell(n, hours, needs_attention(BatchState(state), hours))
+
+
+def _heatmap(overview: queries.NetworkOverview, oldest: dict[tuple[str, str], float]) -> Heatmap:
     plants = [s.code for s in overview.sites if s.kind.manufactures]
     sites = [p for p in plants if p in overview.counts] + sorted(set(overview.counts) - set(plants))
     states = [s for s in overview.states if overview.totals.get(s)]
     rows = [
-        (
+        HeatRow(
             state,
-            [overview.counts.get(site, {}).get(state, 0) for site in sites],
-            overview.totals.get(state, 0),
+            [
+                _cell(state, overview.counts.get(site, {}).get(state, 0), oldest.get((site, state)))
+                for site in sites
+            ],
+            _cell(state, overview.totals.get(state, 0), oldest.get(("", state))),
         )
         for state in states
     ]
-    peak = max((n for st, cells, _ in rows if st not in _CLOSED for n in cells), default=0)
+    peak = max((c.n for r in rows if r.state not in _CLOSED for c in r.cells), default=0)
     site_open = {
         site: sum(n for st, n in overview.counts.get(site, {}).items() if st not in _CLOSED)
         for site in sites
@@ -59,9 +123,21 @@ def _heatmap(overview: queries.NetworkOverview) -> Heatmap:
     return Heatmap(sites, rows, frozenset(_CLOSED), site_open, peak)
 
 
+def _site_counts(rows: Iterable[queries.BatchRow]) -> dict[str, SiteCount]:
+    """Per site, the batches made there or ordered from there, open and all: the same batches
+    as the batch list filtered by that site."""
+    counts: dict[str, SiteCount] = {}
+    for row in rows:
+        is_open = row.state in _OPEN
+        for code in {row.manufacturing_site, row.treatment_centre}:
+            seen = counts.get(code, SiteCount())
+            counts[code] = SiteCount(seen.open + is_open, seen.all + 1)
+    return counts
+
+
 def _chart(overview: queries.NetworkOverview, heatmap: Heatmap) -> dict[str, Any]:
     """Plotly figure data: open batches per state, stacked by manufacturing site."""
-    open_states = [st for st, _, _ in heatmap.rows if st not in _CLOSED]
+    open_states = [r.state for r in heatmap.rows if r.state not in _CLOSED]
     traces = [
         {
             "type": "bar",
@@ -75,16 +151,35 @@ def _chart(overview: queries.NetworkOverview, heatmap: Heatmap) -> dict[str, Any
     return {"data": traces, "has_data": bool(open_states), "dtick": 1 if tallest <= 8 else None}
 
 
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """The batches that need someone now, in two kinds: holds (a QA decision, at once) and
+    batches that have waited in their state longer than they should."""
+
+    holds: list[queries.AttentionItem]
+    overdue: list[queries.AttentionItem]
+
+
+def _attention(overview: queries.NetworkOverview) -> Attention:
+    holds = [i for i in overview.attention if i.batch.state == BatchState.ON_HOLD.value]
+    overdue = [i for i in overview.attention if i.batch.state != BatchState.ON_HOLD.value]
+    return Attention(holds, overdue)
+
+
 @router.get("/", response_class=HTMLResponse, name="network")
 def network_page(request: Request, app: AppDep) -> HTMLResponse:
     overview = queries.network_overview(app)
-    heatmap = _heatmap(overview)
+    # Ages and per-centre counts are not in the overview: read them off the batch rows.
+    batches = queries.list_batches(app)
+    heatmap = _heatmap(overview, _oldest(batches, app.clock.now()))
     response: HTMLResponse = templates.TemplateResponse(
         request,
         "network/index.html",
         {
             "overview": overview,
+            "attention": _attention(overview),
             "heatmap": heatmap,
+            "site_counts": _site_counts(batches),
             "chart": _chart(overview, heatmap),
             "page": "network",
         },
