@@ -1,4 +1,4 @@
-"""Run every benchmark and write the figures into benchmarks/README.md.
+"""Run every benchmark and write the figures into benchmarks/README.md and the README.
 
 ``make bench`` runs this file. Each benchmark times the real code path against a baseline
 measured in the same run on the same machine, so the ratio means something on any machine.
@@ -43,6 +43,7 @@ def main() -> int:
     note = machine()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     (HERE / "README.md").write_text(readme(results, note, when, elapsed), encoding="utf-8")
+    update_project_readme(HERE.parent / "README.md", results, when)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(
@@ -55,6 +56,30 @@ def main() -> int:
     print(table(results, note))
     say(f"all benchmarks in {elapsed:.0f} s; figures written to benchmarks/README.md")
     return 0
+
+
+# The project README shows the last figures between these two lines.
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_project_readme(path: Path, results: list[Result], when: str) -> None:
+    """Replace the figures between START and END in the project's README."""
+    text = path.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        say(f"{path.name} has no {START} … {END} block; its figures were not updated")
+        return
+    rows = [
+        "| benchmark | measured | baseline | ratio | target |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r.name} | {r.measured} | {r.baseline} | {r.ratio:.2f} "
+            f"| {r.target} ({'met' if r.met else '**not met**'}) |"
+            for r in results
+        ),
+    ]
+    block = "\n".join([START, f"Last run {when} (`make bench`):", "", *rows, END])
+    head, rest = text.split(START, 1)
+    path.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
 
 
 def table(results: list[Result], note: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.network import advance, order, scan_code, small_network
+from tests.network import act, advance, order, people_of, scan_code, small_network
 from vein2vein.domain.audit import chain_hash
 from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.clock import FixedClock
@@ -73,11 +73,11 @@ def test_a_refused_transition_writes_nothing(app: App) -> None:
     lot = order(app)
     before = counts(app)
     with pytest.raises(TransitionRefused, match="cannot release from ORDERED"):
-        svc.perform_transition(app.uow(), lot, Action.RELEASE, actor="qa", reason="looks fine")
+        act(app, lot, Action.RELEASE, reason="looks fine")
     with pytest.raises(InvalidInput, match="needs a reason"):
-        svc.perform_transition(app.uow(), lot, Action.HOLD, actor="qa")
+        act(app, lot, Action.HOLD)
     with pytest.raises(NotFound, match="NOPE-1"):
-        svc.perform_transition(app.uow(), "NOPE-1", Action.HOLD, actor="qa", reason="x")
+        act(app, "NOPE-1", Action.HOLD, reason="x")
     assert counts(app) == before
 
 
@@ -87,7 +87,7 @@ def test_a_refused_collection_does_not_use_up_a_din(app: App) -> None:
     advance(app, lot, BatchState.COLLECTED)
     before = counts(app)
     with pytest.raises(TransitionRefused):
-        svc.perform_transition(app.uow(), lot, Action.COLLECT, actor="nurse")
+        act(app, lot, Action.COLLECT)
     assert counts(app) == before
 
 
@@ -100,14 +100,12 @@ def test_a_scan_of_another_patients_bag_at_receipt_is_a_hard_stop_that_is_record
     advance(app, other, BatchState.IN_TRANSIT)
     before = counts(app)
     with pytest.raises(IdentityMismatch, match="does not belong to this batch"):
-        svc.perform_transition(
-            app.uow(), mine, Action.RECEIVE, actor="op.receipt", scan=scan_code(app, other)
-        )
+        act(app, mine, Action.RECEIVE, scan=scan_code(app, other))
     after = counts(app)
     assert after["batches"] == before["batches"] and after["custody"] == before["custody"]
     assert after["audit"] == before["audit"] + 1
     (entry,) = queries.audit_log(app, lot=mine, limit=1)
-    assert entry.action == "IdentityMismatchDetected" and entry.actor == "op.receipt"
+    assert entry.action == "IdentityMismatchDetected" and entry.actor == "operator.cp1"
     assert entry.new["during"] == "receive" and entry.new["state"] == "IN_TRANSIT"
     assert app.verify_audit().ok
 
@@ -115,10 +113,11 @@ def test_a_scan_of_another_patients_bag_at_receipt_is_a_hard_stop_that_is_record
 def test_a_spot_check_scan_is_audited_whether_it_matches_or_not(app: App) -> None:
     small_network(app)
     lot, other = order(app, "PT-000101"), order(app, "PT-000202")
-    result = svc.scan_identity(app.uow(), lot, scan_code(app, lot), actor="op", location="QC")
+    op = people_of(app)["operator.cp1"].actor
+    result = svc.scan_identity(app.uow(), lot, scan_code(app, lot), by=op, location="QC")
     assert result.matches
     with pytest.raises(IdentityMismatch):
-        svc.scan_identity(app.uow(), lot, scan_code(app, other), actor="op")
+        svc.scan_identity(app.uow(), lot, scan_code(app, other), by=op)
     actions = [e.action for e in queries.audit_log(app, lot=lot, limit=2)]
     assert actions == ["IdentityMismatchDetected", "IdentityVerified"]
 
@@ -127,16 +126,13 @@ def test_a_stale_write_is_refused_and_nothing_is_overwritten(app: App) -> None:
     small_network(app)
     lot = order(app)
     seen = queries.batch_view(app, lot).batch.version
-    svc.perform_transition(
-        app.uow(), lot, Action.HOLD, actor="qa.a", reason="check", expected_version=seen
-    )
+    act(app, lot, Action.HOLD, reason="check", expected_version=seen)
     before = counts(app)
     with pytest.raises(ConcurrencyConflict, match=f"you saw version {seen}"):
-        svc.perform_transition(
-            app.uow(),
+        act(
+            app,
             lot,
             Action.TERMINATE,
-            actor="qa.b",
             reason="withdrawn",
             expected_version=seen,
         )
@@ -169,14 +165,10 @@ def test_two_writers_on_one_batch_one_wins_and_the_other_gets_a_conflict(app: Ap
     seen = queries.batch_view(app, lot).batch.version
 
     def hold() -> object:
-        return svc.perform_transition(
-            app.uow(), lot, Action.HOLD, actor="qa.a", reason="hold", expected_version=seen
-        )
+        return act(app, lot, Action.HOLD, reason="hold", expected_version=seen)
 
     def terminate() -> object:
-        return svc.perform_transition(
-            app.uow(), lot, Action.TERMINATE, actor="qa.b", reason="stop", expected_version=seen
-        )
+        return act(app, lot, Action.TERMINATE, reason="stop", expected_version=seen)
 
     results = run_together(hold, terminate)
     conflicts = [r for r in results if isinstance(r, ConcurrencyConflict)]
@@ -195,8 +187,8 @@ def test_many_concurrent_writers_leave_one_intact_chain(app: App) -> None:
     def worker(lot: str) -> Callable[[], object]:
         def run() -> object:
             for i in range(rounds):
-                svc.perform_transition(app.uow(), lot, Action.HOLD, actor="qa", reason=f"h{i}")
-                svc.perform_transition(app.uow(), lot, Action.RESUME, actor="qa", reason=f"r{i}")
+                act(app, lot, Action.HOLD, reason=f"h{i}")
+                act(app, lot, Action.RESUME, reason=f"r{i}")
             return lot
 
         return run
@@ -303,14 +295,14 @@ def test_a_din_is_never_issued_twice_even_if_the_counter_is_tampered_with(app: A
         c.execute(sa.text("UPDATE identifier_sequence SET last = 0 WHERE kind = 'DIN'"))
     before = counts(app)
     with pytest.raises(DuplicateIdentifier, match="was issued before"):
-        svc.perform_transition(app.uow(), second, Action.COLLECT, actor="nurse")
+        act(app, second, Action.COLLECT)
     assert counts(app) == before
 
 
 def test_dins_are_numbered_per_fin_and_year(app: App, clock: FixedClock) -> None:
     small_network(app)
     lots = [order(app, f"PT-{i:06d}") for i in range(3)]
-    dins = [svc.perform_transition(app.uow(), lot, Action.COLLECT, actor="n").din for lot in lots]
+    dins = [act(app, lot, Action.COLLECT).din for lot in lots]
     assert [d.value for d in dins if d] == ["A999926000001", "A999926000002", "A999926000003"]
 
 
@@ -335,7 +327,7 @@ def test_an_order_for_an_unknown_site_or_a_site_that_does_not_manufacture_is_ref
         "year_of_birth": 1970,
         "weight_kg": 70.0,
         "product": "CART-CD19",
-        "actor": "coord",
+        "by": people_of(app).coordinator.actor,
     }
     with pytest.raises(NotFound, match="site 'XX9'"):
         svc.place_order(app.uow(), treatment_centre="XX9", manufacturing_site="CP1", **common)

@@ -33,6 +33,8 @@ EXIT_CODES: dict[type[errors.V2VError], int] = {
     errors.DuplicateIdentifier: 7,
     errors.AuditChainBroken: 8,
     errors.DatabaseError: 9,
+    errors.AuthenticationFailed: 10,
+    errors.PermissionDenied: 11,
 }
 
 

@@ -7,7 +7,6 @@ import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,8 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vein2vein.cli import _auth, _people
+from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
     age,
     console,
@@ -28,9 +29,11 @@ from vein2vein.cli._render import table as _table
 from vein2vein.domain import errors
 from vein2vein.domain.batch import TRANSITIONS, Action, Transition
 from vein2vein.domain.identity import DEMONSTRATION_FINS, Din
+from vein2vein.domain.permissions import rule_for
 from vein2vein.services import batches as svc
 from vein2vein.services import queries
 from vein2vein.services.app import App
+from vein2vein.services.authorise import require
 
 app = typer.Typer(
     help="vein2vein: cell and gene therapy manufacturing, vein to vein.",
@@ -58,37 +61,27 @@ for sub, name in [
 ]:
     app.add_typer(sub, name=name)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ActorOpt = Annotated[
-    str | None,
-    typer.Option("--actor", help="Who performs this (default: V2V_ACTOR or your login name)."),
-]
+app.command("login")(_people.login)
+app.command("logout")(_people.logout)
+app.command("whoami")(_people.whoami)
+app.add_typer(_people.user_app, name="user")
+app.add_typer(_people.password_app, name="password")
 
 
-@cache
-def _app() -> App:
-    # Built on first use, never at import: `v2v din check` needs no database at all.
-    from vein2vein.bootstrap import bootstrap
-
-    return bootstrap()
-
-
-def _ready_app() -> App:
-    application = _app()
-    application.check_ready()
-    return application
-
-
-def _actor(actor: str | None) -> str:
-    return actor or _app().settings.actor
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except errors.V2VError as error:
-        fail(error)
+@app.callback()
+def _main_options(
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="Sign in as this user for this one command (the password is asked for).",
+        ),
+    ] = None,
+) -> None:
+    """vein2vein: cell and gene therapy manufacturing, vein to vein."""
+    if user:
+        with _errors():
+            _auth.sign_in_once(_ready_app(), user)
 
 
 def main() -> None:
@@ -103,7 +96,10 @@ def main() -> None:
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
     try:
-        code = app(standalone_mode=False)
+        try:
+            code = app(standalone_mode=False)
+        finally:
+            _auth.end_one_off(_app)  # `--user`: sign out after the one command
     except NoArgsIsHelpError as asked:
         asked.ctx.get_help()  # Typer prints the help itself
         raise SystemExit(0) from None
@@ -177,12 +173,11 @@ def site_add(
     fin: Annotated[
         str | None, typer.Option(help="ISBT 128 FIN assigned to the site by ICCBBA.")
     ] = None,
-    actor: ActorOpt = None,
 ) -> None:
-    """Register a site of the network."""
+    """Register a site of the network (administrators)."""
     with _errors():
         site = svc.register_site(
-            _ready_app().uow(), code=code, name=name, kind=kind, fin=fin, actor=_actor(actor)
+            _ready_app().uow(), code=code, name=name, kind=kind, fin=fin, by=_who().actor
         )
     console.print(f"site {site.code} ({site.kind.value}) registered")
 
@@ -191,6 +186,7 @@ def site_add(
 def site_list(json_: JsonOpt = False) -> None:
     """List the sites of the network."""
     with _errors():
+        _who()
         sites = queries.list_sites(_ready_app())
     if json_:
         print_json(sites)
@@ -213,10 +209,9 @@ def order_create(
     reference: Annotated[
         str | None, typer.Option(help="Order reference (default: issued).")
     ] = None,
-    actor: ActorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Order a therapy for a patient: issues the COI and opens the batch."""
+    """Order a therapy for a patient: issues the COI and opens the batch (coordinators)."""
     with _errors():
         placed = svc.place_order(
             _ready_app().uow(),
@@ -226,7 +221,7 @@ def order_create(
             product=product,
             treatment_centre=centre,
             manufacturing_site=plant,
-            actor=_actor(actor),
+            by=_who().actor,
             reference=reference,
         )
     if json_:
@@ -246,6 +241,7 @@ def batch_list(
     """List batches, newest first."""
     with _errors():
         application = _ready_app()
+        _who()
         rows = queries.list_batches(application, state=state, site=site, limit=limit)
         now = application.clock.now()
     if json_:
@@ -277,6 +273,7 @@ def batch_show(
 ) -> None:
     """Show one batch: identity, state, next actions, custody and audit trail."""
     with _errors():
+        _who()
         view = queries.batch_view(_ready_app(), lot)
     if json_:
         print_json(view)
@@ -323,6 +320,9 @@ def batch_show(
     for e in reversed(view.audit):
         table.add_row(str(e.seq), e.at[:19].replace("T", " "), e.actor, e.action, e.reason or "")
     print_table(table)
+    for seq, signed in sorted(view.signatures.items()):
+        colour = "green" if signed.matches else "red"
+        console.print(f"[{colour}]record {seq} signed: {escape(str(signed))}[/]")
     check = view.audit_check
     if check.ok:
         console.print(f"{check.checked} audit records of this batch [green]verify[/]")
@@ -346,11 +346,17 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
                 temperature_c=kwargs.get("temperature"),
             )
         with _errors():
+            who = _who()
+            permission = rule_for(rule.action)
+            # Ask for a signature only of someone the table allows; the service refuses
+            # (and records) anyone else before it would look at a signature.
+            meaning = permission.signature if permission.allows(who.actor) else None
             batch = svc.perform_transition(
                 _ready_app().uow(),
                 kwargs["lot"],
                 rule.action,
-                actor=_actor(kwargs.get("actor")),
+                by=who,
+                signing=None if meaning is None else _auth.signing(who, meaning.value),
                 reason=kwargs.get("reason"),
                 scan=kwargs.get("scan"),
                 handoff=handoff,
@@ -423,9 +429,13 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
             ],
         )
     )
-    params.append(inspect.Parameter("actor", keyword, default=None, annotation=ActorOpt))
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__doc__ = f"{rule.summary}. From: {', '.join(sorted(s.value for s in rule.sources))}."
+    signs = rule_for(rule.action).signature
+    command.__doc__ = (
+        f"{rule.summary}. From: {', '.join(sorted(s.value for s in rule.sources))}. "
+        f"Who: {', '.join(sorted(r.value for r in rule_for(rule.action).roles))}."
+        + (f" Signed ({signs.value}): asks for your password." if signs else "")
+    )
     return command
 
 
@@ -438,12 +448,11 @@ def scan(
     lot: Annotated[str, typer.Argument(help="Batch lot.")],
     code: Annotated[str, typer.Argument(help="What the scanner read (DIN or COI, any form).")],
     location: Annotated[str | None, typer.Option(help="Where the scan happens.")] = None,
-    actor: ActorOpt = None,
 ) -> None:
     """Check a scanned label against a batch; a mismatch is a hard stop and is audited."""
     with _errors():
         result = svc.scan_identity(
-            _ready_app().uow(), lot, code, actor=_actor(actor), location=location
+            _ready_app().uow(), lot, code, by=_who().actor, location=location
         )
     console.print(f"[green]match[/]: {result.kind} {result.scanned} belongs to batch {result.lot}")
 
@@ -463,6 +472,7 @@ def audit_verify(
     """Recompute the whole hash chain; name the first broken link and exit non-zero."""
     with _errors():
         application = _ready_app()
+        require(_who().actor, "audit.verify")
         total = application.audit_count()
         if json_ or total < 100_000:
             report = application.verify_audit(jobs=jobs)
@@ -504,6 +514,7 @@ def audit_log(
 ) -> None:
     """Show the newest audit records."""
     with _errors():
+        _who()
         entries = queries.audit_log(_ready_app(), lot=lot, limit=limit)
     if json_:
         print_json(entries)
@@ -607,6 +618,14 @@ def demo_build(
         f"demo network built in {application.safe_url}: {summary.sites} sites, "
         f"{summary.patients} patients, {summary.batches} batches, "
         f"{summary.audit_records} audit records"
+    )
+    users = _table("user id", "roles", "sites", ids=("user id", "roles", "sites"))
+    for u in summary.users:
+        users.add_row(u.user_id, ", ".join(u.roles), u.sites)
+    print_table(users)
+    console.print(
+        f"demo users above, all with the password [bold]{summary.password}[/] (synthetic; "
+        "demonstration only). Sign in: `v2v login --user qa.cp1`"
     )
     states = _table("state", "batches", ids=("state",))
     for state_name, n in summary.by_state.items():

@@ -78,21 +78,27 @@ def record_body(
     new: dict[str, Any],
     old: dict[str, Any],
     reason: str | None,
+    signature: dict[str, Any] | None = None,
 ) -> str:
-    """The canonical JSON body of audit record ``seq``."""
-    return canonical_json(
-        {
-            "seq": seq,
-            "at": format_time(at),
-            "actor": actor,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "new": new,
-            "old": old,
-            "reason": reason,
-        }
-    )
+    """The canonical JSON body of audit record ``seq``.
+
+    A signed record carries its electronic signature's manifest under ``signature``
+    (domain/signatures.py); an unsigned one has no such key.
+    """
+    content: dict[str, Any] = {
+        "seq": seq,
+        "at": format_time(at),
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "new": new,
+        "old": old,
+        "reason": reason,
+    }
+    if signature is not None:
+        content["signature"] = signature
+    return canonical_json(content)
 
 
 def chain_hash(prev_hash: str, body: str) -> str:

@@ -16,6 +16,10 @@ so callers that know nothing of vein2vein can still catch it sensibly::
     ├── ConcurrencyConflict                    code: conflict
     ├── DuplicateIdentifier                    code: duplicate-identifier
     ├── AuditChainBroken                       code: audit-chain-broken
+    ├── AuthenticationFailed (PermissionError) code: authentication-failed
+    │   ├── AccountLocked                      code: account-locked
+    │   └── PasswordExpired                    code: password-expired
+    ├── PermissionDenied (PermissionError)     code: permission-denied
     └── DatabaseError (RuntimeError)           code: database
         ├── DatabaseUnavailable                code: database-unavailable
         └── DatabaseNotReady                   code: database-not-ready
@@ -24,7 +28,9 @@ so callers that know nothing of vein2vein can still catch it sensibly::
 from __future__ import annotations
 
 __all__ = [
+    "AccountLocked",
     "AuditChainBroken",
+    "AuthenticationFailed",
     "ConcurrencyConflict",
     "DatabaseError",
     "DatabaseNotReady",
@@ -36,6 +42,8 @@ __all__ = [
     "InvalidScan",
     "InvalidSetting",
     "NotFound",
+    "PasswordExpired",
+    "PermissionDenied",
     "RuleViolation",
     "TransitionRefused",
     "V2VError",
@@ -120,6 +128,33 @@ class AuditChainBroken(V2VError):
     """The audit trail's hash chain does not verify."""
 
     code = "audit-chain-broken"
+
+
+class AuthenticationFailed(V2VError, PermissionError):
+    """Who is asking could not be established: unknown user, wrong password, expired or
+    revoked token or session. The message never says which of user id and password was
+    wrong."""
+
+    code = "authentication-failed"
+
+
+class AccountLocked(AuthenticationFailed):
+    """Too many failed sign-ins: an administrator must unlock the account."""
+
+    code = "account-locked"
+
+
+class PasswordExpired(AuthenticationFailed):
+    """The password is older than the policy allows (or was set by an administrator):
+    the person must change it before doing anything else."""
+
+    code = "password-expired"
+
+
+class PermissionDenied(V2VError, PermissionError):
+    """The person is known but not allowed to do this (role, site scope, independence)."""
+
+    code = "permission-denied"
 
 
 class DatabaseError(V2VError, RuntimeError):

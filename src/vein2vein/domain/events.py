@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vein2vein.domain.signatures import SigningIntent
 
 __all__ = ["Event"]
 
@@ -15,7 +18,8 @@ class Event:
 
     ``new`` and ``old`` hold the values after and before the change (``old`` is empty for a
     creation); they must be JSON-serialisable. The unit of work turns every event raised in
-    a transaction into one audit record, in the same transaction.
+    a transaction into one audit record, in the same transaction. ``signature``, when set,
+    is an electronic signature of that record by the person who re-entered their password.
     """
 
     name: str
@@ -26,3 +30,4 @@ class Event:
     new: dict[str, Any] = field(default_factory=dict)
     old: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    signature: SigningIntent | None = None

@@ -316,7 +316,7 @@ def _disposition(
 ) -> None:
     rapid = plant != CENTRAL_PLANT
     tc, ms = centre.lower(), plant.lower()
-    qa = f"qa.{ms}"
+    qa, qp = f"qa.{ms}", f"qp.{ms}"  # QA rejects; the qualified person releases
     if disposition == "reject":
         reason = rng.choice(_QC_REJECTIONS).format(v=rng.randint(48, 68))
         path.add(_between(rng, 7 * DAY, 14 * DAY), Action.REJECT, qa, reason=reason)
@@ -325,7 +325,7 @@ def _disposition(
         path.add(
             _between(rng, 7 * DAY, 14 * DAY),
             Action.RELEASE_OOS,
-            qa,
+            qp,
             reason=(
                 f"post-thaw viability {rng.randint(62, 69)} % below the 70 % specification; "
                 "released at the treating physician's written request (no alternative therapy)"
@@ -335,7 +335,7 @@ def _disposition(
         path.add(
             _between(rng, 7 * DAY, 9 * DAY),
             Action.RELEASE_CONDITIONALLY,
-            qa,
+            qp,
             reason=(
                 "all release results within specification except 14-day sterility (pending, "
                 "no growth so far); conditional release per SOP"
@@ -353,14 +353,14 @@ def _disposition(
             path.add(
                 _between(rng, 4 * DAY, 6 * DAY),
                 Action.CONFIRM_RELEASE,
-                qa,
+                qp,
                 reason="14-day sterility: no growth; release confirmed",
             )
     else:
         path.add(
             _between(rng, 7 * DAY, 14 * DAY),
             Action.RELEASE,
-            qa,
+            qp,
             reason="all release tests within specification; batch certified",
         )
     path.add(

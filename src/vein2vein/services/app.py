@@ -9,6 +9,8 @@ from vein2vein.config import Settings
 from vein2vein.domain.audit import ChainReport
 from vein2vein.domain.clock import Clock
 from vein2vein.domain.errors import DatabaseNotReady
+from vein2vein.domain.people import Security
+from vein2vein.services.security import security_from
 from vein2vein.store import audit as audit_store
 from vein2vein.store.engine import (
     SCHEMA_REVISION,
@@ -28,13 +30,14 @@ class App:
     clock: Clock
     settings: Settings
     url: str
+    security: Security
 
     @classmethod
     def connect(cls, url: str, *, clock: Clock, settings: Settings) -> App:
-        return cls(make_engine(url), clock, settings, url)
+        return cls(make_engine(url), clock, settings, url, security_from(settings))
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.clock)
+        return UnitOfWork(self.engine, self.clock, self.security)
 
     def reader(self) -> Reader:
         return Reader(self.engine)

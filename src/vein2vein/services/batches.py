@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vein2vein.domain.batch import (
     TRANSITIONS,
@@ -17,10 +16,16 @@ from vein2vein.domain.errors import (
     ConcurrencyConflict,
     IdentityMismatch,
     InvalidInput,
+    PermissionDenied,
 )
 from vein2vein.domain.events import Event
 from vein2vein.domain.identity import Din, IdentifierIssuer, parse_scan
 from vein2vein.domain.patient import Patient, Site, SiteKind, TherapyOrder, validate_code
+from vein2vein.domain.people import Actor
+from vein2vein.domain.permissions import DISPOSITIONS, Where, check_independent, rule_for
+from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
+from vein2vein.services.authorise import authorise, check_permission, record_denial
+from vein2vein.store.queries import batch_makers
 from vein2vein.store.uow import UnitOfWork
 
 __all__ = [
@@ -33,33 +38,22 @@ __all__ = [
     "scan_identity",
 ]
 
-_ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@ -]{0,99}")
-
-
-def _actor(actor: str) -> str:
-    actor = actor.strip() if isinstance(actor, str) else actor
-    if not isinstance(actor, str) or not _ACTOR.fullmatch(actor):
-        raise InvalidInput(f"actor {actor!r}: expected 1-100 letters, digits, spaces and . _ @ -")
-    return actor
-
-
 def register_site(
-    uow: UnitOfWork, *, code: str, name: str, kind: str, fin: str | None, actor: str
+    uow: UnitOfWork, *, code: str, name: str, kind: str, fin: str | None, by: Actor
 ) -> Site:
     """Add a site to the network (treatment centre, collection centre, plant, point of care)."""
-    actor = _actor(actor)
     try:
         site_kind = SiteKind(kind)
     except ValueError:
         choices = ", ".join(k.value for k in SiteKind)
         raise InvalidInput(f"site kind {kind!r}: expected one of {choices}") from None
     site = Site(code, name, site_kind, fin or None)
-    with uow:
+    with authorise(uow, by, "site.register", entity=("site", site.code)):
         uow.sites.add(site)
         uow.record(
             Event(
                 "SiteRegistered",
-                actor,
+                by.user_id,
                 uow.clock.now(),
                 "site",
                 site.code,
@@ -86,7 +80,7 @@ def place_order(
     product: str,
     treatment_centre: str,
     manufacturing_site: str,
-    actor: str,
+    by: Actor,
     reference: str | None = None,
 ) -> OrderPlaced:
     """A treatment centre orders a therapy for a pseudonymous patient.
@@ -95,16 +89,17 @@ def place_order(
     weight is updated for dosing), issues the order's chain-of-identity identifier (ISBT 128
     DS040) under the manufacturing site's FIN, and opens the batch in ORDERED.
     """
-    actor = _actor(actor)
     patient = Patient(pseudonym, year_of_birth, weight_kg)
     validate_code("product", product)
     if reference is not None:
         validate_code("order reference", reference)
-    with uow:
+    actor = by.user_id
+    with authorise(uow, by, "order.create", entity=("order", reference or pseudonym)):
         now = uow.clock.now()
         patient.check_born_by(now)
         centre = uow.sites.get(treatment_centre)
         plant = uow.sites.get(manufacturing_site)
+        check_permission(by, rule_for("order.create"), [centre.code])
         if centre.kind is not SiteKind.TREATMENT_CENTRE:
             raise InvalidInput(
                 f"treatment_centre {centre.code}: is a {centre.kind.value}, not a treatment centre"
@@ -196,30 +191,41 @@ def perform_transition(
     lot: str,
     action: Action | str,
     *,
-    actor: str,
+    by: Identity,
     reason: str | None = None,
     scan: str | None = None,
     handoff: HandoffDetails | None = None,
     expected_version: int | None = None,
+    signing: Signing | None = None,
 ) -> Batch:
-    """Move batch ``lot`` by ``action`` (one row of the transition table).
+    """Move batch ``lot`` by ``action`` (one row of the transition table), as ``by``.
 
+    The permission table (domain/permissions.py) decides who may, at which of the batch's
+    sites; a disposition cannot be made by one who made the batch; where the table asks for
+    an electronic signature, ``signing`` must carry the person's password (and user id at
+    the first signature of a session), checked in the same transaction as the change.
     ``expected_version`` is the version the person saw; if the batch has moved on, the
     request is refused with :class:`ConcurrencyConflict` rather than applied to a batch the
     person has not seen. A scan of another identity raises :class:`IdentityMismatch`: the
     transition is refused and the attempt is recorded as ``IdentityMismatchDetected``.
+    A refusal for want of permission is recorded as ``PermissionDenied``, a wrong password
+    as ``SignatureRefused``.
     """
-    actor = _actor(actor)
     try:
         action = Action(action)
     except ValueError:
         choices = ", ".join(a.value for a in Action)
         raise InvalidInput(f"action {action!r}: expected one of {choices}") from None
     rule = TRANSITIONS[action]
+    permission = rule_for(action)
+    actor = by.actor.user_id
     try:
-        with uow:
+        with recording_failures(uow), uow:
             now = uow.clock.now()
             batch = uow.batches.get(lot, for_update=True)
+            check_permission(by.actor, permission, _sites(permission.where, batch))
+            if action in DISPOSITIONS:
+                check_independent(by.actor, action, batch_makers(uow.connection, lot), lot)
             if expected_version is not None and batch.version != expected_version:
                 raise ConcurrencyConflict(
                     f"batch {lot} was changed by someone else (you saw version "
@@ -245,12 +251,35 @@ def perform_transition(
                         "collection's DIN under (FINs are assigned by ICCBBA)"
                     )
                 din = IdentifierIssuer(uow.sequences).issue_din(centre.fin, now.year)
+            intent = None
+            if permission.signature is not None:
+                intent = signing_intent(
+                    uow, by, signing, permission.signature, f"{action.value} of batch {lot}"
+                )
             batch.perform(action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din)
+            if intent is not None:
+                batch.events[:] = [
+                    replace(e, signature=intent) if e.name == rule.event else e
+                    for e in batch.events
+                ]
             uow.commit()
+    except PermissionDenied as denied:
+        record_denial(uow, by.actor, permission.permission, ("batch", lot), denied.message)
+        raise
     except IdentityMismatch as mismatch:
         _record_mismatch(uow, lot, action.value, scan or "", actor, str(mismatch))
         raise
     return batch
+
+
+def _sites(where: Where, batch: Batch) -> list[str]:
+    """The sites of ``batch`` that a person's scope must include for a rule's ``where``."""
+    return {
+        Where.ANYWHERE: [],
+        Where.CENTRE: [batch.treatment_centre],
+        Where.PLANT: [batch.manufacturing_site],
+        Where.EITHER: [batch.treatment_centre, batch.manufacturing_site],
+    }[where]
 
 
 def _record_mismatch(
@@ -288,17 +317,19 @@ class ScanResult:
 
 
 def scan_identity(
-    uow: UnitOfWork, lot: str, scan: str, *, actor: str, location: str | None = None
+    uow: UnitOfWork, lot: str, scan: str, *, by: Actor, location: str | None = None
 ) -> ScanResult:
     """Check a scanned label against batch ``lot`` outside any transition (a spot check).
 
     A match is recorded as ``IdentityVerified``; a mismatch as ``IdentityMismatchDetected``
     and raised as :class:`IdentityMismatch`.
     """
-    actor = _actor(actor)
+    actor = by.user_id
     scanned = parse_scan(scan)  # an unreadable scan is refused before anything is written
-    with uow:
+    permission = rule_for("batch.scan")
+    with authorise(uow, by, "batch.scan", entity=("batch", lot)):
         batch = uow.batches.get(lot)
+        check_permission(by, permission, _sites(permission.where, batch))
         try:
             batch.check_scan(scan)
         except IdentityMismatch as mismatch:

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from vein2vein.domain.batch import TRANSITIONS, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import IdentityMismatch, InvalidInput
 from vein2vein.domain.identity import ChainOfIdentityId
+from vein2vein.domain.people import Role
+from vein2vein.domain.permissions import rule_for
+from vein2vein.services import auth, people, queries
 from vein2vein.services import batches as svc
-from vein2vein.services import queries
 from vein2vein.services._demo_plan import (
     MIN_PATIENTS,
     SITES,
@@ -31,6 +33,10 @@ from vein2vein.services._demo_plan import (
     plan_network,
 )
 from vein2vein.services.app import App
+from vein2vein.services.auth import Identity
+from vein2vein.services.people import UserView
+from vein2vein.services.security import Argon2Hasher
+from vein2vein.store.people import UserAccount
 
 __all__ = ["DemoSummary", "build_demo"]
 
@@ -53,6 +59,8 @@ class DemoSummary:
     audit_records: int
     identity_mismatches: int
     notable: dict[str, str]
+    users: list[UserView]
+    password: str
 
 
 def build_demo(
@@ -94,8 +102,18 @@ def build_demo(
     timeline = plan.timeline(now)
     total = len(plan.sites) + len(timeline)
     clock = FixedClock(plan.sites_at)
-    # Same engine, the plan's clock: each service call happens at its planned moment.
-    player = _Player(App(app.engine, clock, app.settings, app.url))
+    # Same engine, the plan's clock: each service call happens at its planned moment. The
+    # demo's passwords are hashed at a low argon2 cost so the build stays quick; each is
+    # re-hashed at the configured cost the first time its person signs in.
+    # Passwords do not age while the months of history are played (people would have
+    # changed theirs); at the end everyone sets the password that `v2v demo build` prints.
+    cheap = replace(
+        app.security,
+        hasher=Argon2Hasher(time_cost=1, memory_kib=1024, parallelism=1),
+        policy=replace(app.security.policy, max_age_days=3650),
+    )
+    player = _Player(App(app.engine, clock, app.settings, app.url, cheap))
+    admin = player.bootstrap(ADMIN)
     for done, site in enumerate(plan.sites, 1):
         svc.register_site(
             player.app.uow(),
@@ -103,15 +121,23 @@ def build_demo(
             name=site.name,
             kind=site.kind,
             fin=site.fin,
-            actor="admin.network",
+            by=admin.actor,
         )
         clock.advance(timedelta(minutes=1))
         _report(progress, done, total)
+    people_ids = sorted({step.actor for _, _, step in timeline} | set(_EXTRA_USERS))
+    for user_id in people_ids:
+        player.add_user(admin, user_id)
+    clock.advance(timedelta(minutes=1))
     for done, (at, journey, step) in enumerate(timeline, len(plan.sites) + 1):
         clock.set(at)
         player.play(journey, step)
         if done % _PROGRESS_EVERY == 0:
             _report(progress, done, total)
+    for user_id in player.identities.keys() | set(people_ids):
+        people.change_password(
+            player.app.uow(), user_id=user_id, old_password=_HISTORY, new_password=PASSWORD
+        )
     _report(progress, total, total)
     return _summary(app, plan.journeys, player)
 
@@ -126,14 +152,46 @@ class _Player:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.identities: dict[str, Identity] = {}
         self.lots: dict[int, str] = {}
         self.coi_labels: dict[int, str] = {}
         self.din_labels: dict[int, str] = {}
         self.last_collected: list[int] = []
         self.mismatches = 0
 
+    def bootstrap(self, user_id: str) -> Identity:
+        people.bootstrap_administrator(
+            self.app.uow(), user_id=user_id, full_name=_full_name(user_id), password=_HISTORY
+        )
+        return self._sign_in(user_id)
+
+    def add_user(self, admin: Identity, user_id: str) -> None:
+        roles, sites = _role_and_scope(user_id)
+        people.create_user(
+            self.app.uow(),
+            admin.actor,
+            user_id=user_id,
+            full_name=_full_name(user_id),
+            roles=roles,
+            sites=sites,
+            password=_HISTORY,
+            must_change_password=False,
+        )
+
+    def _sign_in(self, user_id: str) -> Identity:
+        signed = auth.sign_in(
+            self.app.uow(), user_id=user_id, password=_HISTORY, kind="api", label="demo build"
+        )
+        identity = auth.resolve_token(self.app.uow(), signed.token, kinds=("api",))
+        self.identities[user_id] = identity
+        return identity
+
+    def identity(self, user_id: str) -> Identity:
+        return self.identities.get(user_id) or self._sign_in(user_id)
+
     def play(self, journey: Journey, step: Step) -> None:
         key = journey.key
+        who = self.identity(step.actor)
         if step.kind is StepKind.ORDER:
             placed = svc.place_order(
                 self.app.uow(),
@@ -143,7 +201,7 @@ class _Player:
                 product=journey.product,
                 treatment_centre=journey.centre,
                 manufacturing_site=journey.plant,
-                actor=step.actor,
+                by=who.actor,
             )
             self.lots[key] = placed.lot
             self.coi_labels[key] = ChainOfIdentityId(placed.coi).data_content
@@ -151,7 +209,7 @@ class _Player:
         lot = self.lots[key]
         if step.kind is StepKind.SPOT_CHECK:
             svc.scan_identity(
-                self.app.uow(), lot, self.din_labels[key], actor=step.actor, location=journey.plant
+                self.app.uow(), lot, self.din_labels[key], by=who.actor, location=journey.plant
             )
             return
         assert step.action is not None
@@ -163,7 +221,7 @@ class _Player:
                     self.app.uow(),
                     lot,
                     step.action,
-                    actor=step.actor,
+                    by=who,
                     reason=step.reason,
                     scan=self._another_label(key),
                     handoff=handoff,
@@ -173,14 +231,16 @@ class _Player:
                 return
             raise AssertionError(f"demo: {lot} accepted another patient's bag")
         scan = {Scan.DIN: self.din_labels.get(key), Scan.COI: self.coi_labels.get(key)}
+        signs = rule_for(step.action).signature is not None
         batch = svc.perform_transition(
             self.app.uow(),
             lot,
             step.action,
-            actor=step.actor,
+            by=who,
             reason=step.reason,
             scan=scan.get(step.scan),
             handoff=handoff,
+            signing=auth.Signing(_HISTORY, step.actor) if signs else None,
         )
         if batch.din is not None and key not in self.din_labels:
             self.din_labels[key] = batch.din.data_content(batch.din.type3_flags)
@@ -211,4 +271,58 @@ def _summary(app: App, journeys: list[Journey], player: _Player) -> DemoSummary:
         audit_records=app.audit_count(),
         identity_mismatches=player.mismatches,
         notable=dict(sorted(notable.items())),
+        users=[UserView.of(u) for u in _users(app)],
+        password=PASSWORD,
     )
+
+
+# Demo people: one password for all, printed by `v2v demo build` (synthetic, demo only).
+PASSWORD = "Demo-vein2vein-2026"
+_HISTORY = "History-vein2vein-2025"  # the password while the history is played
+ADMIN = "admin.network"
+_EXTRA_USERS = ("qc.cp1", "planner.network", "qa.network")
+_ROLE_OF = {
+    "admin": Role.ADMINISTRATOR,
+    "coordinator": Role.COORDINATOR,
+    "apheresis": Role.COORDINATOR,
+    "nurse": Role.COORDINATOR,
+    "pharmacy": Role.COORDINATOR,
+    "receiving": Role.LOGISTICS,
+    "logistics": Role.LOGISTICS,
+    "operator": Role.OPERATOR,
+    "qa": Role.QA_REVIEWER,
+    "qp": Role.QP,
+    "qc": Role.QC_ANALYST,
+    "planner": Role.PLANNER,
+}
+_TITLE = {
+    "admin": "Administrator",
+    "coordinator": "Treatment coordinator",
+    "apheresis": "Apheresis nurse",
+    "nurse": "Infusion nurse",
+    "pharmacy": "Cell therapy pharmacist",
+    "receiving": "Goods receipt",
+    "logistics": "Logistics",
+    "operator": "Manufacturing operator",
+    "qa": "QA reviewer",
+    "qp": "Qualified person",
+    "qc": "QC analyst",
+    "planner": "Planner",
+}
+
+
+def _role_and_scope(user_id: str) -> tuple[list[str], str]:
+    """``qa.cp1`` is a QA reviewer at CP1; ``….network`` acts on every site."""
+    kind, _, site = user_id.partition(".")
+    return [_ROLE_OF[kind].value], "*" if site == "network" else site.upper()
+
+
+def _full_name(user_id: str) -> str:
+    kind, _, site = user_id.partition(".")
+    where = "network" if site == "network" else site.upper()
+    return f"{_TITLE[kind]}, {where} (demo)"
+
+
+def _users(app: App) -> list[UserAccount]:
+    with app.uow() as uow:
+        return uow.users.list()

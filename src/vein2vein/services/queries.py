@@ -18,10 +18,15 @@ from vein2vein.domain.custody import CustodyEvent
 from vein2vein.domain.errors import InvalidInput, NotFound
 from vein2vein.domain.identity import DEMONSTRATION_FINS, ChainOfIdentityId, Din
 from vein2vein.domain.patient import Site
+from vein2vein.domain.people import Actor
 from vein2vein.services.app import App
+from vein2vein.services.authorise import require
+from vein2vein.services.people import UserView
 from vein2vein.store import audit as audit_store
 from vein2vein.store import queries as q
 from vein2vein.store.audit import AuditEntry
+from vein2vein.domain.signatures import SignatureCheck, check_signature
+from vein2vein.store.people import SignatureRow, UserRepository, signatures_for
 from vein2vein.store.queries import BatchRow, LinkCheck
 from vein2vein.store.repositories import SiteRepository
 
@@ -32,10 +37,12 @@ __all__ = [
     "BatchView",
     "IdentityView",
     "NetworkOverview",
+    "SignatureView",
     "audit_log",
     "batch_view",
     "list_batches",
     "list_sites",
+    "list_users",
     "network_overview",
 ]
 
@@ -60,6 +67,13 @@ def list_batches(
 def _check_limit(limit: int | None) -> None:
     if limit is not None and limit < 1:
         raise InvalidInput(f"limit {limit}: expected a number of records of at least 1")
+
+
+def list_users(app: App, by: Actor) -> list[UserView]:
+    """Every account (administrators only): never a password hash."""
+    require(by, "user.administer")
+    with app.reader() as connection:
+        return [UserView.of(u) for u in UserRepository(connection).list()]
 
 
 def list_sites(app: App) -> list[Site]:
@@ -109,6 +123,42 @@ class ActionOption:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureView:
+    """An electronic signature as shown beside its record (21 CFR 11.50): who, when, what it
+    means, and whether the record still matches what was signed."""
+
+    seq: int
+    signer_id: str
+    signer_name: str
+    meaning: str
+    signed_at: str
+    matches: bool
+    why: str
+
+    @classmethod
+    def of(cls, row: SignatureRow) -> SignatureView:
+        check = (
+            check_signature(row.manifest, row.body)
+            if row.body is not None
+            else SignatureCheck(False, "the record it points to is missing")
+        )
+        m = row.manifest
+        return cls(
+            seq=row.audit_seq,
+            signer_id=m.signer_id,
+            signer_name=m.signer_name,
+            meaning=m.meaning.value,
+            signed_at=m.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            matches=check.matches,
+            why=check.why,
+        )
+
+    def __str__(self) -> str:
+        state = "" if self.matches else f" — NO LONGER MATCHES: {self.why}"
+        return f"{self.meaning} by {self.signer_name} ({self.signer_id}), {self.signed_at}{state}"
+
+
+@dataclass(frozen=True, slots=True)
 class BatchView:
     batch: BatchRow
     identity: IdentityView
@@ -118,6 +168,7 @@ class BatchView:
     audit_check: LinkCheck
     age_hours: float
     needs_attention: bool
+    signatures: dict[int, SignatureView] = field(default_factory=dict)  # by audit seq
 
 
 def batch_view(app: App, lot: str) -> BatchView:
@@ -129,6 +180,7 @@ def batch_view(app: App, lot: str) -> BatchView:
         entries = audit_store.read_log(connection, entity_ids=[lot], limit=500)
         check = q.check_links(connection, [e.seq for e in entries])
         custody = q.custody_for(connection, lot)
+        signed = signatures_for(connection, entity_type="batch", entity_ids=[lot])
     state = BatchState(row.state)
     actions = [
         ActionOption(a.value, t.summary, t.reason_required, t.scan, t.handoff)
@@ -145,6 +197,7 @@ def batch_view(app: App, lot: str) -> BatchView:
         audit_check=check,
         age_hours=age,
         needs_attention=needs_attention(state, age),
+        signatures={row.audit_seq: SignatureView.of(row) for row in signed},
     )
 
 

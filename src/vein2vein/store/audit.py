@@ -26,6 +26,7 @@ from vein2vein.domain.audit import (
 )
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.events import Event
+from vein2vein.domain.signatures import SignatureManifest, content_hash
 from vein2vein.store import tables as t
 
 __all__ = ["AuditEntry", "append_events", "iter_chain", "read_log", "verify"]
@@ -50,10 +51,10 @@ def append_events(connection: sa.Connection, events: Sequence[Event]) -> None:
         .limit(1)
     ).one_or_none()
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-    rows = []
+    rows, signatures = [], []
     for event in events:
         seq += 1
-        body = record_body(
+        fields = (
             seq,
             event.at,
             event.actor,
@@ -64,10 +65,36 @@ def append_events(connection: sa.Connection, events: Sequence[Event]) -> None:
             event.old,
             event.reason,
         )
+        manifest = None
+        if event.signature is not None:
+            # The signature covers the record as it would read without it.
+            intent = event.signature
+            manifest = SignatureManifest(
+                intent.signer_id,
+                intent.signer_name,
+                intent.meaning,
+                event.at,
+                content_hash(record_body(*fields)),
+            )
+            signatures.append(
+                {
+                    "audit_seq": seq,
+                    "entity_type": event.entity_type,
+                    "entity_id": event.entity_id,
+                    "signer_id": manifest.signer_id,
+                    "signer_name": manifest.signer_name,
+                    "meaning": manifest.meaning.value,
+                    "signed_at": manifest.signed_at,
+                    "record_hash": manifest.record_hash,
+                }
+            )
+        body = record_body(*fields, None if manifest is None else manifest.as_json())
         digest = chain_hash(prev, body)
         rows.append({"seq": seq, "prev_hash": prev, "hash": digest, "body": body})
         prev = digest
     connection.execute(t.audit_record.insert(), rows)
+    if signatures:
+        connection.execute(t.signature.insert(), signatures)
 
 
 def iter_chain(

@@ -10,12 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from vein2vein.domain.audit import chain_hash
+from vein2vein.domain.batch import TRANSITIONS
 from vein2vein.domain.custody import CustodyEvent
+from vein2vein.domain.permissions import MAKERS
 from vein2vein.store import tables as t
 
 __all__ = [
     "BatchRow",
     "LinkCheck",
+    "batch_makers",
     "batch_rows",
     "check_links",
     "custody_for",
@@ -144,3 +147,16 @@ def check_links(connection: sa.Connection, seqs: Sequence[int]) -> LinkCheck:
                 (seq, f"record {seq + 1} does not link to it (it was changed and re-hashed)")
             )
     return LinkCheck(len(seqs), broken)
+
+
+def batch_makers(connection: sa.Connection, lot: str) -> set[str]:
+    """The user ids who performed an action that makes batch ``lot`` (permissions.MAKERS)."""
+    a = t.audit_record
+    names = [TRANSITIONS[action].event for action in MAKERS]
+    return set(
+        connection.execute(
+            sa.select(a.c.actor).where(
+                a.c.entity_type == "batch", a.c.entity_id == lot, a.c.action.in_(names)
+            )
+        ).scalars()
+    )

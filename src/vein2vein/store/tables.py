@@ -146,3 +146,60 @@ audit_record = sa.Table(
     sa.Column("entity_id", sa.String(64), sa.Computed("-", persisted=True)),
     sa.Index("ix_audit_record_entity", "entity_type", "entity_id"),
 )
+
+# -- people (issue 4) -----------------------------------------------------------------
+# ``roles`` and ``sites`` are comma-separated, sorted; ``sites`` is "*" for every site.
+user_account = sa.Table(
+    "user_account",
+    metadata,
+    sa.Column("user_id", sa.String(50), primary_key=True),
+    sa.Column("full_name", sa.String(200), nullable=False),
+    sa.Column("roles", sa.String(400), nullable=False),
+    sa.Column("sites", sa.String(1000), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("password_changed_at", UTCDateTime, nullable=False),
+    sa.Column("must_change_password", sa.Boolean, nullable=False),
+    sa.Column("failed_attempts", sa.Integer, nullable=False),
+    sa.Column("locked_at", UTCDateTime, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# A credential: a web session, an API token or the CLI's token. Only the SHA-256 of its
+# secret is kept; ``token_id`` is the public handle used to list and revoke it.
+credential = sa.Table(
+    "credential",
+    metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column(
+        "user_id", sa.String(50), sa.ForeignKey("user_account.user_id"), nullable=False, index=True
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("csrf_token", sa.String(64), nullable=True),
+    sa.Column("has_signed", sa.Boolean, nullable=False),
+)
+
+# Every electronic signature, pointing at the audit record it signs (whose body carries
+# the same manifest). Append-only, like the audit trail.
+signature = sa.Table(
+    "signature",
+    metadata,
+    sa.Column("audit_seq", sa.BigInteger, sa.ForeignKey("audit_record.seq"), primary_key=True),
+    sa.Column("entity_type", sa.String(32), nullable=False),
+    sa.Column("entity_id", sa.String(64), nullable=False),
+    sa.Column(
+        "signer_id", sa.String(50), sa.ForeignKey("user_account.user_id"), nullable=False
+    ),
+    sa.Column("signer_name", sa.String(200), nullable=False),
+    sa.Column("meaning", sa.String(16), nullable=False),
+    sa.Column("signed_at", UTCDateTime, nullable=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+    sa.Index("ix_signature_entity", "entity_type", "entity_id"),
+)

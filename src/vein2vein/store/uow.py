@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from vein2vein.domain.clock import Clock
 from vein2vein.domain.errors import ConcurrencyConflict, DatabaseUnavailable
 from vein2vein.domain.events import Event
+from vein2vein.domain.people import Security
 from vein2vein.store import audit
 from vein2vein.store.engine import WRITE, connect
+from vein2vein.store.people import CredentialRepository, UserRepository
 from vein2vein.store.repositories import (
     BatchRepository,
     OrderRepository,
@@ -37,10 +39,13 @@ class UnitOfWork:
     orders: OrderRepository
     batches: BatchRepository
     sequences: SequenceAllocator
+    users: UserRepository
+    credentials: CredentialRepository
 
-    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock, security: Security) -> None:
         self._engine = engine
         self.clock = clock
+        self.security = security
         self._events: list[Event] = []
         self._transaction: sa.RootTransaction | None = None
 
@@ -57,6 +62,8 @@ class UnitOfWork:
         self.orders = OrderRepository(self.connection)
         self.batches = BatchRepository(self.connection)
         self.sequences = SequenceAllocator(self.connection, self.clock.now())
+        self.users = UserRepository(self.connection)
+        self.credentials = CredentialRepository(self.connection)
         return self
 
     def __exit__(

@@ -1,0 +1,152 @@
+"""Who may do what: one table of action → roles, where, and which signature it needs.
+
+The services check every request against :data:`PERMISSIONS` before they change or show
+anything (never only the pages or the CLI). Two rules of independence sit beside it: the
+person who releases a batch cannot be one who made it, and the verifier of a step cannot
+be its performer (21 CFR 211.22, EU GMP Annex 16; the "four eyes" principle).
+
+Examples
+--------
+>>> from vein2vein.domain.people import ALL_SITES, Actor, Role
+>>> qp = Actor("qp.lee", "Dr Lee", frozenset({Role.QP}), ALL_SITES)
+>>> rule = PERMISSIONS["batch.release"]
+>>> rule.allows(qp), rule.signature
+(True, <Meaning.RELEASED: 'released'>)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vein2vein.domain.batch import Action
+from vein2vein.domain.errors import PermissionDenied
+from vein2vein.domain.people import Actor, Role
+from vein2vein.domain.signatures import Meaning
+
+__all__ = [
+    "DISPOSITIONS",
+    "MAKERS",
+    "PERMISSIONS",
+    "Rule",
+    "Where",
+    "check_independent",
+    "rule_for",
+]
+
+
+class Where(StrEnum):
+    """Which of a batch's sites must be in the person's scope."""
+
+    ANYWHERE = "anywhere"  # not about one batch, or any site will do
+    CENTRE = "centre"  # the treatment centre that ordered it
+    PLANT = "plant"  # the site that manufactures it
+    EITHER = "either"  # the centre or the plant
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the permission table."""
+
+    permission: str
+    roles: frozenset[Role]
+    where: Where = Where.ANYWHERE
+    signature: Meaning | None = None
+    summary: str = ""
+
+    def allows(self, actor: Actor) -> bool:
+        return bool(self.roles & actor.roles)
+
+
+R = Role
+_QA = frozenset({R.QA_REVIEWER})
+_QA_QP = frozenset({R.QA_REVIEWER, R.QP})
+_EVERYONE = frozenset(Role)
+
+
+def _rule(
+    permission: str,
+    roles: Iterable[Role],
+    where: Where = Where.ANYWHERE,
+    signature: Meaning | None = None,
+    summary: str = "",
+) -> tuple[str, Rule]:
+    return permission, Rule(permission, frozenset(roles), where, signature, summary)
+
+
+def _batch(action: Action) -> str:
+    return f"batch.{action.value}"
+
+
+A = Action
+PERMISSIONS: dict[str, Rule] = dict(
+    [
+        # -- reading: anyone signed in; what they see is not limited by site (yet) --------
+        _rule("records.read", _EVERYONE, summary="see batches, custody and the audit trail"),
+        # -- the network and people -------------------------------------------------------
+        _rule("site.register", {R.ADMINISTRATOR}, summary="register a site"),
+        _rule("user.administer", {R.ADMINISTRATOR}, summary="add, change, deactivate users"),
+        _rule("security.read", {R.ADMINISTRATOR}, summary="see security alerts"),
+        # -- the audit trail ---------------------------------------------------------------
+        _rule("audit.verify", {R.QA_REVIEWER, R.QP, R.ADMINISTRATOR}, summary="verify chain"),
+        _rule(
+            "audit.review",
+            _QA,
+            signature=Meaning.REVIEWED,
+            summary="record that a period of the audit trail was reviewed",
+        ),
+        # -- orders and scans --------------------------------------------------------------
+        _rule("order.create", {R.COORDINATOR}, summary="order a therapy for a patient"),
+        _rule(
+            "batch.scan",
+            {R.COORDINATOR, R.OPERATOR, R.LOGISTICS, R.QA_REVIEWER},
+            Where.EITHER,
+            summary="spot-check a label",
+        ),
+        # -- one row per transition of the batch (domain/batch.py TRANSITIONS) -------------
+        _rule(_batch(A.COLLECT), {R.COORDINATOR}, Where.CENTRE),
+        _rule(_batch(A.DISPATCH), {R.COORDINATOR, R.LOGISTICS}, Where.CENTRE),
+        _rule(_batch(A.RECEIVE), {R.OPERATOR, R.LOGISTICS}, Where.PLANT),
+        _rule(_batch(A.ACCEPT), _QA, Where.PLANT, Meaning.APPROVED),
+        _rule(_batch(A.REJECT_MATERIAL), _QA, Where.PLANT, Meaning.REJECTED),
+        _rule(_batch(A.START_PROCESSING), {R.OPERATOR}, Where.PLANT),
+        _rule(_batch(A.COMPLETE_PROCESSING), {R.OPERATOR}, Where.PLANT),
+        _rule(_batch(A.RELEASE), {R.QP}, Where.PLANT, Meaning.RELEASED),
+        _rule(_batch(A.RELEASE_CONDITIONALLY), {R.QP}, Where.PLANT, Meaning.RELEASED),
+        _rule(_batch(A.RELEASE_OOS), {R.QP}, Where.PLANT, Meaning.RELEASED),
+        _rule(_batch(A.CONFIRM_RELEASE), {R.QP}, Where.PLANT, Meaning.RELEASED),
+        _rule(_batch(A.REJECT), _QA_QP, Where.PLANT, Meaning.REJECTED),
+        _rule(_batch(A.SHIP), {R.LOGISTICS, R.OPERATOR}, Where.PLANT),
+        _rule(_batch(A.DELIVER), {R.COORDINATOR, R.LOGISTICS}, Where.CENTRE),
+        _rule(_batch(A.INFUSE), {R.COORDINATOR}, Where.CENTRE),
+        _rule(_batch(A.HOLD), _QA_QP, Where.EITHER),
+        _rule(_batch(A.RESUME), _QA_QP, Where.EITHER),
+        # A coordinator ends a treatment (the patient no longer eligible); QA ends a batch.
+        _rule(_batch(A.TERMINATE), {R.QA_REVIEWER, R.QP, R.COORDINATOR}, Where.EITHER),
+    ]
+)
+
+# The actions that make a batch: whoever performed one may not release or reject it.
+MAKERS = frozenset({A.START_PROCESSING, A.COMPLETE_PROCESSING})
+DISPOSITIONS = frozenset(
+    {A.RELEASE, A.RELEASE_CONDITIONALLY, A.RELEASE_OOS, A.CONFIRM_RELEASE, A.REJECT}
+)
+
+
+def rule_for(permission: str | Action) -> Rule:
+    """The row for ``permission`` (an action of a batch stands for ``batch.<action>``)."""
+    key = _batch(permission) if isinstance(permission, Action) else permission
+    try:
+        return PERMISSIONS[key]
+    except KeyError:
+        raise LookupError(f"no permission {key!r} in the table") from None
+
+
+def check_independent(actor: Actor, action: Action, makers: Iterable[str], lot: str) -> None:
+    """Refuse a disposition of batch ``lot`` by someone among its ``makers`` (user ids)."""
+    if action in DISPOSITIONS and actor.user_id in set(makers):
+        raise PermissionDenied(
+            f"{actor.user_id} may not {action.value} batch {lot}: they made it "
+            "(the person who releases or rejects a batch must not be one who made it)"
+        )
