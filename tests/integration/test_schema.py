@@ -9,12 +9,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.network import order, small_network
-from vein2vein.config import Settings
+from tests.conftest import settings_for
+from tests.network import act, order, small_network
 from vein2vein.domain.batch import Action
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import ConcurrencyConflict
-from vein2vein.services import batches as svc
 from vein2vein.services.app import App
 from vein2vein.store.engine import SCHEMA_REVISION, head_revision
 from vein2vein.store.tables import metadata
@@ -41,7 +40,7 @@ def test_the_migration_makes_the_audit_columns_from_the_body(app: App) -> None:
         row = c.execute(
             sa.text("SELECT actor, action, entity_type, entity_id FROM audit_record WHERE seq = 1")
         ).one()
-    assert tuple(row) == ("admin", "SiteRegistered", "site", "TC1")
+    assert tuple(row) == ("admin", "AdministratorBootstrapped", "user", "admin")
 
 
 def test_a_batch_changed_under_an_open_transaction_is_refused_at_commit(
@@ -49,7 +48,7 @@ def test_a_batch_changed_under_an_open_transaction_is_refused_at_commit(
 ) -> None:
     """The store's own guard: UPDATE ... WHERE version = the version that was read."""
     app = App.connect(
-        postgres_schema_url, clock=clock, settings=Settings(database_url=postgres_schema_url)
+        postgres_schema_url, clock=clock, settings=settings_for(postgres_schema_url)
     )
     try:
         app.upgrade()
@@ -60,7 +59,7 @@ def test_a_batch_changed_under_an_open_transaction_is_refused_at_commit(
             done = threading.Event()
 
             def fast_writer() -> None:
-                svc.perform_transition(app.uow(), lot, Action.HOLD, actor="qa.b", reason="first")
+                act(app, lot, Action.HOLD, reason="first")
                 done.set()
 
             threading.Thread(target=fast_writer).start()

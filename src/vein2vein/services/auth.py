@@ -352,7 +352,8 @@ def signing_intent(
     within :func:`recording_failures`. Marks the credential as having signed."""
     if signing is None or not signing.password:
         raise InvalidInput(f"{what} needs your electronic signature: re-enter your password")
-    first = not identity.credential.has_signed
+    # As stored now: the person may have signed since this identity was resolved.
+    first = not uow.credentials.get(identity.token_id).has_signed
     if first and not signing.user_id:
         raise InvalidInput(
             f"{what}: first signature of this session: enter your user id and your password"

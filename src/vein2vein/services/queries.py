@@ -234,7 +234,7 @@ _WHY = {
     BatchState.RELEASED_OOS: "released OOS, not yet shipped",
     BatchState.SHIPPED: "dose in transit longer than expected",
     BatchState.DELIVERED: "delivered, infusion not recorded",
-    BatchState.ON_HOLD: "on hold: needs a decision",
+    BatchState.ON_HOLD: "on hold — needs a QA decision",
 }
 
 
