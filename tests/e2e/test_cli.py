@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,18 +15,32 @@ import sqlalchemy as sa
 V2V = str(Path(sys.executable).with_name("v2v"))
 
 
+PASSWORD = "Cli-test-password-2026"
+
+
 class Cli:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, home: Path | None = None) -> None:
+        config = home or Path(tempfile.mkdtemp(prefix="v2v-cli-"))
         self.env = {
             **os.environ,
             "V2V_DATABASE_URL": database_url,
-            "V2V_ACTOR": "tester",
+            "XDG_CONFIG_HOME": str(config),  # where `v2v login` keeps its token
+            "V2V_ARGON2_TIME_COST": "1",
+            "V2V_ARGON2_MEMORY_KIB": "1024",
             "COLUMNS": "200",
         }
 
-    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, code: int = 0, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [V2V, *args], env=self.env, capture_output=True, text=True, timeout=60, check=False
+            [V2V, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            input=input if input is not None else "",
         )
         assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
@@ -40,8 +55,15 @@ def cli(database_url: str) -> Cli:
     return Cli(database_url)
 
 
-def setup_network(cli: Cli) -> str:
+def login(cli: Cli, user: str, password: str = PASSWORD) -> None:
+    cli("login", "--user", user, input=f"{password}\n")
+
+
+def setup_people(cli: Cli) -> None:
+    """An administrator, the sites, and "tester", who may do most things at every site."""
     cli("db", "upgrade")
+    cli("user", "bootstrap", "admin", "--name", "Ada Admin", input=f"{PASSWORD}\n{PASSWORD}\n")
+    login(cli, "admin")
     cli(
         "site",
         "add",
@@ -64,6 +86,21 @@ def setup_network(cli: Cli) -> str:
         "--fin",
         "G1234",
     )
+    roles = ["coordinator", "qa-reviewer", "operator", "logistics"]
+    cli(
+        "user", "add", "tester", "--name", "Tess Ter", "--sites", "*",
+        *[arg for role in roles for arg in ("--role", role)],
+        input="Temporary-pass-2026\n",
+    )  # fmt: skip
+    cli(
+        "password", "change", "--user", "tester",
+        input=f"Temporary-pass-2026\n{PASSWORD}\n{PASSWORD}\n",
+    )  # fmt: skip
+    login(cli, "tester")
+
+
+def setup_network(cli: Cli) -> str:
+    setup_people(cli)
     placed = cli.json(
         "order",
         "create",
@@ -115,8 +152,12 @@ def test_a_batch_is_ordered_collected_and_dispatched_from_the_command_line(cli: 
         "--temperature",
         "4",
     )
-    refused = cli("batch", "release", lot, "--reason", "early", code=4)
-    assert "cannot release from IN_TRANSIT" in refused.stderr
+    refused = cli("batch", "accept", lot, "--reason", "early", code=4)
+    assert "cannot accept from IN_TRANSIT" in refused.stderr
+    denied = cli("batch", "release", lot, "--reason", "early", code=11)
+    assert "error[permission-denied]: tester may not batch.release: needs the role qp" in (
+        denied.stderr
+    )
 
     shown = cli.json("batch", "show", lot)
     assert isinstance(shown, dict)
@@ -145,7 +186,7 @@ def test_audit_verify_counts_the_records_and_names_the_first_broken_link(
     lot = setup_network(cli)
     cli("batch", "collect", lot)
     ok = cli("audit", "verify")
-    assert "audit chain intact: 6 records checked" in ok.stdout
+    assert "audit chain intact: 11 records checked" in ok.stdout
     engine = sa.create_engine(database_url)
     with engine.begin() as c:
         if c.dialect.name == "postgresql":
@@ -272,3 +313,60 @@ def test_a_limit_below_one_or_an_unknown_lot_or_site_is_refused_by_name(cli: Cli
     assert "error[not-found]: batch 'NOPE-2026-00001' does not exist" in lot.stderr
     site = cli("batch", "list", "--site", "ZZZ", code=3)
     assert "error[not-found]: site 'ZZZ' does not exist" in site.stderr
+
+
+def test_every_command_that_reads_or_writes_records_needs_a_signed_in_person(cli: Cli) -> None:
+    setup_people(cli)
+    cli("logout")
+    for args in (
+        ["batch", "list"],
+        ["batch", "show", "CP1-2026-00001"],
+        ["audit", "log"],
+        ["audit", "verify"],
+        ["site", "list"],
+        ["user", "list"],
+        ["whoami"],
+    ):
+        done = cli(*args, code=10)
+        assert done.stderr.startswith("error[authentication-failed]: sign in first"), args
+    wrong = cli("login", "--user", "tester", input="not-the-password\n", code=10)
+    assert "unknown user id or wrong password" in wrong.stderr
+
+
+def test_a_release_from_the_command_line_asks_for_the_signature(cli: Cli) -> None:
+    lot = setup_network(cli)
+    login(cli, "admin")
+    cli(
+        "user", "add", "qp.one", "--name", "Dr Q. P. One", "--role", "qp", "--sites", "CP1",
+        input="Temporary-pass-2026\n",
+    )  # fmt: skip
+    cli(
+        "password", "change", "--user", "qp.one",
+        input=f"Temporary-pass-2026\n{PASSWORD}\n{PASSWORD}\n",
+    )  # fmt: skip
+    login(cli, "tester")
+    cli("batch", "collect", lot)
+    shown = cli.json("batch", "show", lot)
+    assert isinstance(shown, dict)
+    bag = shown["identity"]["din_data_content"]
+    cli("batch", "dispatch", lot, "--scan", bag)
+    cli("batch", "receive", lot, "--scan", bag)
+    # The first signature of a session asks for the user id and the password.
+    accepted = cli("batch", "accept", lot, "--reason", "in spec", input=f"tester\n{PASSWORD}\n")
+    assert "First signature of this session" in accepted.stdout and "ACCEPTED" in accepted.stdout
+    cli("batch", "start-processing", lot, "--scan", bag)
+    cli("batch", "complete-processing", lot)
+    maker = cli("batch", "hold", lot, "--reason", "wait")  # tester may hold, not release
+    assert "ON_HOLD" in maker.stdout
+    cli("batch", "resume", lot, "--reason", "go on")
+    login(cli, "qp.one")
+    wrong = cli("batch", "release", lot, "--reason", "in spec", input="qp.one\nwrong\n", code=10)
+    assert "error[authentication-failed]: signature refused: wrong password" in wrong.stderr
+    done = cli("batch", "release", lot, "--reason", "in spec", input=f"qp.one\n{PASSWORD}\n")
+    assert "RELEASED" in done.stdout
+    shown_text = cli("batch", "show", lot).stdout
+    assert "signed: released by Dr Q. P. One (qp.one)" in " ".join(shown_text.split())
+    log = cli.json("audit", "log", "--lot", lot, "--limit", "50")
+    assert isinstance(log, list)
+    actions = [e["action"] for e in log]
+    assert "BatchReleased" in actions and "StartingMaterialAccepted" in actions

@@ -350,7 +350,12 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
             permission = rule_for(rule.action)
             # Ask for a signature only of someone the table allows; the service refuses
             # (and records) anyone else before it would look at a signature.
+            # Nor when the batch's state does not allow the action: that refusal comes first.
             meaning = permission.signature if permission.allows(who.actor) else None
+            if meaning is not None and not queries.action_allowed(
+                _ready_app(), kwargs["lot"], rule.action
+            ):
+                meaning = None
             batch = svc.perform_transition(
                 _ready_app().uow(),
                 kwargs["lot"],

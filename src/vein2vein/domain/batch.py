@@ -318,6 +318,15 @@ class Batch:
             )
         return scanned
 
+    def check_allowed(self, action: Action) -> None:
+        """Raise :class:`TransitionRefused` unless the table allows ``action`` from here."""
+        if self.state not in TRANSITIONS[action].sources:
+            allowed = ", ".join(a.value for a in self.allowed_actions()) or "none"
+            raise TransitionRefused(
+                f"batch {self.lot}: cannot {action.value} from {self.state.value} "
+                f"(allowed now: {allowed})"
+            )
+
     # -- transitions -------------------------------------------------------------------
     def collect(self, din: Din, *, by: str, at: datetime, handoff: Handoff) -> None:
         """Record the apheresis collection; ``din`` is the collection's new DIN."""
@@ -401,12 +410,7 @@ class Batch:
     ) -> None:
         rule = TRANSITIONS[action]
         # Every check comes before the first change, so a refusal leaves the batch as it was.
-        if self.state not in rule.sources:
-            allowed = ", ".join(a.value for a in self.allowed_actions()) or "none"
-            raise TransitionRefused(
-                f"batch {self.lot}: cannot {action.value} from {self.state.value} "
-                f"(allowed now: {allowed})"
-            )
+        self.check_allowed(action)
         if not by or not by.strip():
             raise InvalidInput(f"batch {self.lot}: {action.value} needs the actor's identity")
         if at.tzinfo is None:

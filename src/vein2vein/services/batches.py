@@ -253,6 +253,7 @@ def perform_transition(
                 din = IdentifierIssuer(uow.sequences).issue_din(centre.fin, now.year)
             intent = None
             if permission.signature is not None:
+                batch.check_allowed(action)  # a refusal by state before asking to sign
                 intent = signing_intent(
                     uow, by, signing, permission.signature, f"{action.value} of batch {lot}"
                 )

@@ -275,5 +275,13 @@ def audit_log(app: App, *, lot: str | None = None, limit: int = 50) -> list[Audi
         return audit_store.read_log(connection, entity_ids=[lot] if lot else None, limit=limit)
 
 
+def action_allowed(app: App, lot: str, action: Action) -> bool:
+    """Whether batch ``lot`` exists and its state allows ``action`` now (for a form or a
+    prompt to decide whether to ask for a signature; the service checks again)."""
+    with app.reader() as connection:
+        rows = q.batch_rows(connection, lot=lot)
+    return bool(rows) and BatchState(rows[0].state) in TRANSITIONS[action].sources
+
+
 def action_names() -> list[str]:
     return [a.value for a in Action]
