@@ -361,7 +361,7 @@ def test_a_release_from_the_command_line_asks_for_the_signature(cli: Cli) -> Non
     cli("batch", "resume", lot, "--reason", "go on")
     login(cli, "qp.one")
     wrong = cli("batch", "release", lot, "--reason", "in spec", input="qp.one\nwrong\n", code=10)
-    assert "error[authentication-failed]: signature refused: wrong password" in wrong.stderr
+    assert "error[signature-refused]: signature refused: wrong password" in wrong.stderr
     done = cli("batch", "release", lot, "--reason", "in spec", input=f"qp.one\n{PASSWORD}\n")
     assert "RELEASED" in done.stdout
     shown_text = cli("batch", "show", lot).stdout

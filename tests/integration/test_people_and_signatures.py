@@ -17,6 +17,7 @@ from vein2vein.domain.errors import (
     InvalidInput,
     PasswordExpired,
     PermissionDenied,
+    SignatureRefused,
 )
 from vein2vein.services import auth, people, queries
 from vein2vein.services.app import App
@@ -85,7 +86,7 @@ def test_a_release_is_signed_with_the_password_in_the_same_transaction(app: App)
         act(app, lot, Action.RELEASE, reason="in spec", signing=Signing(PASSWORD))
     with pytest.raises(AuthenticationFailed, match="not the signed-in person"):
         act(app, lot, Action.RELEASE, reason="in spec", signing=Signing(PASSWORD, "qa.cp1"))
-    with pytest.raises(AuthenticationFailed, match="signature refused: wrong password"):
+    with pytest.raises(SignatureRefused, match="signature refused: wrong password"):
         act(app, lot, Action.RELEASE, reason="in spec", signing=Signing("nope", "qp.cp1"))
     refused = last_record(app)
     assert refused.action == "SignatureRefused" and refused.new["failed_attempts"] == 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vein2vein.api._deps import AppDep
+from vein2vein.api._deps import AppDep, IdentityDep
 from vein2vein.api.schemas import AuditVerifyPublic, ChainBreakPublic
+from vein2vein.services.authorise import require
 
 __all__ = ["router"]
 
@@ -13,7 +14,9 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("/verify", response_model=AuditVerifyPublic)
-def verify_audit(app: AppDep) -> AuditVerifyPublic:
+def verify_audit(app: AppDep, identity: IdentityDep) -> AuditVerifyPublic:
+    """Recompute the chain (QA reviewer, QP or administrator)."""
+    require(identity.actor, "audit.verify")
     report = app.verify_audit()
     brk = report.first_break
     return AuditVerifyPublic(

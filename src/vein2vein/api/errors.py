@@ -23,10 +23,14 @@ __all__ = [
     "validation_error_response",
 ]
 
+
 def v2v_error_response(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, V2VError)
+    status = status_for(error)
+    # A 401 says how to authenticate (RFC 9110 §11.6.1): with a bearer token.
+    headers = {"WWW-Authenticate": 'Bearer realm="vein2vein"'} if status == 401 else None
     return JSONResponse(
-        {"error": error.code, "detail": error.message}, status_code=status_for(error)
+        {"error": error.code, "detail": error.message}, status_code=status, headers=headers
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from vein2vein.api._deps import AppDep
+from vein2vein.api._deps import AppDep, IdentityDep
 from vein2vein.api.schemas import OrderCreate, OrderPublic
 from vein2vein.services import batches as svc
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 
 
 @router.post("", response_model=OrderPublic, status_code=status.HTTP_201_CREATED)
-def place_order(app: AppDep, body: OrderCreate) -> OrderPublic:
+def place_order(app: AppDep, identity: IdentityDep, body: OrderCreate) -> OrderPublic:
     placed = svc.place_order(
         app.uow(),
         pseudonym=body.pseudonym,
@@ -23,7 +23,7 @@ def place_order(app: AppDep, body: OrderCreate) -> OrderPublic:
         product=body.product,
         treatment_centre=body.treatment_centre,
         manufacturing_site=body.manufacturing_site,
-        actor=body.actor,
+        by=identity.actor,
         reference=body.reference or None,
     )
     return OrderPublic.model_validate(placed)

@@ -17,18 +17,17 @@ __all__ = [
     "ChainBreakPublic",
     "CustodyEventPublic",
     "IdentityPublic",
+    "MePublic",
     "OrderCreate",
     "OrderPublic",
     "ScanCreate",
     "ScanPublic",
+    "SignatureCreate",
+    "SignaturePublic",
+    "TokenCreate",
+    "TokenPublic",
     "TransitionCreate",
 ]
-
-_Actor = Field(
-    min_length=1,
-    max_length=100,
-    description="Who performs it (until sign-in exists, the person names themselves).",
-)
 
 
 class _Public(BaseModel):
@@ -73,6 +72,10 @@ class ActionPublic(_Public):
     reason_required: bool
     scan: bool
     handoff: bool
+    signature: str | None = Field(
+        default=None,
+        description="The meaning of the electronic signature it needs (send `signature`), if any.",
+    )
 
 
 class CustodyEventPublic(_Public):
@@ -84,6 +87,18 @@ class CustodyEventPublic(_Public):
     scanned: str | None
     at: datetime
     recorded_by: str
+
+
+class SignaturePublic(_Public):
+    """An electronic signature beside the audit record it signs (21 CFR 11.50)."""
+
+    seq: int = Field(description="The audit record signed.")
+    signer_id: str
+    signer_name: str
+    meaning: str = Field(description="e.g. release, approval, review.")
+    signed_at: str
+    matches: bool = Field(description="Whether the record still matches what was signed.")
+    why: str
 
 
 class AuditEntryPublic(_Public):
@@ -98,6 +113,9 @@ class AuditEntryPublic(_Public):
     reason: str | None
     hash: str
     prev_hash: str
+    signature: SignaturePublic | None = Field(
+        default=None, description="The electronic signature this record carries, if any."
+    )
 
 
 class ChainBreakPublic(BaseModel):
@@ -120,10 +138,20 @@ class BatchDetailPublic(BaseModel):
     custody: list[CustodyEventPublic]
     audit: list[AuditEntryPublic]
     audit_check: AuditCheckPublic
+    signatures: list[SignaturePublic] = Field(
+        description="Every signature on the batch's records, oldest first (also on its record)."
+    )
+
+
+class SignatureCreate(_Create):
+    """An electronic signature: your password again, and your user id at the first
+    signature made with a token (21 CFR 11.200(a)(1))."""
+
+    password: str = Field(min_length=1, max_length=200)
+    user_id: str | None = Field(default=None, max_length=100)
 
 
 class TransitionCreate(_Create):
-    actor: str = _Actor
     reason: str | None = Field(default=None, max_length=2000)
     scan: str | None = Field(default=None, max_length=200, description="DIN or COI as scanned.")
     from_party: str | None = Field(default=None, max_length=200)
@@ -133,10 +161,12 @@ class TransitionCreate(_Create):
     expected_version: int | None = Field(
         default=None, ge=1, description="The version you saw; refused with 409 if it moved on."
     )
+    signature: SignatureCreate | None = Field(
+        default=None, description="Required where the action is signed (e.g. release)."
+    )
 
 
 class ScanCreate(_Create):
-    actor: str = _Actor
     scan: str = Field(min_length=1, max_length=200)
     location: str | None = Field(default=None, max_length=200)
 
@@ -149,7 +179,6 @@ class ScanPublic(_Public):
 
 
 class OrderCreate(_Create):
-    actor: str = _Actor
     pseudonym: str = Field(min_length=1, max_length=64)
     year_of_birth: int
     weight_kg: float
@@ -171,3 +200,29 @@ class AuditVerifyPublic(BaseModel):
     last_seq: int
     head_hash: str
     first_break: ChainBreakPublic | None
+
+
+class TokenCreate(_Create):
+    user_id: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+    label: str | None = Field(default=None, max_length=200, description="e.g. the script's name")
+
+
+class TokenPublic(BaseModel):
+    """A new API token; ``token`` is shown once and never stored."""
+
+    token: str
+    token_id: str
+    expires_at: datetime
+    user_id: str
+    full_name: str
+    roles: list[str]
+
+
+class MePublic(BaseModel):
+    user_id: str
+    full_name: str
+    roles: list[str]
+    sites: list[str] = Field(description='"*" for every site')
+    token_id: str
+    expires_at: datetime

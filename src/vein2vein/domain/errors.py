@@ -18,7 +18,8 @@ so callers that know nothing of vein2vein can still catch it sensibly::
     ├── AuditChainBroken                       code: audit-chain-broken
     ├── AuthenticationFailed (PermissionError) code: authentication-failed
     │   ├── AccountLocked                      code: account-locked
-    │   └── PasswordExpired                    code: password-expired
+    │   ├── PasswordExpired                    code: password-expired
+    │   └── SignatureRefused                   code: signature-refused
     ├── PermissionDenied (PermissionError)     code: permission-denied
     └── DatabaseError (RuntimeError)           code: database
         ├── DatabaseUnavailable                code: database-unavailable
@@ -44,6 +45,7 @@ __all__ = [
     "NotFound",
     "PasswordExpired",
     "PermissionDenied",
+    "SignatureRefused",
     "RuleViolation",
     "TransitionRefused",
     "V2VError",
@@ -149,6 +151,13 @@ class PasswordExpired(AuthenticationFailed):
     the person must change it before doing anything else."""
 
     code = "password-expired"
+
+
+class SignatureRefused(AuthenticationFailed):
+    """An electronic signature's password was wrong: the signed-in person stays signed in,
+    the change it would have signed was not made."""
+
+    code = "signature-refused"
 
 
 class PermissionDenied(V2VError, PermissionError):

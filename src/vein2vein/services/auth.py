@@ -21,6 +21,7 @@ from vein2vein.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
     PasswordExpired,
+    SignatureRefused,
 )
 from vein2vein.domain.events import Event
 from vein2vein.domain.people import Actor
@@ -106,6 +107,8 @@ def recording_failures(uow: UnitOfWork) -> Iterator[None]:
             raise AccountLocked(_locked_message(wrong.user_id, attempts)) from None
         if wrong.during == "sign-in":
             raise AuthenticationFailed(_REFUSED) from None
+        if wrong.during == "signature":
+            raise SignatureRefused("signature refused: wrong password") from None
         raise AuthenticationFailed(f"{wrong.during} refused: wrong password") from None
 
 

@@ -25,6 +25,7 @@ HTTP_STATUS: dict[str, int] = {
     "authentication-failed": 401,
     "account-locked": 401,
     "password-expired": 401,
+    "signature-refused": 403,  # signed in, but the signature's password was wrong
     "permission-denied": 403,
     "invalid-setting": 422,
     "database": 503,
