@@ -17,7 +17,9 @@ import sqlalchemy as sa
 
 from vein2vein.config import Settings
 from vein2vein.domain.clock import Clock, FixedClock
+from vein2vein.services import auth, people
 from vein2vein.services.app import App
+from vein2vein.services.auth import Identity
 
 POSTGRES_URL = os.environ.get(
     "V2V_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -52,11 +54,43 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+PASSWORD = "Bench-password-2026"
+
+
+def _settings(url: str) -> Settings:
+    # The demo build hashes its own passwords cheaply; elsewhere signing in is not timed.
+    return Settings(database_url=url, argon2_time_cost=1, argon2_memory_kib=1024)
+
+
+@dataclass(frozen=True)
+class BenchPeople:
+    admin: Identity
+    coordinator: Identity
+    qa: Identity
+
+
+def bench_people(app: App) -> BenchPeople:
+    """An administrator, a coordinator and a QA reviewer of every site, signed in."""
+    people.bootstrap_administrator(app.uow(), user_id="admin", full_name="Admin", password=PASSWORD)
+
+    def signed(user_id: str) -> Identity:
+        token = auth.sign_in(app.uow(), user_id=user_id, password=PASSWORD, kind="api").token
+        return auth.resolve_token(app.uow(), token, kinds=("api",))
+
+    admin = signed("admin")
+    for user_id, role in (("coordinator", "coordinator"), ("qa.bench", "qa-reviewer")):
+        people.create_user(
+            app.uow(), admin.actor, user_id=user_id, full_name=user_id.title(), roles=[role],
+            sites="*", password=PASSWORD, must_change_password=False,
+        )  # fmt: skip
+    return BenchPeople(admin, signed("coordinator"), signed("qa.bench"))
+
+
 @contextmanager
 def sqlite_app(directory: Path, name: str, clock: Clock | None = None) -> Iterator[App]:
     """A migrated SQLite database in ``directory``."""
     url = f"sqlite:///{directory / name}"
-    app = App.connect(url, clock=clock or FixedClock(NOW), settings=Settings(database_url=url))
+    app = App.connect(url, clock=clock or FixedClock(NOW), settings=_settings(url))
     app.upgrade()
     try:
         yield app
@@ -76,7 +110,7 @@ def postgres_app(clock: Clock | None = None) -> Iterator[App]:
         .update_query_dict({"options": f"-csearch_path={schema}"})
         .render_as_string(hide_password=False)
     )
-    app = App.connect(url, clock=clock or FixedClock(NOW), settings=Settings(database_url=url))
+    app = App.connect(url, clock=clock or FixedClock(NOW), settings=_settings(url))
     try:
         app.upgrade()
         yield app

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import Result, say, sqlite_app
+from _common import Result, bench_people, say, sqlite_app
 
 from vein2vein.services import batches as svc
 from vein2vein.services._demo_plan import SITES
@@ -23,9 +23,15 @@ TARGET_SECONDS = 60.0
 
 
 def _orders_only(app: App, orders: int) -> None:
+    crew = bench_people(app)
     for site in SITES:
         svc.register_site(
-            app.uow(), code=site.code, name=site.name, kind=site.kind, fin=site.fin, actor="bench"
+            app.uow(),
+            code=site.code,
+            name=site.name,
+            kind=site.kind,
+            fin=site.fin,
+            by=crew.admin.actor,
         )
     for n in range(orders):
         svc.place_order(
@@ -36,7 +42,7 @@ def _orders_only(app: App, orders: int) -> None:
             product="CART-CD19",
             treatment_centre=f"TC{n % 6 + 1}",
             manufacturing_site="CP1",
-            actor="bench",
+            by=crew.coordinator.actor,
         )
 
 

@@ -16,25 +16,27 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from _common import NOW, Result, postgres_app, say
+from _common import NOW, Result, bench_people, postgres_app, say
 
 from vein2vein.domain.clock import FixedClock
 from vein2vein.services import batches as svc
 from vein2vein.services.app import App
+from vein2vein.services.auth import Identity
 from vein2vein.store import tables as t
 
 TARGET = 0.3
 
 
-def _network(app: App, batches: int) -> list[str]:
+def _network(app: App, batches: int) -> tuple[list[str], Identity]:
     uow = app.uow
+    crew = bench_people(app)
     svc.register_site(
         uow(),
         code="CP1",
         name="Bench plant",
         kind="manufacturing-facility",
         fin="G1234",
-        actor="bench",
+        by=crew.admin.actor,
     )
     svc.register_site(
         uow(),
@@ -42,7 +44,7 @@ def _network(app: App, batches: int) -> list[str]:
         name="Bench centre",
         kind="treatment-centre",
         fin="A9999",
-        actor="bench",
+        by=crew.admin.actor,
     )
     lots = []
     for n in range(batches):
@@ -54,10 +56,10 @@ def _network(app: App, batches: int) -> list[str]:
             product="CART-CD19",
             treatment_centre="TC1",
             manufacturing_site="CP1",
-            actor="bench",
+            by=crew.coordinator.actor,
         )
         lots.append(placed.lot)
-    return lots
+    return lots, crew.qa
 
 
 def _unaudited(app: App, lots: list[str]) -> None:
@@ -76,21 +78,21 @@ def _unaudited(app: App, lots: list[str]) -> None:
                 )
 
 
-def _audited(app: App, lots: list[str]) -> None:
+def _audited(app: App, lots: list[str], qa: Identity) -> None:
     for lot in lots:
-        svc.perform_transition(app.uow(), lot, "hold", actor="qa.bench", reason="bench hold")
-        svc.perform_transition(app.uow(), lot, "resume", actor="qa.bench", reason="bench resume")
+        svc.perform_transition(app.uow(), lot, "hold", by=qa, reason="bench hold")
+        svc.perform_transition(app.uow(), lot, "resume", by=qa, reason="bench resume")
 
 
 def run(batches: int = 1_000) -> Result:
     clock = FixedClock(NOW - timedelta(days=1))
     with postgres_app(clock) as app:
         say(f"transitions on PostgreSQL: placing {batches:,} orders (setup)")
-        lots = _network(app, batches)
+        lots, qa = _network(app, batches)
         clock.set(NOW)
         warm = lots[:50]
         _unaudited(app, warm)
-        _audited(app, warm)
+        _audited(app, warm, qa)
         rest = lots[50:]
         changes = 2 * len(rest)
         say(f"transitions on PostgreSQL: baseline, {changes:,} bare UPDATE transactions")
@@ -100,7 +102,7 @@ def run(batches: int = 1_000) -> Result:
         say(f"  {base:.2f} s ({changes / base:,.0f}/s)")
         say(f"transitions on PostgreSQL: {changes:,} audited transitions (hold/resume)")
         start = time.perf_counter()
-        _audited(app, rest)
+        _audited(app, rest, qa)
         measured = time.perf_counter() - start
         say(f"  {measured:.2f} s ({changes / measured:,.0f}/s)")
         report = app.verify_audit()
