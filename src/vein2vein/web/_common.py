@@ -56,7 +56,7 @@ def label(code: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-_ACRONYMS = {"qc": "QC", "oos": "OOS", "qa": "QA", "coi": "COI", "din": "DIN"}
+_ACRONYMS = {"qc": "QC", "oos": "OOS", "qa": "QA", "qp": "QP", "coi": "COI", "din": "DIN"}
 
 
 def qr_svg(data: str, title: str, scale: int = 4) -> Markup:

@@ -14,19 +14,21 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from vein2vein.domain.batch import BatchState
+from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.errors import InvalidInput, V2VError
+from vein2vein.domain.permissions import rule_for
 from vein2vein.services import batches as svc
 from vein2vein.services import queries
 from vein2vein.services.app import App
+from vein2vein.services.auth import Identity, Signing
 from vein2vein.web._common import AppDep, label, templates
 from vein2vein.web.errors import Problem, problem_of
+from vein2vein.web.session import CsrfDep, IdentityDep
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/batches")
 
-ACTOR_COOKIE = "v2v_actor"
 # Exceptional actions sit apart from the next step, behind one more click.
 _EXCEPTIONAL = {"hold", "terminate"}
 
@@ -141,12 +143,18 @@ def _render_batch(
     problem: Problem | None = None,
     outcome: Outcome | None = None,
     failed_action: str | None = None,
-    actor: str | None = None,
+    identity: Identity,
     typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
     view = queries.batch_view(app, lot)
-    primary = [a for a in view.actions if a.action not in _EXCEPTIONAL]
-    exceptional = [a for a in view.actions if a.action in _EXCEPTIONAL]
+    # Only what the person's roles allow (the service checks again, with the sites).
+    allowed = [a for a in view.actions if rule_for(Action(a.action)).allows(identity.actor)]
+    primary = [a for a in allowed if a.action not in _EXCEPTIONAL]
+    exceptional = [a for a in allowed if a.action in _EXCEPTIONAL]
+    meanings = {
+        a.action: (m.value if (m := rule_for(Action(a.action)).signature) else None)
+        for a in allowed
+    }
     response: HTMLResponse = templates.TemplateResponse(
         request,
         "batches/_batch.html" if fragment else "batches/detail.html",
@@ -162,7 +170,11 @@ def _render_batch(
             "typed": typed or {},
             "mismatches": _mismatches(view),
             "state_reason": _state_reason(view),
-            "actor": actor if actor is not None else request.cookies.get(ACTOR_COOKIE, ""),
+            "meanings": meanings,
+            "first_signature": not _has_signed(app, identity),
+            "csrf_token": identity.credential.csrf_token,
+            "me": identity.actor,
+            "hidden_actions": len(view.actions) - len(allowed),
             "page": "batches",
         },
         status_code=problem.status if problem else 200,
@@ -170,9 +182,15 @@ def _render_batch(
     return response
 
 
+def _has_signed(app: App, identity: Identity) -> bool:
+    """Whether this session has signed already (as stored now: it may have just signed)."""
+    with app.uow() as uow:
+        return uow.credentials.get(identity.token_id).has_signed
+
+
 @router.get("/{lot}", response_class=HTMLResponse, name="batch_page")
-def batch_page(request: Request, app: AppDep, lot: str) -> HTMLResponse:
-    return _render_batch(request, app, lot, fragment=False)
+def batch_page(request: Request, app: AppDep, lot: str, identity: IdentityDep) -> HTMLResponse:
+    return _render_batch(request, app, lot, fragment=False, identity=identity)
 
 
 def _number(text: str, field: str, kind: type[float] | type[int]) -> float | int | None:
@@ -191,7 +209,7 @@ def batch_action(
     app: AppDep,
     lot: str,
     action: str,
-    actor: FormText = "",
+    identity: CsrfDep,
     reason: FormText = "",
     scan: FormText = "",
     from_party: FormText = "",
@@ -199,6 +217,8 @@ def batch_action(
     location: FormText = "",
     temperature_c: FormText = "",
     expected_version: FormText = "",
+    signature_user_id: FormText = "",
+    signature_password: FormText = "",
 ) -> Response:
     htmx = request.headers.get("HX-Request") == "true"
     typed = {
@@ -218,7 +238,7 @@ def batch_action(
             app.uow(),
             lot,
             action,
-            actor=actor,
+            by=identity,
             reason=reason or None,
             scan=scan or None,
             handoff=svc.HandoffDetails(
@@ -228,8 +248,9 @@ def batch_action(
                 temperature_c=temperature,
             ),
             expected_version=int(version) if version is not None else None,
+            signing=_signing(signature_user_id, signature_password),
         )
-        outcome = Outcome(action, before, batch.state.value, actor.strip())
+        outcome = Outcome(action, before, batch.state.value, identity.actor.full_name)
     except V2VError as error:
         problem = problem_of(error)
     response: Response
@@ -244,12 +265,17 @@ def batch_action(
             problem=problem,
             outcome=outcome,
             failed_action=action if problem else None,
-            actor=actor.strip(),
+            identity=identity,
             typed=_kept(problem, typed) if problem else None,
         )
-    if actor.strip():
-        response.set_cookie(ACTOR_COOKIE, actor.strip(), httponly=True, samesite="strict")
     return response
+
+
+def _signing(user_id: str, password: str) -> Signing | None:
+    """The electronic signature typed in the form (none if no password was typed)."""
+    if not password:
+        return None
+    return Signing(password, user_id.strip().lower() or None)
 
 
 def _kept(problem: Problem, typed: dict[str, str]) -> dict[str, str]:

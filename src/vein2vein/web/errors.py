@@ -30,6 +30,10 @@ _TITLE = {
     "database-unavailable": "The database cannot be reached",
     "database-not-ready": "The database needs an upgrade",
     "database": "The database cannot serve this request",
+    "authentication-failed": "Refused: your identity could not be confirmed",
+    "account-locked": "Account locked",
+    "password-expired": "Password expired",
+    "permission-denied": "Not allowed for your role",
 }
 
 _NEXT = {
@@ -46,6 +50,12 @@ _NEXT = {
     "invalid-scan": "Nothing was changed. Scan the DIN or COI bar code on the label.",
     "invalid-identifier": "Nothing was changed.",
     "invalid-input": "Nothing was changed.",
+    "authentication-failed": "Nothing was changed. The attempt is recorded in the audit trail.",
+    "account-locked": (
+        "Nothing was changed. After too many wrong passwords the account is locked; an "
+        "administrator must unlock it."
+    ),
+    "permission-denied": "Nothing was changed. The attempt is recorded in the audit trail.",
 }
 
 
@@ -82,7 +92,22 @@ def error_page(request: Request, error: Exception) -> Response:
 
 
 def status_page(request: Request, status: int, detail: str) -> Response:
-    """The page for an HTTP error that is not vein2vein's (an unknown address, a wrong method)."""
+    """The page for an HTTP error that is not vein2vein's (an unknown address, a wrong method).
+
+    A redirect (sign in first) has no body; an htmx request gets the message in the page's
+    red flash box rather than a whole page swapped into a section.
+    """
+    if 300 <= status < 400:
+        return Response(status_code=status)
+    if request.headers.get("HX-Request") == "true":
+        fragment: HTMLResponse = templates.TemplateResponse(
+            request,
+            "errors/_flash.html",
+            {"detail": detail, "status": status},
+            status_code=status,
+            headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML"},
+        )
+        return fragment
     title = "Not found" if status == 404 else f"HTTP {status}"
     problem = Problem(f"http-{status}", title, detail, "", status)
     response: HTMLResponse = templates.TemplateResponse(
