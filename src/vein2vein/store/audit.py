@@ -316,15 +316,20 @@ def read_log(
     *,
     entity_type: str | None = None,
     entity_ids: Sequence[str] | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
     limit: int = 50,
 ) -> list[AuditEntry]:
-    """The newest ``limit`` records (newest first), optionally for some entities only."""
+    """The newest ``limit`` records (newest first), optionally filtered: some entities only,
+    one actor, one action, and a period ``since <= at < until`` (canonical UTC times, which
+    sort as text)."""
     a = t.audit_record
-    query = sa.select(a.c.seq, a.c.prev_hash, a.c.hash, a.c.body).order_by(a.c.seq.desc())
-    if entity_type is not None:
-        query = query.where(a.c.entity_type == entity_type)
-    if entity_ids is not None:
-        query = query.where(a.c.entity_id.in_(list(entity_ids)))
+    query = _filtered(
+        sa.select(a.c.seq, a.c.prev_hash, a.c.hash, a.c.body).order_by(a.c.seq.desc()),
+        entity_type, entity_ids, actor, action, since, until,
+    )  # fmt: skip
     entries = []
     for row in connection.execute(query.limit(limit)):
         body = json.loads(row.body)
@@ -344,3 +349,45 @@ def read_log(
             )
         )
     return entries
+
+
+def count_log(
+    connection: sa.Connection,
+    *,
+    entity_ids: Sequence[str] | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> int:
+    """How many records :func:`read_log` would find with no limit."""
+    a = t.audit_record
+    query = _filtered(
+        sa.select(sa.func.count()).select_from(a), None, entity_ids, actor, action, since, until
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+def _filtered(
+    query: Any,
+    entity_type: str | None,
+    entity_ids: Sequence[str] | None,
+    actor: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+) -> Any:
+    a = t.audit_record
+    if entity_type is not None:
+        query = query.where(a.c.entity_type == entity_type)
+    if entity_ids is not None:
+        query = query.where(a.c.entity_id.in_(list(entity_ids)))
+    if actor is not None:
+        query = query.where(a.c.actor == actor)
+    if action is not None:
+        query = query.where(a.c.action == action)
+    if since is not None:
+        query = query.where(a.c.at >= since)
+    if until is not None:
+        query = query.where(a.c.at < until)
+    return query
