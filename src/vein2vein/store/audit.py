@@ -36,12 +36,13 @@ __all__ = ["AuditEntry", "append_events", "iter_chain", "read_log", "verify"]
 _CHAIN_LOCK = 0x76327641_75646974  # "v2vAudit"
 
 
-def append_events(connection: sa.Connection, events: Sequence[Event]) -> None:
+def append_events(connection: sa.Connection, events: Sequence[Event]) -> int | None:
     """Append one audit record per event, in order, to the chain; call inside the writer's
     transaction, just before its commit, so the chain's head is held for as short as possible.
+    Returns the sequence number of the last record appended (None when there were none).
     """
     if not events:
-        return
+        return None
     if connection.dialect.name == "postgresql":
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK)))
     # On SQLite the writer already holds the database's write lock (BEGIN IMMEDIATE).
@@ -95,6 +96,7 @@ def append_events(connection: sa.Connection, events: Sequence[Event]) -> None:
     connection.execute(t.audit_record.insert(), rows)
     if signatures:
         connection.execute(t.signature.insert(), signatures)
+    return seq
 
 
 def iter_chain(

@@ -48,6 +48,8 @@ class UnitOfWork:
         self.security = security
         self._events: list[Event] = []
         self._transaction: sa.RootTransaction | None = None
+        # The sequence number of the last audit record the latest commit appended.
+        self.last_seq: int | None = None
 
     def __enter__(self) -> Self:
         self.connection = connect(self._engine).execution_options(**{WRITE: True})
@@ -90,7 +92,7 @@ class UnitOfWork:
             events = list(self._events)
             for batch in self.batches.seen:
                 events.extend(batch.events)
-            audit.append_events(self.connection, events)
+            self.last_seq = audit.append_events(self.connection, events)
             self._transaction.commit()
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyConflict(
