@@ -370,3 +370,30 @@ def test_a_release_from_the_command_line_asks_for_the_signature(cli: Cli) -> Non
     assert isinstance(log, list)
     actions = [e["action"] for e in log]
     assert "BatchReleased" in actions and "StartingMaterialAccepted" in actions
+
+
+def test_qa_reviews_the_audit_trail_exports_it_and_signs_the_review(
+    cli: Cli, tmp_path: Path
+) -> None:
+    lot = setup_network(cli)  # tester is a QA reviewer too
+    cli("batch", "hold", lot, "--reason", "deviation DV-7")
+    out_csv, out_pdf = tmp_path / "trail.csv", tmp_path / "trail.pdf"
+    shown = cli("audit", "trail", "--lot", lot, "--csv", str(out_csv), "--pdf", str(out_pdf))
+    assert f"records: batch {lot}" in shown.stdout and "deviation DV-7" in shown.stdout
+    text = out_csv.read_text(encoding="utf-8")
+    assert text.startswith("seq,at,actor,action") and "BatchPutOnHold" in text
+    assert out_pdf.read_bytes().startswith(b"%PDF")
+    trail = cli.json("audit", "trail", "--lot", lot)
+    assert isinstance(trail, dict)
+    today = trail["records"][0]["at"][:10]
+    bad = cli("audit", "trail", "--since", "yesterday", code=2)
+    assert "error[invalid-input]: since 'yesterday': expected a date YYYY-MM-DD" in bad.stderr
+    signed = cli(
+        "audit", "review", "--since", today, "--until", today, "--comment", "all explained",
+        input=f"tester\n{PASSWORD}\n",
+    )  # fmt: skip
+    assert "review recorded and signed: audit record" in signed.stdout
+    listed = cli("audit", "reviews").stdout
+    assert "all explained" in listed and "reviewed by Tess Ter (tester)" in " ".join(
+        listed.split()
+    )
