@@ -19,6 +19,8 @@ from vein2vein.domain.errors import (
     PermissionDenied,
     SignatureRefused,
 )
+from vein2vein.domain.people import Role
+from vein2vein.domain.permissions import rule_for
 from vein2vein.services import auth, people, queries
 from vein2vein.services.app import App
 from vein2vein.services.auth import Signing
@@ -237,3 +239,38 @@ def test_only_an_administrator_adds_people_and_that_is_audited(app: App) -> None
     created = last_record(app)
     assert created.action == "UserCreated" and created.actor == "admin"
     assert "password" not in str(created.new).lower()
+
+
+def test_every_action_is_refused_and_recorded_for_every_role_the_table_does_not_allow(
+    app: App,
+) -> None:
+    """Table-driven over PERMISSIONS: one person per role, at every site, tries every
+    transition; each refusal is a PermissionDenied error *and* an audit record."""
+    crew = small_network(app)
+    lot = order(app)
+    for role in Role:
+        people.create_user(
+            app.uow(), crew.admin.actor, user_id=f"only.{role.value}", full_name=role.value,
+            roles=[role], sites="*", password=PASSWORD, must_change_password=False,
+        )  # fmt: skip
+    tried = 0
+    for role in Role:
+        who = sign_in(app, f"only.{role.value}")
+        for action in Action:
+            rule = rule_for(action)
+            if rule.allows(who.actor):
+                continue
+            before = queries.audit_log(app, limit=1)[0].seq
+            with pytest.raises(PermissionDenied, match=f"may not {rule.permission}"):
+                act(app, lot, action, by=who, reason="try", signing=Signing(PASSWORD))
+            denied = queries.audit_log(app, limit=1)[0]
+            assert denied.seq == before + 1, (role, action)
+            assert (denied.action, denied.actor, denied.new["permission"]) == (
+                "PermissionDenied",
+                who.actor.user_id,
+                rule.permission,
+            )
+            tried += 1
+    # Every role is refused something, and the batch never moved.
+    assert tried > 80
+    assert queries.batch_view(app, lot).batch.state == "ORDERED"
