@@ -1,0 +1,36 @@
+"""The Examples in the pure core's docstrings run, and say what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import vein2vein.domain
+
+MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(vein2vein.domain.__path__, "vein2vein.domain.")
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_the_examples_in_the_docstrings_hold(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"
+
+
+def test_the_modules_that_teach_by_example_have_examples() -> None:
+    with_examples = {
+        name
+        for name in MODULES
+        if doctest.testmod(importlib.import_module(name), report=False).attempted
+    }
+    assert {
+        "vein2vein.domain.audit",
+        "vein2vein.domain.identity",
+        "vein2vein.domain.people",
+        "vein2vein.domain.permissions",
+        "vein2vein.domain.signatures",
+    } <= with_examples
