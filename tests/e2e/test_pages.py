@@ -703,7 +703,7 @@ def test_a_signature_with_a_wrong_password_is_refused_with_a_message(site: Site,
         signature_password="not my password",
     )
 
-    alert = page.locator(".alert-error[data-error=authentication-failed]")
+    alert = page.locator(".alert-error[data-error=signature-refused]")
     alert.wait_for()
     assert "signature refused: wrong password" in alert.inner_text()
     assert "Nothing was changed" in alert.inner_text()
