@@ -2,80 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import network
-from tests.conftest import service_missing
-from tests.e2e.live_server import serving
+from tests.e2e.browser import DESKTOP, TABLET, Site  # the fixtures are in conftest.py
 from vein2vein.domain.batch import BatchState
-from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import AuthenticationFailed, IdentityMismatch
 from vein2vein.services import auth, queries
-from vein2vein.services.app import App
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1280, "height": 900}
-TABLET = {"width": 768, "height": 1024}
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        service_missing("Chromium", f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class Site:
-    """The running web site, its application and clock, for arranging and checking."""
-
-    base: str
-    app: App
-    clock: FixedClock
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def state(self, lot: str) -> str:
-        return queries.batch_view(self.app, lot).batch.state
-
-
-@pytest.fixture
-def site(sqlite_app: App, clock: FixedClock) -> Iterator[Site]:
-    network.small_network(sqlite_app)
-    with serving(sqlite_app) as base:
-        yield Site(base, sqlite_app, clock)
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def sign_in(site: Site, tab: Any, user_id: str = "coordinator.tc") -> auth.SignedIn:

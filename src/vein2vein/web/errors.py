@@ -31,6 +31,7 @@ _TITLE = {
     "database-not-ready": "The database needs an upgrade",
     "database": "The database cannot serve this request",
     "authentication-failed": "Refused: your identity could not be confirmed",
+    "signature-refused": "Signature refused",
     "account-locked": "Account locked",
     "password-expired": "Password expired",
     "permission-denied": "Not allowed for your role",
@@ -51,6 +52,10 @@ _NEXT = {
     "invalid-identifier": "Nothing was changed.",
     "invalid-input": "Nothing was changed.",
     "authentication-failed": "Nothing was changed. The attempt is recorded in the audit trail.",
+    "signature-refused": (
+        "Nothing was changed: the change is made only with a valid signature. The attempt is "
+        "recorded in the audit trail. Re-enter your password to sign."
+    ),
     "account-locked": (
         "Nothing was changed. After too many wrong passwords the account is locked; an "
         "administrator must unlock it."
