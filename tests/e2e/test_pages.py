@@ -11,7 +11,7 @@ from tests import network
 from tests.e2e.browser import DESKTOP, TABLET, Site  # the fixtures are in conftest.py
 from vein2vein.domain.batch import BatchState
 from vein2vein.domain.errors import AuthenticationFailed, IdentityMismatch
-from vein2vein.services import auth, queries
+from vein2vein.services import auth, people, queries
 
 pytestmark = pytest.mark.browser
 
@@ -692,3 +692,22 @@ def test_an_administrator_sees_an_alert_when_an_account_is_locked(site: Site, pa
     assert "1 account locked" in alert.inner_text() and "qa2.cp1" in alert.inner_text()
     visit(site, page, "/", "coordinator.tc")
     assert page.get_by_test_id("locked-alert").count() == 0
+
+
+def test_a_qp_is_offered_a_release_only_at_the_sites_in_their_scope(
+    site: Site, page: Any
+) -> None:
+    admin = network.people_of(site.app).admin.actor
+    people.create_user(
+        site.app.uow(), admin, user_id="qp.elsewhere", full_name="Dr Else Where", roles=["qp"],
+        sites="TC1", password=network.PASSWORD, must_change_password=False,
+    )  # fmt: skip
+    lot = network.order(site.app)
+    network.advance(site.app, lot, BatchState.QC_PENDING)
+
+    visit(site, page, f"/batches/{lot}", "qp.elsewhere")
+    assert page.locator("form[data-action=release]").count() == 0  # a release is the plant's
+    assert page.locator("form[data-action=hold]").count() == 1  # a hold: centre or plant
+
+    visit(site, page, f"/batches/{lot}", "qp.cp1")
+    assert page.locator("form[data-action=release]").count() == 1

@@ -348,13 +348,11 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
             )
         with _errors():
             who = _who()
-            permission = rule_for(rule.action)
-            # Ask for a signature only of someone the table allows; the service refuses
-            # (and records) anyone else before it would look at a signature.
-            # Nor when the batch's state does not allow the action: that refusal comes first.
-            meaning = permission.signature if permission.allows(who.actor) else None
+            # Ask for a signature only where the state and the permission table allow the
+            # action for this person: otherwise the service's refusal (and why) comes first.
+            meaning = rule_for(rule.action).signature
             if meaning is not None and not queries.action_allowed(
-                _ready_app(), kwargs["lot"], rule.action
+                _ready_app(), kwargs["lot"], rule.action, who.actor
             ):
                 meaning = None
             batch = svc.perform_transition(
@@ -625,14 +623,6 @@ def demo_build(
         f"{summary.patients} patients, {summary.batches} batches, "
         f"{summary.audit_records} audit records"
     )
-    users = _table("user id", "roles", "sites", ids=("user id", "roles", "sites"))
-    for u in summary.users:
-        users.add_row(u.user_id, ", ".join(u.roles), u.sites)
-    print_table(users)
-    console.print(
-        f"demo users above, all with the password [bold]{summary.password}[/] (synthetic; "
-        "demonstration only). Sign in: `v2v login --user qa.cp1`"
-    )
     states = _table("state", "batches", ids=("state",))
     for state_name, n in summary.by_state.items():
         states.add_row(state_name, str(n))
@@ -641,6 +631,14 @@ def demo_build(
     for case, case_lot in summary.notable.items():
         cases.add_row(case, case_lot)
     print_table(cases)
+    users = _table("user id", "roles", "sites", ids=("user id", "roles", "sites"))
+    for u in summary.users:
+        users.add_row(u.user_id, ", ".join(u.roles), u.sites)
+    print_table(users)
+    console.print(
+        f"demo users above, all with the password [bold]{summary.password}[/] (synthetic; "
+        "demonstration only). Sign in: `v2v login --user qa.cp1`"
+    )
 
 
 def _reset_sqlite(application: App) -> None:

@@ -45,8 +45,8 @@ __all__ = [
     "NotFound",
     "PasswordExpired",
     "PermissionDenied",
-    "SignatureRefused",
     "RuleViolation",
+    "SignatureRefused",
     "TransitionRefused",
     "V2VError",
 ]

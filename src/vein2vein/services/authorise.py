@@ -12,10 +12,17 @@ from contextlib import contextmanager
 from vein2vein.domain.errors import PermissionDenied
 from vein2vein.domain.events import Event
 from vein2vein.domain.people import Actor
-from vein2vein.domain.permissions import Rule, rule_for
+from vein2vein.domain.permissions import Rule, Where, rule_for
 from vein2vein.store.uow import UnitOfWork
 
-__all__ = ["authorise", "check_permission", "record_denial", "require"]
+__all__ = [
+    "authorise",
+    "batch_sites",
+    "check_permission",
+    "permitted",
+    "record_denial",
+    "require",
+]
 
 
 def check_permission(actor: Actor, rule: Rule, sites: Iterable[str] = ()) -> None:
@@ -34,6 +41,25 @@ def check_permission(actor: Actor, rule: Rule, sites: Iterable[str] = ()) -> Non
             f"{actor.user_id} may not {rule.permission} at {' or '.join(wanted)}: "
             f"outside their site scope ({actor.scope})"
         )
+
+
+def batch_sites(where: Where, centre: str, plant: str) -> list[str]:
+    """The sites of a batch that a person's scope must include for a rule's ``where``."""
+    return {
+        Where.ANYWHERE: [],
+        Where.CENTRE: [centre],
+        Where.PLANT: [plant],
+        Where.EITHER: [centre, plant],
+    }[where]
+
+
+def permitted(actor: Actor, rule: Rule, sites: Iterable[str] = ()) -> bool:
+    """Whether :func:`check_permission` would let ``actor`` through (to decide what to offer)."""
+    try:
+        check_permission(actor, rule, sites)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def require(actor: Actor, permission: str) -> None:

@@ -24,7 +24,12 @@ from vein2vein.domain.patient import Patient, Site, SiteKind, TherapyOrder, vali
 from vein2vein.domain.people import Actor
 from vein2vein.domain.permissions import DISPOSITIONS, Where, check_independent, rule_for
 from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
-from vein2vein.services.authorise import authorise, check_permission, record_denial
+from vein2vein.services.authorise import (
+    authorise,
+    batch_sites,
+    check_permission,
+    record_denial,
+)
 from vein2vein.store.queries import batch_makers
 from vein2vein.store.uow import UnitOfWork
 
@@ -274,13 +279,7 @@ def perform_transition(
 
 
 def _sites(where: Where, batch: Batch) -> list[str]:
-    """The sites of ``batch`` that a person's scope must include for a rule's ``where``."""
-    return {
-        Where.ANYWHERE: [],
-        Where.CENTRE: [batch.treatment_centre],
-        Where.PLANT: [batch.manufacturing_site],
-        Where.EITHER: [batch.treatment_centre, batch.manufacturing_site],
-    }[where]
+    return batch_sites(where, batch.treatment_centre, batch.manufacturing_site)
 
 
 def _record_mismatch(

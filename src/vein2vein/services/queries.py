@@ -19,13 +19,14 @@ from vein2vein.domain.errors import InvalidInput, NotFound
 from vein2vein.domain.identity import DEMONSTRATION_FINS, ChainOfIdentityId, Din
 from vein2vein.domain.patient import Site
 from vein2vein.domain.people import Actor
+from vein2vein.domain.permissions import rule_for
+from vein2vein.domain.signatures import SignatureCheck, check_signature
 from vein2vein.services.app import App
-from vein2vein.services.authorise import require
+from vein2vein.services.authorise import batch_sites, permitted, require
 from vein2vein.services.people import UserView
 from vein2vein.store import audit as audit_store
 from vein2vein.store import queries as q
 from vein2vein.store.audit import AuditEntry
-from vein2vein.domain.signatures import SignatureCheck, check_signature
 from vein2vein.store.people import SignatureRow, UserRepository, signatures_for
 from vein2vein.store.queries import BatchRow, LinkCheck
 from vein2vein.store.repositories import SiteRepository
@@ -44,6 +45,7 @@ __all__ = [
     "list_sites",
     "list_users",
     "network_overview",
+    "offered_actions",
 ]
 
 
@@ -275,12 +277,33 @@ def audit_log(app: App, *, lot: str | None = None, limit: int = 50) -> list[Audi
         return audit_store.read_log(connection, entity_ids=[lot] if lot else None, limit=limit)
 
 
-def action_allowed(app: App, lot: str, action: Action) -> bool:
-    """Whether batch ``lot`` exists and its state allows ``action`` now (for a form or a
-    prompt to decide whether to ask for a signature; the service checks again)."""
+def offered_actions(view: BatchView, actor: Actor) -> list[ActionOption]:
+    """The actions of ``view`` that ``actor`` may take on this batch: the state allows them,
+    and the permission table gives the person a role for them at the batch's sites. What a
+    page or prompt offers; the service checks again when it is asked."""
+    b = view.batch
+    return [
+        option
+        for option in view.actions
+        if permitted(
+            actor,
+            rule := rule_for(Action(option.action)),
+            batch_sites(rule.where, b.treatment_centre, b.manufacturing_site),
+        )
+    ]
+
+
+def action_allowed(app: App, lot: str, action: Action, actor: Actor) -> bool:
+    """Whether batch ``lot`` exists, its state allows ``action`` now, and ``actor`` may take
+    it there (for a prompt to decide whether to ask for a signature; the service checks
+    again, and says why not)."""
     with app.reader() as connection:
         rows = q.batch_rows(connection, lot=lot)
-    return bool(rows) and BatchState(rows[0].state) in TRANSITIONS[action].sources
+    if not rows or BatchState(rows[0].state) not in TRANSITIONS[action].sources:
+        return False
+    rule = rule_for(action)
+    sites = batch_sites(rule.where, rows[0].treatment_centre, rows[0].manufacturing_site)
+    return permitted(actor, rule, sites)
 
 
 def action_names() -> list[str]:

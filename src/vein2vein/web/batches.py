@@ -147,8 +147,8 @@ def _render_batch(
     typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
     view = queries.batch_view(app, lot)
-    # Only what the person's roles allow (the service checks again, with the sites).
-    allowed = [a for a in view.actions if rule_for(Action(a.action)).allows(identity.actor)]
+    # Only what the person may do here: role and site scope (the service checks again).
+    allowed = queries.offered_actions(view, identity.actor)
     primary = [a for a in allowed if a.action not in _EXCEPTIONAL]
     exceptional = [a for a in allowed if a.action in _EXCEPTIONAL]
     meanings = {
