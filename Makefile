@@ -9,7 +9,7 @@ VENDOR := src/vein2vein/web/static/vendor
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv web-assets chromium demo test lint bench lock clean
+.PHONY: venv web-assets chromium pdf-libs demo test lint bench lock clean
 
 venv: $(STAMP)
 
@@ -40,15 +40,21 @@ chromium:
 	  echo "installing Debian's chromium for the page tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# WeasyPrint (printed audit trails) needs Pango from Debian.
+pdf-libs:
+	@ldconfig -p | grep -q libpangoft2-1.0 || { \
+	  echo "installing Debian's Pango for PDF reports"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; }
+
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: venv web-assets chromium lint
+test: venv web-assets chromium pdf-libs lint
 	$(BIN)/pytest
 
-demo: venv web-assets
+demo: venv web-assets pdf-libs
 	$(BIN)/v2v db upgrade
 	$(BIN)/v2v demo build --reset
 	$(BIN)/v2v serve --host $(HOST) --port $(PORT)
