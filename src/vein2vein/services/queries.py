@@ -223,6 +223,11 @@ class NetworkOverview:
     totals: Counter[str] = field(default_factory=Counter)
     attention: list[AttentionItem] = field(default_factory=list)
     open_batches: int = 0
+    # (manufacturing site, state) -> hours the longest-waiting open batch has been there;
+    # the site "" holds the longest over all sites.
+    oldest_hours: dict[tuple[str, str], float] = field(default_factory=dict)
+    # site code -> (open, all) batches made there or ordered from there
+    site_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 _WHY = {
@@ -245,11 +250,18 @@ def network_overview(app: App) -> NetworkOverview:
         sites = SiteRepository(connection).list()
         counts_rows = q.state_counts(connection)
         waiting = q.batch_rows(connection, states=[s.value for s in ATTENTION_AFTER_HOURS])
+        per_site = q.site_counts(connection, [s.value for s in OPEN_STATES])
     counts: dict[str, dict[str, int]] = {}
     totals: Counter[str] = Counter()
-    for site_code, state, n in counts_rows:
+    oldest: dict[tuple[str, str], float] = {}
+    open_names = {s.value for s in OPEN_STATES}
+    for site_code, state, n, earliest in counts_rows:
         counts.setdefault(site_code, {})[state] = n
         totals[state] += n
+        if state in open_names:
+            hours = _age_hours(app, earliest)
+            for key in ((site_code, state), ("", state)):
+                oldest[key] = max(hours, oldest.get(key, 0.0))
     attention = []
     for row in waiting:
         state = BatchState(row.state)
@@ -265,6 +277,8 @@ def network_overview(app: App) -> NetworkOverview:
         totals=totals,
         attention=attention,
         open_batches=sum(n for s, n in totals.items() if s in open_states),
+        oldest_hours=oldest,
+        site_counts=per_site,
     )
 
 

@@ -70,15 +70,39 @@ def batch_rows(
     return [BatchRow(**row._asdict()) for row in connection.execute(query)]
 
 
-def state_counts(connection: sa.Connection) -> list[tuple[str, str, int]]:
-    """(manufacturing site, state, number of batches)."""
+def state_counts(connection: sa.Connection) -> list[tuple[str, str, int, datetime]]:
+    """(manufacturing site, state, number of batches, the earliest ``state_since`` among
+    them: how long the longest-waiting one has been there)."""
     b = t.batch
     query = (
-        sa.select(b.c.manufacturing_site, b.c.state, sa.func.count())
+        sa.select(
+            b.c.manufacturing_site,
+            b.c.state,
+            sa.func.count(),
+            # An aggregate would lose the column's type (SQLite hands back text): keep it.
+            sa.type_coerce(sa.func.min(b.c.state_since), t.UTCDateTime),
+        )
         .group_by(b.c.manufacturing_site, b.c.state)
         .order_by(b.c.manufacturing_site, b.c.state)
     )
-    return [(r[0], r[1], int(r[2])) for r in connection.execute(query)]
+    return [(r[0], r[1], int(r[2]), r[3]) for r in connection.execute(query)]
+
+
+def site_counts(
+    connection: sa.Connection, open_states: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """Per site code, (open batches, all batches) made there or ordered from there — the
+    batches the batch list shows for that site."""
+    b = t.batch
+    is_open = sa.case((b.c.state.in_(list(open_states)), 1), else_=0)
+    sides = sa.union_all(
+        sa.select(b.c.manufacturing_site.label("code"), is_open.label("open")),
+        sa.select(b.c.treatment_centre.label("code"), is_open.label("open")),
+    ).subquery()
+    query = sa.select(sides.c.code, sa.func.sum(sides.c.open), sa.func.count()).group_by(
+        sides.c.code
+    )
+    return {r[0]: (int(r[1] or 0), int(r[2])) for r in connection.execute(query)}
 
 
 def custody_for(connection: sa.Connection, lot: str) -> list[CustodyEvent]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from vein2vein.domain.batch import OPEN_STATES, BatchState, needs_attention
+from vein2vein.domain.batch import BatchState, needs_attention
 from vein2vein.services import queries
 from vein2vein.web._common import AppDep, age, label, templates
 
@@ -20,7 +18,6 @@ router = APIRouter()
 
 # States after which a batch is closed: shown, but greyed, in the counts.
 _CLOSED = {"INFUSED", "REJECTED", "TERMINATED"}
-_OPEN = {s.value for s in OPEN_STATES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +74,6 @@ class SiteCount:
     all: int = 0
 
 
-def _hours(now: datetime, since: datetime) -> float:
-    return max(0.0, (now - since).total_seconds() / 3600)
-
-
-def _oldest(rows: Iterable[queries.BatchRow], now: datetime) -> dict[tuple[str, str], float]:
-    """(manufacturing site, state) -> hours the longest-waiting open batch has been there;
-    the site ``""`` holds the oldest over all sites."""
-    oldest: dict[tuple[str, str], float] = {}
-    for row in rows:
-        if row.state not in _OPEN:
-            continue
-        hours = _hours(now, row.state_since)
-        for key in ((row.manufacturing_site, row.state), ("", row.state)):
-            oldest[key] = max(hours, oldest.get(key, 0.0))
-    return oldest
-
-
 def _cell(state: str, n: int, hours: float | None) -> Cell:
     if hours is None or n == 0:
         return Cell(n)
@@ -121,18 +101,6 @@ def _heatmap(overview: queries.NetworkOverview, oldest: dict[tuple[str, str], fl
         for site in sites
     }
     return Heatmap(sites, rows, frozenset(_CLOSED), site_open, peak)
-
-
-def _site_counts(rows: Iterable[queries.BatchRow]) -> dict[str, SiteCount]:
-    """Per site, the batches made there or ordered from there, open and all: the same batches
-    as the batch list filtered by that site."""
-    counts: dict[str, SiteCount] = {}
-    for row in rows:
-        is_open = row.state in _OPEN
-        for code in {row.manufacturing_site, row.treatment_centre}:
-            seen = counts.get(code, SiteCount())
-            counts[code] = SiteCount(seen.open + is_open, seen.all + 1)
-    return counts
 
 
 def _chart(overview: queries.NetworkOverview, heatmap: Heatmap) -> dict[str, Any]:
@@ -169,9 +137,7 @@ def _attention(overview: queries.NetworkOverview) -> Attention:
 @router.get("/", response_class=HTMLResponse, name="network")
 def network_page(request: Request, app: AppDep) -> HTMLResponse:
     overview = queries.network_overview(app)
-    # Ages and per-centre counts are not in the overview: read them off the batch rows.
-    batches = queries.list_batches(app)
-    heatmap = _heatmap(overview, _oldest(batches, app.clock.now()))
+    heatmap = _heatmap(overview, overview.oldest_hours)
     response: HTMLResponse = templates.TemplateResponse(
         request,
         "network/index.html",
@@ -179,7 +145,9 @@ def network_page(request: Request, app: AppDep) -> HTMLResponse:
             "overview": overview,
             "attention": _attention(overview),
             "heatmap": heatmap,
-            "site_counts": _site_counts(batches),
+            "site_counts": {
+                code: SiteCount(*counts) for code, counts in overview.site_counts.items()
+            },
             "chart": _chart(overview, heatmap),
             "page": "network",
         },
