@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -334,3 +335,22 @@ def test_an_order_for_an_unknown_site_or_a_site_that_does_not_manufacture_is_ref
     with pytest.raises(InvalidInput, match="does not manufacture"):
         svc.place_order(app.uow(), treatment_centre="TC1", manufacturing_site="TC2", **common)
     assert counts(app) == before
+
+
+def test_the_network_overview_ages_and_site_counts_agree_with_the_batches(
+    app: App, clock: FixedClock
+) -> None:
+    small_network(app)
+    first = order(app, "PT-000101")
+    clock.advance(timedelta(hours=30))
+    order(app, "PT-000202", centre="TC2")
+    advance(app, first, BatchState.COLLECTED)
+    clock.advance(timedelta(hours=5))
+    overview = queries.network_overview(app)
+    assert overview.oldest_hours[("CP1", "ORDERED")] == pytest.approx(5.0)
+    assert overview.oldest_hours[("CP1", "COLLECTED")] == pytest.approx(5.0)
+    assert overview.oldest_hours[("", "ORDERED")] == pytest.approx(5.0)
+    rows = queries.list_batches(app)
+    for code in ("CP1", "TC1", "TC2"):
+        mine = [r for r in rows if code in (r.manufacturing_site, r.treatment_centre)]
+        assert overview.site_counts[code] == (len(mine), len(mine))  # all still open
