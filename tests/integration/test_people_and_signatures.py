@@ -86,16 +86,28 @@ def test_a_release_is_signed_with_the_password_in_the_same_transaction(app: App)
         act(app, lot, Action.RELEASE, reason="in spec", signing=None)
     with pytest.raises(InvalidInput, match="first signature of this session"):
         act(app, lot, Action.RELEASE, reason="in spec", signing=Signing(PASSWORD))
-    with pytest.raises(AuthenticationFailed, match="not the signed-in person"):
+    with pytest.raises(SignatureRefused, match="not the signed-in person"):
         act(app, lot, Action.RELEASE, reason="in spec", signing=Signing(PASSWORD, "qa.cp1"))
+    as_other = last_record(app)
+    assert (as_other.action, as_other.entity_id, as_other.new["user"]) == (
+        "SignatureRefused",
+        lot,  # in the batch's own trail
+        "qp.cp1",
+    )
     with pytest.raises(SignatureRefused, match="signature refused: wrong password"):
         act(app, lot, Action.RELEASE, reason="in spec", signing=Signing("nope", "qp.cp1"))
     refused = last_record(app)
-    assert refused.action == "SignatureRefused" and refused.new["failed_attempts"] == 1
+    assert refused.action == "SignatureRefused" and refused.new["failed_attempts"] == 2
+    assert refused.entity_id == lot and "release of batch" in (refused.reason or "")
     assert queries.batch_view(app, lot).batch.state == "QC_PENDING"
 
     batch = act(app, lot, Action.RELEASE, reason="in spec", signing=Signing(PASSWORD, "qp.cp1"))
     assert batch.state is BatchState.RELEASED
+    # A signature that verifies ends the run of failures: "five in a row" means in a row.
+    (qp_account,) = [
+        u for u in queries.list_users(app, crew.admin.actor) if u.user_id == "qp.cp1"
+    ]
+    assert qp_account.failed_attempts == 0
     view = queries.batch_view(app, lot)
     (released,) = [e for e in view.audit if e.action == "BatchReleased"]
     signed = view.signatures[released.seq]
@@ -274,3 +286,79 @@ def test_every_action_is_refused_and_recorded_for_every_role_the_table_does_not_
     # Every role is refused something, and the batch never moved.
     assert tried > 80
     assert queries.batch_view(app, lot).batch.state == "ORDERED"
+
+
+def test_nobody_changes_their_own_account(app: App) -> None:
+    crew = small_network(app)
+    with pytest.raises(PermissionDenied, match="may not change their own account"):
+        people.update_user(
+            app.uow(), crew.admin.actor, "admin", roles=["administrator", "qp"], reason="cover"
+        )
+    assert last_record(app).action == "PermissionDenied"
+    with pytest.raises(PermissionDenied, match="may not change their own account"):
+        people.reset_password(
+            app.uow(), crew.admin.actor, "admin", new_password="Another-pass-2026", reason="x"
+        )
+
+
+def test_a_locked_only_administrator_is_recovered_by_bootstrapping_another(app: App) -> None:
+    small_network(app)
+    with pytest.raises(PermissionDenied, match="an administrator can act already"):
+        people.bootstrap_administrator(
+            app.uow(), user_id="admin.two", full_name="Second", password=PASSWORD
+        )
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            sign_in(app, "admin", "wrong-password")
+    people.bootstrap_administrator(
+        app.uow(), user_id="admin.two", full_name="Second Admin", password=PASSWORD
+    )
+    recovered = last_record(app)
+    assert recovered.action == "AdministratorBootstrapped" and "recovery" in (
+        recovered.reason or ""
+    )
+    second = sign_in(app, "admin.two")
+    people.unlock_user(app.uow(), second.actor, "admin", reason="locked out by a typo")
+    assert sign_in(app, "admin").actor.user_id == "admin"
+
+
+def test_a_lockout_a_password_reset_or_an_aged_password_ends_existing_tokens(
+    app: App, clock: FixedClock
+) -> None:
+    crew = small_network(app)
+    token = auth.sign_in(app.uow(), user_id="qa2.cp1", password=PASSWORD, kind="api").token
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            sign_in(app, "qa2.cp1", "wrong-password")
+    people.unlock_user(app.uow(), crew.admin.actor, "qa2.cp1", reason="helpdesk")
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        auth.resolve_token(app.uow(), token, kinds=("api",))
+
+    token = auth.sign_in(app.uow(), user_id="qa2.cp1", password=PASSWORD, kind="api").token
+    people.reset_password(
+        app.uow(), crew.admin.actor, "qa2.cp1", new_password="Temporary-2026-pw", reason="leak"
+    )
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        auth.resolve_token(app.uow(), token, kinds=("api",))
+
+    token = auth.sign_in(app.uow(), user_id="qa.cp1", password=PASSWORD, kind="api").token
+    clock.advance(timedelta(days=29))  # the token lives 30 days, the password 90
+    people.change_password(
+        app.uow(), user_id="qa.cp1", old_password=PASSWORD, new_password="Fresh-pass-2026"
+    )
+    assert auth.resolve_token(app.uow(), token, kinds=("api",)).actor.user_id == "qa.cp1"
+    clock.advance(timedelta(days=33))  # day 62: qp.cp1's password (set on day 0) is still good
+    aged = auth.sign_in(app.uow(), user_id="qp.cp1", password=PASSWORD, kind="api").token
+    clock.advance(timedelta(days=29))  # day 91: the token has a day left, the password none
+    with pytest.raises(PasswordExpired, match="must be changed"):
+        auth.resolve_token(app.uow(), aged, kinds=("api",))
+
+
+def test_a_refused_sign_in_records_only_a_well_formed_user_id(app: App) -> None:
+    small_network(app)
+    for typed in ("My-Secret-Pa55word!", "x" * 10_000):
+        with pytest.raises(AuthenticationFailed, match="unknown user id or wrong password"):
+            sign_in(app, typed, "whatever")
+        record = last_record(app)
+        assert (record.actor, record.entity_id) == ("unknown", "unknown")
+        assert typed.lower() not in str(record.new) + str(record.reason)

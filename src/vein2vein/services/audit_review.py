@@ -170,6 +170,11 @@ def record_review(
         raise InvalidInput("review: say what was found (a comment is required)")
     if filt.since is None or filt.until is None:
         raise InvalidInput("review: a review covers a period: give since and until")
+    if filt.until > uow.clock.now() + timedelta(days=1):
+        raise InvalidInput(
+            f"review: until {(filt.until - timedelta(days=1)):%Y-%m-%d} is in the future; "
+            "a review covers what has happened"
+        )
     where = _where(filt)
     period = f"{filt.since:%Y-%m-%d}..{(filt.until - timedelta(days=1)):%Y-%m-%d}"
     with (
@@ -178,7 +183,9 @@ def record_review(
     ):
         covered = audit_store.count_log(uow.connection, **where)
         newest = audit_store.read_log(uow.connection, limit=1, **where)
-        intent = signing_intent(uow, by, signing, Meaning.REVIEWED, f"review of {period}")
+        intent = signing_intent(
+            uow, by, signing, Meaning.REVIEWED, f"review of {period}", ("audit-trail", period)
+        )
         uow.record(
             Event(
                 "AuditTrailReviewed",
@@ -227,8 +234,16 @@ def _changes(entry: AuditEntry) -> tuple[str, str]:
     return old, new
 
 
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ (a formula) or tab or
+    carriage return is escaped with a quote (OWASP CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def to_csv(view: AuditTrailView) -> str:
-    """The view as CSV (UTF-8, one record a row, oldest first), with its signatures."""
+    """The view as CSV (UTF-8, one record a row, oldest first), with its signatures; text
+    that a spreadsheet would run as a formula is escaped."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*_COLUMNS, "signature", "hash"])
@@ -236,8 +251,8 @@ def to_csv(view: AuditTrailView) -> str:
         old, new = _changes(e)
         signed = view.signatures.get(e.seq)
         writer.writerow(
-            [e.seq, e.at, e.actor, e.action, e.entity_type, e.entity_id, old, new,
-             e.reason or "", str(signed) if signed else "", e.hash]
+            [_cell(v) for v in (e.seq, e.at, e.actor, e.action, e.entity_type, e.entity_id,
+                                old, new, e.reason or "", str(signed) if signed else "", e.hash)]
         )  # fmt: skip
     return out.getvalue()
 

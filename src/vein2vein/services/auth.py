@@ -24,7 +24,7 @@ from vein2vein.domain.errors import (
     SignatureRefused,
 )
 from vein2vein.domain.events import Event
-from vein2vein.domain.people import Actor
+from vein2vein.domain.people import Actor, validate_user_id
 from vein2vein.domain.signatures import Meaning, SigningIntent
 from vein2vein.services.authorise import authorise
 from vein2vein.store.people import Credential, UserAccount
@@ -51,11 +51,32 @@ _REFUSED = "sign-in refused: unknown user id or wrong password"
 
 
 class _WrongPassword(Exception):
-    """A password that does not verify, for ``recording_failures`` to record and count."""
+    """A password that does not verify, for ``recording_failures`` to record and count.
 
-    def __init__(self, user_id: str, during: str, known: bool) -> None:
+    ``entity`` is what the attempt was for (the batch being signed, say), so the refusal
+    shows in that record's trail; ``why`` says what was wrong when it was not the password.
+    """
+
+    def __init__(
+        self,
+        user_id: str,
+        during: str,
+        known: bool,
+        entity: tuple[str, str] | None = None,
+        why: str = "",
+    ) -> None:
         super().__init__(user_id)
         self.user_id, self.during, self.known = user_id, during, known
+        self.entity, self.why = entity, why
+
+
+def _claimed(user_id: str) -> str:
+    """What a refused sign-in may record of the user id typed: only a well-formed one (never
+    a password typed into the wrong field, nor a flood of text)."""
+    try:
+        return validate_user_id(user_id)
+    except InvalidInput:
+        return "unknown"
 
 
 def _locked_message(user_id: str, attempts: int) -> str:
@@ -75,9 +96,9 @@ def check_password(
 ) -> UserAccount:
     """The account of ``user_id`` if ``password`` is theirs; call inside ``with uow`` and
     within :func:`recording_failures`, which records and counts a wrong password."""
-    user = uow.users.find(user_id, for_update=True) if user_id else None
+    user = uow.users.find(user_id, for_update=True) if _claimed(user_id) != "unknown" else None
     if user is None or not user.active:
-        raise _WrongPassword(user_id, during, known=False)
+        raise _WrongPassword(_claimed(user_id), during, known=False)
     if user.locked:
         raise AccountLocked(_locked_message(user_id, user.failed_attempts))
     if not uow.security.hasher.verify(user.password_hash, password):
@@ -108,7 +129,7 @@ def recording_failures(uow: UnitOfWork) -> Iterator[None]:
         if wrong.during == "sign-in":
             raise AuthenticationFailed(_REFUSED) from None
         if wrong.during == "signature":
-            raise SignatureRefused("signature refused: wrong password") from None
+            raise SignatureRefused(f"signature refused: {wrong.why or 'wrong password'}") from None
         raise AuthenticationFailed(f"{wrong.during} refused: wrong password") from None
 
 
@@ -125,16 +146,20 @@ def _record_failure(uow: UnitOfWork, wrong: _WrongPassword) -> tuple[bool, int]:
             uow.users.save(
                 replace(user, failed_attempts=attempts, locked_at=now if locked else None)
             )
-        who = wrong.user_id if wrong.user_id else "unknown"
+            if locked:  # a locked account's sessions and tokens end with it
+                uow.credentials.revoke_all_of(user.user_id, now)
+        who = wrong.user_id or "unknown"
+        entity = wrong.entity or ("user", who)
         uow.record(
             Event(
                 names.get(wrong.during, "PasswordRefused"),
                 who,
                 now,
-                "user",
-                who[:64],
-                new={"during": wrong.during, "failed_attempts": attempts},
-                reason="wrong password" if user is not None else "unknown or inactive account",
+                entity[0],
+                entity[1],
+                new={"during": wrong.during, "user": who, "failed_attempts": attempts},
+                reason=wrong.why
+                or ("wrong password" if user is not None else "unknown or inactive account"),
             )
         )
         if locked:
@@ -146,7 +171,7 @@ def _record_failure(uow: UnitOfWork, wrong: _WrongPassword) -> tuple[bool, int]:
                     "user",
                     wrong.user_id,
                     new={"failed_attempts": attempts},
-                    reason=f"{attempts} failed attempts in a row",
+                    reason=f"{attempts} failed attempts in a row; its credentials were revoked",
                 )
             )
         uow.commit()
@@ -279,6 +304,13 @@ def resolve_token(uow: UnitOfWork, token: str | None, *, kinds: tuple[str, ...])
             raise AuthenticationFailed(
                 f"account {credential.user_id} is deactivated or locked; sign in refused"
             )
+        if user.must_change_password or uow.security.policy.expired(
+            user.password_changed_at, now
+        ):
+            raise PasswordExpired(
+                f"the password of {user.user_id} must be changed before going on "
+                "(`v2v password change`, or the sign-in page)"
+            )
         if now - credential.last_used_at >= _TOUCH_EVERY:
             # Bookkeeping for the idle timeout, not a GMP record: not audited.
             uow.credentials.touch(credential.token_id, now)
@@ -350,9 +382,12 @@ def signing_intent(
     signing: Signing | None,
     meaning: Meaning,
     what: str,
+    entity: tuple[str, str] | None = None,
 ) -> SigningIntent:
     """Check a signature's password inside the transaction of the change it signs; call
-    within :func:`recording_failures`. Marks the credential as having signed."""
+    within :func:`recording_failures`, which records a refusal against ``entity`` (the
+    record being signed) and counts it toward the lockout. A signature that verifies resets
+    that count and marks the credential as having signed."""
     if signing is None or not signing.password:
         raise InvalidInput(f"{what} needs your electronic signature: re-enter your password")
     # As stored now: the person may have signed since this identity was resolved.
@@ -362,11 +397,24 @@ def signing_intent(
             f"{what}: first signature of this session: enter your user id and your password"
         )
     if signing.user_id and signing.user_id.strip().lower() != identity.actor.user_id:
-        raise AuthenticationFailed(
-            f"{what}: signature refused: {signing.user_id!r} is not the signed-in person "
-            f"({identity.actor.user_id}); a person signs only for themselves"
+        raise _WrongPassword(
+            identity.actor.user_id,
+            "signature",
+            known=True,
+            entity=entity,
+            why=(
+                f"the user id typed is not the signed-in person's ({identity.actor.user_id}); "
+                f"a person signs only for themselves ({what})"
+            ),
         )
-    check_password(uow, identity.actor.user_id, signing.password, during="signature")
+    try:
+        user = check_password(uow, identity.actor.user_id, signing.password, during="signature")
+    except _WrongPassword as wrong:
+        raise _WrongPassword(
+            wrong.user_id, "signature", wrong.known, entity, f"wrong password ({what})"
+        ) from None
+    if user.failed_attempts:
+        uow.users.save(replace(user, failed_attempts=0))
     if first:
         uow.credentials.mark_signed(identity.token_id)
     return SigningIntent(identity.actor.user_id, identity.actor.full_name, meaning)

@@ -260,7 +260,12 @@ def perform_transition(
             if permission.signature is not None:
                 batch.check_allowed(action)  # a refusal by state before asking to sign
                 intent = signing_intent(
-                    uow, by, signing, permission.signature, f"{action.value} of batch {lot}"
+                    uow,
+                    by,
+                    signing,
+                    permission.signature,
+                    f"{action.value} of batch {lot}",
+                    entity=("batch", lot),
                 )
             batch.perform(action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din)
             if intent is not None:

@@ -131,13 +131,16 @@ def _new_account(
 def bootstrap_administrator(
     uow: UnitOfWork, *, user_id: str, full_name: str, password: str
 ) -> UserView:
-    """The first administrator of an empty system; refused once any account exists."""
+    """The first administrator of an empty system — or, as a recovery, a new administrator
+    when no active, unlocked administrator is left (run where the database is, and
+    audited). Refused while any administrator can still act."""
     with uow:
-        if uow.users.count():
+        if _usable_administrators(uow):
             raise PermissionDenied(
-                "there are user accounts already: an administrator adds people "
-                "(`v2v user add`); the first administrator is made only on an empty system"
+                "an administrator can act already: they add people (`v2v user add`); a new "
+                "administrator is bootstrapped only when no active, unlocked one is left"
             )
+        recovery = uow.users.count() > 0
         user = _new_account(
             uow,
             user_id=user_id,
@@ -156,6 +159,7 @@ def bootstrap_administrator(
                 "user",
                 user.user_id,
                 new=_view(user),
+                reason="recovery: no active, unlocked administrator was left" if recovery else None,
             )
         )
         uow.commit()
@@ -193,6 +197,14 @@ def create_user(
     return UserView.of(user)
 
 
+def _usable_administrators(uow: UnitOfWork) -> list[str]:
+    return [
+        u.user_id
+        for u in uow.users.list()
+        if Role.ADMINISTRATOR in u.roles and u.active and not u.locked
+    ]
+
+
 def _administer(
     uow: UnitOfWork,
     by: Actor,
@@ -204,14 +216,22 @@ def _administer(
     if not reason or not reason.strip():
         raise InvalidInput(f"user {user_id}: {event} needs a reason")
     with authorise(uow, by, "user.administer", entity=("user", user_id)):
+        if by.user_id == user_id:
+            # Segregation of duties: nobody grants themselves roles, scope or a password.
+            raise PermissionDenied(
+                f"{by.user_id} may not change their own account: another administrator must"
+            )
         user = uow.users.get(user_id, for_update=True)
         before = _view(user) | {"locked": user.locked}
         changed = replace(user, **change)  # type: ignore[arg-type]
-        if event == "UserDeactivated" and by.user_id == user_id:
-            raise PermissionDenied(f"{by.user_id} may not deactivate their own account")
         saved = uow.users.save(changed)
-        if not saved.active:
+        if not saved.active or event == "PasswordReset":
             uow.credentials.revoke_all_of(user_id, uow.clock.now())
+        if not _usable_administrators(uow):
+            raise PermissionDenied(
+                f"{event} of {user_id} would leave no active administrator; add another "
+                "administrator first"
+            )
         after = _view(saved) | {"locked": saved.locked}
         uow.record(
             Event(
