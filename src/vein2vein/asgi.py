@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -69,6 +69,21 @@ def create_app(app: App | None = None) -> FastAPI:
         else:
             response = web.status_page(request, error.status_code, str(error.detail))
         response.headers.update(error.headers or {})
+        return response
+
+    @asgi.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        # Records are never kept by a browser or proxy (Back after sign-out shows nothing),
+        # and no page may be framed by another site (clickjacking).
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     asgi.add_exception_handler(V2VError, on_v2v_error)

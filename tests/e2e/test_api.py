@@ -515,3 +515,14 @@ def test_an_unknown_user_is_refused_like_a_wrong_password(client: TestClient) ->
     wrong = client.post("/api/tokens", json={"user_id": "qa.cp1", "password": "nope-nope-1"})
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json()
+
+
+def test_records_are_never_cached_nor_framed(client: TestClient, qa: Headers) -> None:
+    for path, headers in (("/api/me", qa), ("/api/batches", qa), ("/login", {})):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+        assert response.headers["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
+    static = client.get("/static/app.css")
+    assert static.status_code == 200 and "no-store" not in static.headers.get("Cache-Control", "")

@@ -679,6 +679,10 @@ def test_an_idle_session_ends_and_an_htmx_action_is_sent_to_the_login_page(
 
     page.wait_for_url("**/login?next=*")
     assert site.state(lot) == "COLLECTED"
+    assert "ended after a time without activity" in page.get_by_test_id("login-ended").inner_text()
+    # Signed out, the top bar offers nothing that would only lead back here.
+    assert page.locator("header nav").count() == 0
+    assert page.get_by_test_id("who").count() == 0
 
 
 def test_an_administrator_sees_an_alert_when_an_account_is_locked(site: Site, page: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -72,3 +73,14 @@ def test_a_batch_changed_under_an_open_transaction_is_refused_at_commit(
         assert app.verify_audit().ok
     finally:
         app.dispose()
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from vein2vein.store.engine import make_engine
+
+    database = tmp_path / "new" / "v2v.sqlite3"
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.connect() as c:
+        c.execute(sa.text("SELECT 1"))
+    engine.dispose()
+    assert database.stat().st_mode & 0o077 == 0

@@ -11,7 +11,10 @@ from rich.markup import escape
 from vein2vein.cli import _auth
 from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, table
+from vein2vein.domain import errors
+from vein2vein.domain.permissions import rule_for
 from vein2vein.services import audit_review as review
+from vein2vein.services.authorise import permitted
 
 __all__ = ["register"]
 
@@ -49,9 +52,9 @@ def trail(
         who = _who().actor
         view = review.audit_trail(application, who, _filter(lot, by, action, since, until))
         if csv is not None:
-            csv.write_text(review.to_csv(view), encoding="utf-8")
+            _write(csv, review.to_csv(view).encode("utf-8"))
         if pdf is not None:
-            pdf.write_bytes(review.to_pdf(view, printed_by=who, printed_at=application.clock.now()))
+            _write(pdf, review.to_pdf(view, printed_by=who, printed_at=application.clock.now()))
     if json_:
         print_json({"filter": view.filter.describe(), "total": view.total, "records": view.entries,
                     "signatures": view.signatures})  # fmt: skip
@@ -82,6 +85,13 @@ def trail(
             console.print(f"written: {path}")
 
 
+def _write(path: Path, content: bytes) -> None:
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise errors.InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def record(
     since: Annotated[str, typer.Option("--since", help="First UTC day reviewed, YYYY-MM-DD.")],
     until: Annotated[str, typer.Option("--until", help="Last UTC day reviewed, YYYY-MM-DD.")],
@@ -94,12 +104,16 @@ def record(
     with _errors():
         application = _ready_app()
         who = _who()
+        filt = _filter(lot, by, action, since, until)
+        # Ask for the signature only of someone the table lets review; the service refuses
+        # (and records) anyone else before it would look at a signature.
+        allowed = permitted(who.actor, rule_for("audit.review"))
         seq = review.record_review(
             application.uow(),
             who,
-            _filter(lot, by, action, since, until),
+            filt,
             comment=comment,
-            signing=_auth.signing(who, "reviewed"),
+            signing=_auth.signing(who, "reviewed") if allowed else None,
         )
     console.print(f"review recorded and signed: audit record {seq}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated
 
 import typer
@@ -31,6 +32,7 @@ def login(
     with _errors():
         application = _ready_app()
         user_id = user or _auth.ask("User id")
+        previous = _auth.stored(application)
         signed = auth.sign_in(
             application.uow(),
             user_id=user_id,
@@ -39,6 +41,10 @@ def login(
             label="v2v login",
         )
         where = _auth.remember(application, signed)
+        if previous is not None:  # the token this one replaces ends now (if not already)
+            with suppress(errors.AuthenticationFailed):
+                old = auth.resolve_token(application.uow(), previous["token"], kinds=("cli",))
+                auth.sign_out(application.uow(), old)
     console.print(
         f"signed in as {signed.actor.full_name} ({signed.actor.user_id}) until "
         f"{signed.expires_at:%Y-%m-%d %H:%M} UTC; token kept in {where}"

@@ -19,8 +19,9 @@ from rich.table import Table
 from vein2vein.domain import errors
 from vein2vein.domain.identity import ChainOfIdentityId, Din
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (tables lay themselves out).
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 # The one table of exit codes (0 is success; 1 is any other vein2vein error).
 EXIT_CODES: dict[type[errors.V2VError], int] = {

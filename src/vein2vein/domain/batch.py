@@ -177,7 +177,7 @@ TRANSITIONS: dict[Action, Transition] = {
             {S.QC_PENDING},
             S.RELEASED,
             "BatchReleased",
-            "QA disposition: released",
+            "QP disposition: released",
             reason_required=True,
         ),
         _t(
@@ -185,7 +185,7 @@ TRANSITIONS: dict[Action, Transition] = {
             {S.QC_PENDING},
             S.CONDITIONALLY_RELEASED,
             "BatchConditionallyReleased",
-            "QA disposition: conditionally released (sterility pending)",
+            "QP disposition: conditionally released (sterility pending)",
             reason_required=True,
         ),
         _t(
@@ -193,7 +193,7 @@ TRANSITIONS: dict[Action, Transition] = {
             {S.QC_PENDING},
             S.RELEASED_OOS,
             "BatchReleasedOutOfSpecification",
-            "QA disposition: released out of specification at the physician's request",
+            "QP disposition: released out of specification at the physician's request",
             reason_required=True,
         ),
         _t(
@@ -209,7 +209,7 @@ TRANSITIONS: dict[Action, Transition] = {
             {S.QC_PENDING, S.CONDITIONALLY_RELEASED},
             S.REJECTED,
             "BatchRejected",
-            "QA disposition: rejected",
+            "QA or QP disposition: rejected",
             reason_required=True,
         ),
         _t(

@@ -134,6 +134,8 @@ def build_demo(
         player.play(journey, step)
         if done % _PROGRESS_EVERY == 0:
             _report(progress, done, total)
+    for identity in player.identities.values():  # the build's own credentials end with it
+        auth.sign_out(player.app.uow(), identity)
     for user_id in player.identities.keys() | set(people_ids):
         people.change_password(
             player.app.uow(), user_id=user_id, old_password=_HISTORY, new_password=PASSWORD

@@ -235,7 +235,7 @@ _WHY = {
     BatchState.IN_TRANSIT: "apheresis in transit longer than expected",
     BatchState.RECEIVED: "starting material awaits QA acceptance",
     BatchState.ACCEPTED: "accepted, manufacturing not started",
-    BatchState.QC_PENDING: "awaits QC results and QA disposition",
+    BatchState.QC_PENDING: "awaits QC results and the disposition",
     BatchState.CONDITIONALLY_RELEASED: "conditional release: pending results to close",
     BatchState.RELEASED: "released, not yet shipped",
     BatchState.RELEASED_OOS: "released OOS, not yet shipped",

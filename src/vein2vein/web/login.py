@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from vein2vein.domain.errors import PasswordExpired, V2VError
 from vein2vein.services import auth, people
 from vein2vein.web._common import AppDep, templates
-from vein2vein.web.session import SESSION_COOKIE, CsrfDep, safe_next
+from vein2vein.web.session import ENDED, SESSION_COOKIE, CsrfDep, safe_next
 
 __all__ = ["router"]
 
@@ -31,12 +31,19 @@ def _page(
     user_id: str = "",
     error: str = "",
     expired: str = "",
+    ended: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     response: HTMLResponse = templates.TemplateResponse(
         request,
         "login.html",
-        {"next": safe_next(next_), "user_id": user_id, "error": error, "expired": expired},
+        {
+            "next": safe_next(next_),
+            "user_id": user_id,
+            "error": error,
+            "expired": expired,
+            "ended": ENDED.get(ended or ""),
+        },
         status_code=status,
     )
     response.headers["Cache-Control"] = "no-store"
@@ -57,8 +64,8 @@ def _signed_in(request: Request, signed: auth.SignedIn, next_: str) -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse, name="login_page")
-def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return _page(request, next_=next)
+def login_page(request: Request, next: str = "/", ended: str | None = None) -> HTMLResponse:
+    return _page(request, next_=next, ended=ended)
 
 
 @router.post("/login", response_class=HTMLResponse, name="login")

@@ -46,13 +46,33 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+# Why a session ended, as a code the sign-in page turns into its own words (never text
+# taken from the address, which anyone could write).
+ENDED = {
+    "idle": "Your session ended after a time without activity. Sign in again to go on.",
+    "expired": "Your session expired. Sign in again to go on.",
+    "revoked": "Your session was ended (signed out elsewhere or revoked). Sign in again.",
+}
+
+
+def _ended(why: str) -> str | None:
+    for code, marker in (("idle", "without activity"), ("expired", "expired"),
+                         ("revoked", "revoked")):  # fmt: skip
+        if marker in why:
+            return code
+    return None
+
+
 def _sign_in_first(request: Request, why: str) -> HTTPException:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":  # after signing in, go back to the page, not to a POST
         here = request.headers.get("HX-Current-URL") or "/"
         if "://" in here:
             here = "/" + here.split("://", 1)[1].partition("/")[2]
-    login = str(request.url_for("login_page").include_query_params(next=safe_next(here)))
+    params = {"next": safe_next(here)}
+    if (code := _ended(why)) is not None:
+        params["ended"] = code
+    login = str(request.url_for("login_page").include_query_params(**params))
     if request.headers.get("HX-Request") == "true":
         return HTTPException(401, why, headers={"HX-Redirect": login})
     return HTTPException(303, why, headers={"Location": login})
