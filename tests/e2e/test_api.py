@@ -462,7 +462,8 @@ def test_a_release_is_signed_with_the_password_and_the_signature_shows_beside_it
     assert wrong.json()["error"] == "signature-refused"
     assert "WWW-Authenticate" not in wrong.headers
     refused = queries.audit_log(app, limit=20)
-    assert next(e for e in refused if e.action == "SignatureRefused").entity_id == "qp.cp1"
+    refusal = next(e for e in refused if e.action == "SignatureRefused")
+    assert (refusal.entity_id, refusal.new["user"]) == (lot, "qp.cp1")  # in the batch's trail
     assert _detail(client, lot, qp)["batch"]["state"] == "QC_PENDING"
 
     signed = client.post(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vein2vein.domain.batch import TRANSITIONS
@@ -117,6 +117,16 @@ def _typed(**given: str | None) -> dict[str, str]:
     return {name: (given.get(name) or "").strip() for name in _FIELDS}
 
 
+def _filter_query(
+    lot: str = "", actor: str = "", action: str = "", since: str = "", until: str = ""
+) -> dict[str, str]:
+    """The filter as typed in the address (a dependency of every GET that filters)."""
+    return _typed(lot=lot, actor=actor, action=action, since=since, until=until)
+
+
+TypedFilter = Annotated[dict[str, str], Depends(_filter_query)]
+
+
 def _query(typed: dict[str, str]) -> str:
     return urlencode({k: v for k, v in typed.items() if v})
 
@@ -184,14 +194,9 @@ def audit_page(
     request: Request,
     app: AppDep,
     identity: IdentityDep,
-    lot: str = "",
-    actor: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
+    typed: TypedFilter,
     recorded: int | None = None,
 ) -> HTMLResponse:
-    typed = _typed(lot=lot, actor=actor, action=action, since=since, until=until)
     return _render(request, app, identity, typed, recorded=recorded)
 
 
@@ -214,13 +219,9 @@ def _filename(filt: review.AuditFilter, suffix: str) -> str:
 def audit_csv(
     app: AppDep,
     identity: IdentityDep,
-    lot: str = "",
-    actor: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
+    typed: TypedFilter,
 ) -> Response:
-    filt = _filter(_typed(lot=lot, actor=actor, action=action, since=since, until=until))
+    filt = _filter(typed)
     view = review.audit_trail(app, identity.actor, filt)
     return Response(
         review.to_csv(view).encode("utf-8"),
@@ -236,13 +237,9 @@ def audit_csv(
 def audit_pdf(
     app: AppDep,
     identity: IdentityDep,
-    lot: str = "",
-    actor: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
+    typed: TypedFilter,
 ) -> Response:
-    filt = _filter(_typed(lot=lot, actor=actor, action=action, since=since, until=until))
+    filt = _filter(typed)
     view = review.audit_trail(app, identity.actor, filt)
     pdf = review.to_pdf(view, printed_by=identity.actor, printed_at=app.clock.now())
     return Response(
