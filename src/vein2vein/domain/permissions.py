@@ -32,6 +32,7 @@ __all__ = [
     "Rule",
     "Where",
     "check_independent",
+    "check_verifier",
     "rule_for",
 ]
 
@@ -149,4 +150,24 @@ def check_independent(actor: Actor, action: Action, makers: Iterable[str], lot: 
         raise PermissionDenied(
             f"{actor.user_id} may not {action.value} batch {lot}: they made it "
             "(the person who releases or rejects a batch must not be one who made it)"
+        )
+
+
+def check_verifier(verifier: Actor, performer: str, what: str) -> None:
+    """Refuse a second-person verification of ``what`` by the person who performed it
+    (``performer``, a user id). Batch-record steps (issue 5) call this when a step is
+    verified.
+
+    >>> from vein2vein.domain.people import ALL_SITES, Actor, Role
+    >>> op = Actor("op.one", "Op One", frozenset({Role.OPERATOR}), ALL_SITES)
+    >>> check_verifier(op, "op.two", "step 3")
+    >>> check_verifier(op, "op.one", "step 3")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vein2vein.domain.errors.PermissionDenied: op.one may not verify step 3: they performed it...
+    """
+    if verifier.user_id == performer:
+        raise PermissionDenied(
+            f"{verifier.user_id} may not verify {what}: they performed it "
+            "(a second person verifies)"
         )
