@@ -399,3 +399,43 @@ def test_qa_reviews_the_audit_trail_exports_it_and_signs_the_review(
     assert "all explained" in listed and "reviewed by Tess Ter (tester)" in " ".join(
         listed.split()
     )
+
+
+def test_mbr_files_are_validated_shown_and_compared(tmp_path: Path) -> None:
+    from importlib.resources import files
+
+    cli = Cli(f"sqlite:///{tmp_path / 'unused.sqlite3'}")
+    examples = Path(str(files("vein2vein.examples") / "mbr"))
+    conventional = examples / "cart-cd19-conventional.yaml"
+    ok = cli("mbr", "validate", str(conventional), str(examples / "cart-cd19-rapid.yaml"))
+    assert "CART-CD19-CONV v1, 6 steps" in ok.stdout and "CART-CD19-RAPID v1" in ok.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        conventional.read_text(encoding="utf-8").replace(
+            "moi: {unit: \"TU/cell\", precision: 1, target: 5, nor: [3, 7]",
+            "moi: {unit: \"TU/cell\", precision: 1, target: 5, nor: [7, 3]",
+        ),
+        encoding="utf-8",
+    )
+    refused = cli("mbr", "validate", str(broken), code=2)
+    assert "steps[2].parameters.moi.nor: low > high" in refused.stdout
+    assert "error[invalid-input]: 1 of 1 file(s) are not valid" in refused.stderr
+    newer = tmp_path / "v2.yaml"
+    newer.write_text(
+        conventional.read_text(encoding="utf-8")
+        .replace("\nversion: 1\n", "\nversion: 2\n")
+        .replace("minutes_to_freezer: {unit: min, precision: 0, nor: [0, 30]",
+                 "minutes_to_freezer: {unit: min, precision: 0, nor: [0, 20]"),
+        encoding="utf-8",
+    )  # fmt: skip
+    changes = cli("mbr", "diff", str(conventional), str(newer)).stdout.splitlines()
+    assert changes == [
+        "version: 1 → 2",
+        "steps.cryopreservation.parameters.minutes_to_freezer.nor: 0–30 → 0–20",
+    ]
+    shown = cli.json("mbr", "show", str(conventional))
+    assert isinstance(shown, dict) and [s["id"] for s in shown["steps"]][:2] == [
+        "receipt",
+        "selection_activation",
+    ]
+    assert not (tmp_path / "unused.sqlite3").exists()

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vein2vein.cli import _audit_review, _auth, _people
+from vein2vein.cli import _audit_review, _auth, _mbr, _people
 from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
     age,
@@ -62,6 +62,7 @@ for sub, name in [
     app.add_typer(sub, name=name)
 
 _audit_review.register(audit_app)
+app.add_typer(_mbr.mbr_app, name="mbr")
 app.command("login")(_people.login)
 app.command("logout")(_people.logout)
 app.command("whoami")(_people.whoami)

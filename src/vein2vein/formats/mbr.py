@@ -1,0 +1,253 @@
+"""Master batch record files (YAML, ``schema_version: 1``): read, check, name every error's place.
+
+A file is read with PyYAML's safe loader and checked by Pydantic; every problem is reported at
+once with its place, e.g. ``steps[3].parameters.viability.nor: low > high``. What comes out
+is a :class:`~vein2vein.domain.process.ProcessDefinition`, valid by construction.
+
+The shape (see ``examples/mbr/*.yaml``)::
+
+    schema_version: 1
+    product: CART-CD19
+    process: CART-CD19-CONV
+    title: Conventional autologous CAR-T, 9-12 days
+    version: 1
+    steps:
+      - id: receipt
+        name: Apheresis receipt and inspection
+        instructions: ...
+        expected_hours: 2
+        equipment_class: biosafety-cabinet
+        verification: true
+        parameters:
+          viability: {unit: "%", precision: 1, target: 95, nor: [85, 100], par: [70, 100],
+                      critical: true}
+          fold_expansion: {unit: fold, precision: 1, formula: final_cells / seeded_cells}
+        materials: [{type: CD3/CD28 activator, quantity: 1, unit: vial}]
+        samples: [{name: In-process count, test: cell-count, volume_ml: 0.5}]
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vein2vein.domain.errors import InvalidInput
+from vein2vein.domain.process import (
+    MaterialSpec,
+    ParameterSpec,
+    ProcessDefinition,
+    Range,
+    SampleSpec,
+    StepDefinition,
+)
+
+__all__ = ["InvalidProcessFile", "load_mbr", "parse_mbr"]
+
+SCHEMA_VERSION = 1
+# Values a formula may use besides the batch's parameters: they come from the order.
+CONTEXT = frozenset({"patient_weight_kg"})
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class InvalidProcessFile(InvalidInput):
+    """An MBR file that cannot be used; ``problems`` holds every error with its place."""
+
+    code = "invalid-mbr"
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        more = f"; … {len(problems) - 10} more" if len(problems) > 10 else ""
+        shown = "; ".join(problems[:10]) + more
+        super().__init__(f"{source}: {len(problems)} problem(s): {shown}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Bounds = Annotated[list[float | None], Field(min_length=2, max_length=2)]
+
+
+class _Parameter(_Strict):
+    unit: str = Field(min_length=1, max_length=20)
+    precision: int = Field(ge=0, le=9)
+    target: float | None = None
+    nor: Bounds | None = None
+    par: Bounds | None = None
+    critical: bool = False
+    formula: str | None = None
+
+    @field_validator("formula")
+    @classmethod
+    def _arithmetic(cls, formula: str | None) -> str | None:
+        if formula is not None:
+            _formula_names(formula)
+        return formula
+
+
+class _Material(_Strict):
+    type: str = Field(min_length=1, max_length=80)
+    quantity: float = Field(gt=0)
+    unit: str = Field(min_length=1, max_length=20)
+
+
+class _Sample(_Strict):
+    name: str = Field(min_length=1, max_length=80)
+    test: str = Field(min_length=1, max_length=40)
+    volume_ml: float = Field(gt=0, le=100)
+
+
+class _Step(_Strict):
+    id: str = Field(pattern=_NAME)
+    name: str = Field(min_length=1, max_length=120)
+    instructions: str = Field(min_length=1)
+    expected_hours: float = Field(gt=0, le=24 * 30)
+    equipment_class: str | None = Field(default=None, pattern=_CODE)
+    verification: bool = False
+    repeatable: bool = False
+    parameters: dict[Annotated[str, Field(pattern=_NAME)], _Parameter] = {}
+    materials: list[_Material] = []
+    samples: list[_Sample] = []
+
+
+class _File(_Strict):
+    schema_version: int
+    product: str = Field(pattern=_CODE)
+    process: str = Field(pattern=_CODE)
+    title: str = Field(min_length=1, max_length=200)
+    version: int = Field(ge=1)
+    steps: list[_Step] = Field(min_length=1)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known(cls, version: int) -> int:
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"expected {SCHEMA_VERSION}, this vein2vein reads no other")
+        return version
+
+
+def _formula_names(formula: str) -> set[str]:
+    """The parameter names an arithmetic formula uses; anything but + - * / ( ) numbers and
+    names is refused (a formula is data, never code)."""
+    try:
+        tree = ast.parse(formula, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"formula {formula!r} is not arithmetic") from None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif not isinstance(
+            node,
+            ast.Expression | ast.BinOp | ast.UnaryOp | ast.Constant | ast.Load | ast.operator
+            | ast.unaryop,
+        ) or (isinstance(node, ast.Constant) and not isinstance(node.value, int | float)):
+            raise ValueError(f"formula {formula!r}: only + - * / ( ), numbers and parameter names")
+    return names
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(file)"
+
+
+def _range(raw: list[float | None] | None) -> Range:
+    return Range(None, None) if raw is None else Range(raw[0], raw[1])
+
+
+def parse_mbr(text: str, source: str = "<mbr>") -> ProcessDefinition:
+    """Read an MBR from YAML ``text``; raise :class:`InvalidProcessFile` naming every error."""
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        why = getattr(exc, "problem", None) or exc
+        raise InvalidProcessFile(source, [f"{where}: not YAML ({why})"]) from None
+    try:
+        model = _File.model_validate(raw)
+    except ValidationError as invalid:
+        found = [
+            f"{_place(tuple(e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in invalid.errors()
+        ]
+        raise InvalidProcessFile(source, found) from None
+    problems: list[str] = []
+    steps: list[StepDefinition] = []
+    seen: set[str] = set()
+    for i, step in enumerate(model.steps):
+        if step.id in seen:
+            problems.append(f"steps[{i}].id: {step.id!r} is used by an earlier step")
+        seen.add(step.id)
+        specs = []
+        for name, p in step.parameters.items():
+            place = f"steps[{i}].parameters.{name}"
+            if p.formula is not None:
+                unknown = (
+                    _formula_names(p.formula) - set(step.parameters) - _earlier(steps) - CONTEXT
+                )
+                if unknown:
+                    problems.append(
+                        f"{place}.formula: uses {', '.join(sorted(unknown))}, not a parameter "
+                        "of this step or an earlier one"
+                    )
+            for key in ("nor", "par"):
+                try:
+                    _range(getattr(p, key))
+                except InvalidInput as bad:
+                    problems.append(f"{place}.{key}: {bad.message}")
+            try:
+                # No NOR given: the normal range is the whole acceptable range.
+                nor = _range(p.nor if p.nor is not None else p.par)
+                spec = ParameterSpec(
+                    name, p.unit, p.precision, p.target, nor, _range(p.par), p.critical,
+                    p.formula,
+                )  # fmt: skip
+                specs.append(spec)
+            except InvalidInput as bad:
+                if not any(x.startswith(f"{place}.nor") or x.startswith(f"{place}.par")
+                           for x in problems):  # fmt: skip
+                    problems.append(f"{place}: {bad.message}")
+        steps.append(
+            StepDefinition(
+                id=step.id,
+                name=step.name,
+                instructions=step.instructions.strip(),
+                expected_hours=step.expected_hours,
+                parameters=tuple(specs),
+                materials=tuple(MaterialSpec(m.type, m.quantity, m.unit) for m in step.materials),
+                samples=tuple(SampleSpec(s.name, s.test, s.volume_ml) for s in step.samples),
+                equipment_class=step.equipment_class,
+                verification=step.verification,
+                repeatable=step.repeatable,
+            )
+        )
+    if problems:
+        raise InvalidProcessFile(source, problems)
+    return ProcessDefinition(
+        model.schema_version, model.product, model.process, model.title, model.version,
+        tuple(steps),
+    )  # fmt: skip
+
+
+def _earlier(steps: list[StepDefinition]) -> set[str]:
+    return {p.name for s in steps for p in s.parameters}
+
+
+def load_mbr(path: Path) -> ProcessDefinition:
+    """Read and check the MBR file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return parse_mbr(text, str(path))
