@@ -439,3 +439,26 @@ def test_mbr_files_are_validated_shown_and_compared(tmp_path: Path) -> None:
         "selection_activation",
     ]
     assert not (tmp_path / "unused.sqlite3").exists()
+
+
+def test_an_mbr_is_imported_then_approved_with_a_signature(cli: Cli) -> None:
+    from importlib.resources import files
+
+    setup_people(cli)  # tester is a QA reviewer; admin imports
+    conventional = Path(str(files("vein2vein.examples") / "mbr")) / "cart-cd19-conventional.yaml"
+    login(cli, "admin")
+    imported = cli("mbr", "import", str(conventional))
+    assert "CART-CD19-CONV v1 imported as a draft" in imported.stdout
+    login(cli, "tester")
+    approved = cli(
+        "mbr", "approve", "CART-CD19-CONV", "1", "--reason", "reviewed",
+        input=f"tester\n{PASSWORD}\n",
+    )  # fmt: skip
+    assert "CART-CD19-CONV v1 is effective (approved, signed)" in approved.stdout
+    listed = cli.json("mbr", "list")
+    assert isinstance(listed, list)
+    assert [(v["process"], v["version"], v["status"]) for v in listed] == [
+        ("CART-CD19-CONV", 1, "EFFECTIVE")
+    ]
+    again = cli("mbr", "import", str(conventional), code=7)
+    assert "exists already; a change is a new version" in again.stderr

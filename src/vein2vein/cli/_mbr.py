@@ -8,16 +8,21 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from vein2vein.cli._context import JsonOpt, _errors
+from vein2vein.cli import _auth
+from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, table
 from vein2vein.domain import errors
+from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.process import diff_processes
 from vein2vein.formats.mbr import InvalidProcessFile, load_mbr
+from vein2vein.services import mbr
+from vein2vein.services.authorise import permitted
 
 __all__ = ["mbr_app"]
 
 mbr_app = typer.Typer(
-    help="Master batch records (YAML): check, show and compare versions.", no_args_is_help=True
+    help="Master batch records (YAML): check, compare, import, approve (change control).",
+    no_args_is_help=True,
 )
 FileArg = Annotated[Path, typer.Argument(help="An MBR file (YAML, schema_version 1).")]
 
@@ -91,3 +96,59 @@ def diff(old: FileArg, new: FileArg) -> None:
         console.print("no differences")
     for line in changes:
         console.print(line, markup=False)
+
+
+@mbr_app.command("import")
+def import_(path: FileArg) -> None:
+    """Import a new version of an MBR as a draft (QA reviewers, administrators)."""
+    with _errors():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise errors.InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+        version = mbr.import_mbr(_ready_app().uow(), _who().actor, text, str(path))
+    console.print(
+        f"{version.process} v{version.version} imported as a draft "
+        f"(sha256 {version.content_hash[:16]}…); a QA reviewer approves it: "
+        f"`v2v mbr approve {version.process} {version.version} --reason …`"
+    )
+
+
+@mbr_app.command("approve")
+def approve(
+    process: Annotated[str, typer.Argument(help="Process code, e.g. CART-CD19-CONV.")],
+    version: Annotated[int, typer.Argument(help="The draft's version.")],
+    reason: Annotated[str, typer.Option(help="What was reviewed (recorded).")],
+) -> None:
+    """Approve a draft with your electronic signature: it becomes effective, and the version
+    effective until now is superseded."""
+    with _errors():
+        who = _who()
+        allowed = permitted(who.actor, rule_for("mbr.approve"))
+        approved = mbr.approve_mbr(
+            _ready_app().uow(),
+            who,
+            process,
+            version,
+            reason=reason,
+            signing=_auth.signing(who, "approved") if allowed else None,
+        )
+    console.print(f"{approved.process} v{approved.version} is effective (approved, signed)")
+
+
+@mbr_app.command("list")
+def list_(json_: JsonOpt = False) -> None:
+    """Every version of every process, with its status in change control."""
+    with _errors():
+        versions = mbr.list_mbrs(_ready_app(), _who().actor)
+    if json_:
+        print_json(versions)
+        return
+    grid = table(
+        "process", "version", "status", "product", "imported by", "approved by", "sha256",
+        ids=("process", "status", "sha256"),
+    )  # fmt: skip
+    for v in versions:
+        grid.add_row(v.process, str(v.version), v.status, v.product, v.imported_by,
+                     v.approved_by or "", v.content_hash[:16])  # fmt: skip
+    print_table(grid)

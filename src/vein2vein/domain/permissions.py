@@ -97,6 +97,18 @@ PERMISSIONS: dict[str, Rule] = dict(
             signature=Meaning.REVIEWED,
             summary="record that a period of the audit trail was reviewed",
         ),
+        # -- master batch records (change control) ----------------------------------------
+        _rule(
+            "mbr.import",
+            {R.QA_REVIEWER, R.ADMINISTRATOR},
+            summary="import a new version of a master batch record as a draft",
+        ),
+        _rule(
+            "mbr.approve",
+            _QA,
+            signature=Meaning.APPROVED,
+            summary="approve a draft master batch record, which makes it effective",
+        ),
         # -- orders and scans --------------------------------------------------------------
         _rule("order.create", {R.COORDINATOR}, summary="order a therapy for a patient"),
         _rule(

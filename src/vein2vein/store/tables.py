@@ -203,3 +203,22 @@ signature = sa.Table(
     sa.Column("record_hash", sa.String(64), nullable=False),
     sa.Index("ix_signature_entity", "entity_type", "entity_id"),
 )
+
+# -- master batch records (issue 5) ------------------------------------------------------
+# One row per version of a process definition; ``source`` is the YAML exactly as imported and
+# ``content_hash`` its SHA-256, which the approval record (and its signature) names.
+process_definition = sa.Table(
+    "process_definition",
+    metadata,
+    sa.Column("process", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("product", sa.String(32), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.Column("imported_by", sa.String(50), nullable=False),
+    sa.Column("approved_at", UTCDateTime, nullable=True),
+    sa.Column("approved_by", sa.String(50), nullable=True),
+)

@@ -18,6 +18,7 @@ from vein2vein.domain.events import Event
 from vein2vein.domain.people import Security
 from vein2vein.store import audit
 from vein2vein.store.engine import WRITE, connect
+from vein2vein.store.mbr import MbrRepository
 from vein2vein.store.people import CredentialRepository, UserRepository
 from vein2vein.store.repositories import (
     BatchRepository,
@@ -41,6 +42,7 @@ class UnitOfWork:
     sequences: SequenceAllocator
     users: UserRepository
     credentials: CredentialRepository
+    mbrs: MbrRepository
 
     def __init__(self, engine: sa.Engine, clock: Clock, security: Security) -> None:
         self._engine = engine
@@ -66,6 +68,7 @@ class UnitOfWork:
         self.sequences = SequenceAllocator(self.connection, self.clock.now())
         self.users = UserRepository(self.connection)
         self.credentials = CredentialRepository(self.connection)
+        self.mbrs = MbrRepository(self.connection)
         return self
 
     def __exit__(
