@@ -98,6 +98,8 @@ def check_password(
     within :func:`recording_failures`, which records and counts a wrong password."""
     user = uow.users.find(user_id, for_update=True) if _claimed(user_id) != "unknown" else None
     if user is None or not user.active:
+        # As slow as checking a real password, so timing does not tell which user ids exist.
+        uow.security.hasher.hash(password)
         raise _WrongPassword(_claimed(user_id), during, known=False)
     if user.locked:
         raise AccountLocked(_locked_message(user_id, user.failed_attempts))
