@@ -50,7 +50,8 @@ def test_a_lot_moves_only_forward_through_its_life() -> None:
 def test_a_step_refuses_equipment_of_another_class_site_or_out_of_calibration() -> None:
     freezer = Equipment("CRF-02", "controlled-rate-freezer", "CP1", date(2026, 6, 30))
     freezer.check_usable("controlled-rate-freezer", site="CP1", on=TODAY)
-    with pytest.raises(RuleViolation, match="of class controlled-rate-freezer, the step needs incubator"):
+    needs = "of class controlled-rate-freezer, the step needs incubator"
+    with pytest.raises(RuleViolation, match=needs):
         freezer.check_usable("incubator", site="CP1", on=TODAY)
     with pytest.raises(RuleViolation, match="is at CP1, the batch at POC1"):
         freezer.check_usable("controlled-rate-freezer", site="POC1", on=TODAY)
