@@ -111,3 +111,10 @@ def test_change_control_refuses_what_it_must(app: App) -> None:
         mbr.EFFECTIVE,
         mbr.DRAFT,
     ]
+    # An older draft never replaces a newer effective version.
+    mbr.import_mbr(app.uow(), admin.actor, version(4), "v4.yaml")
+    mbr.approve_mbr(app.uow(), crew["qa2.cp1"], "CART-CD19-CONV", 4, reason="ok",
+                    signing=Signing(PASSWORD, "qa2.cp1"))  # fmt: skip
+    with pytest.raises(RuleViolation, match="older than the effective version 4"):
+        mbr.approve_mbr(app.uow(), crew["qa2.cp1"], "CART-CD19-CONV", 3, reason="late",
+                        signing=Signing(PASSWORD))  # fmt: skip

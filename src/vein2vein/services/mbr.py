@@ -143,10 +143,15 @@ def approve_mbr(
                 f"{by.actor.user_id} imported {key} and may not approve it too (a second "
                 "person approves)"
             )
+        superseded = [r for r in uow.mbrs.versions(process) if r.status == EFFECTIVE]
+        if any(r.version > version for r in superseded):
+            raise RuleViolation(
+                f"{key} is older than the effective version "
+                f"{max(r.version for r in superseded)}: versions only go up"
+            )
         intent = signing_intent(uow, by, signing, Meaning.APPROVED, f"approval of {key}",
                                 ("mbr", key))  # fmt: skip
         now = uow.clock.now()
-        superseded = [r for r in uow.mbrs.versions(process) if r.status == EFFECTIVE]
         for old in superseded:
             uow.mbrs.set_status(process, old.version, was=EFFECTIVE, now=SUPERSEDED)
             uow.record(
