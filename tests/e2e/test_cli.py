@@ -388,6 +388,9 @@ def test_qa_reviews_the_audit_trail_exports_it_and_signs_the_review(
     trail = cli.json("audit", "trail", "--lot", lot)
     assert isinstance(trail, dict)
     today = trail["records"][0]["at"][:10]
+    nowhere = tmp_path / "no" / "such" / "trail.csv"
+    unwritable = cli("audit", "trail", "--lot", lot, "--csv", str(nowhere), code=2)
+    assert unwritable.stderr.startswith(f"error[invalid-input]: cannot write {nowhere}")
     bad = cli("audit", "trail", "--since", "yesterday", code=2)
     assert "error[invalid-input]: since 'yesterday': expected a date YYYY-MM-DD" in bad.stderr
     signed = cli(
