@@ -180,3 +180,24 @@ def test_too_small_a_network_is_refused_before_anything_is_written(
     with pytest.raises(InvalidInput, match=r"demo (patients|months)"):
         build_demo(sqlite_app, patients=patients, months=months)
     assert sqlite_app.audit_count() == 0
+
+
+def test_the_demo_has_people_of_every_role_who_sign_in_with_the_printed_password(
+    app: App,
+) -> None:
+    from vein2vein.domain.people import Role
+    from vein2vein.services import auth
+
+    summary = build_demo(app, seed=7, patients=SMALL)
+    roles = {role for user in summary.users for role in user.roles}
+    assert roles == {r.value for r in Role}
+    # The credentials the build signed in with end with it; the people sign in afresh.
+    with app.engine.connect() as c:
+        live = c.execute(
+            sa.select(sa.func.count()).select_from(t.credential).where(
+                t.credential.c.revoked_at.is_(None)
+            )
+        ).scalar_one()
+    assert live == 0
+    signed = auth.sign_in(app.uow(), user_id="qp.cp1", password=summary.password, kind="api")
+    assert signed.actor.full_name == "Qualified person, CP1 (demo)"
