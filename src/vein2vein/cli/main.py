@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import errno
 import inspect
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vein2vein.cli import _audit_review, _auth, _mbr, _people
+from vein2vein.cli import _audit_review, _auth, _mbr, _people, _running
 from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
     age,
@@ -24,15 +20,15 @@ from vein2vein.cli._render import (
     fail,
     print_json,
     print_table,
+    progress_bar,
 )
 from vein2vein.cli._render import table as _table
 from vein2vein.domain import errors
 from vein2vein.domain.batch import TRANSITIONS, Action, Transition
-from vein2vein.domain.identity import DEMONSTRATION_FINS, Din
+from vein2vein.domain.identity import Din
 from vein2vein.domain.permissions import rule_for
 from vein2vein.services import batches as svc
 from vein2vein.services import queries
-from vein2vein.services.app import App
 from vein2vein.services.authorise import require
 
 app = typer.Typer(
@@ -48,7 +44,6 @@ batch_app = typer.Typer(
     help="Batches: list, show, and one command per transition.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
-demo_app = typer.Typer(help="The synthetic demo network.", no_args_is_help=True)
 din_app = typer.Typer(help="ISBT 128 Donation Identification Numbers.", no_args_is_help=True)
 for sub, name in [
     (db_app, "db"),
@@ -56,13 +51,14 @@ for sub, name in [
     (order_app, "order"),
     (batch_app, "batch"),
     (audit_app, "audit"),
-    (demo_app, "demo"),
     (din_app, "din"),
 ]:
     app.add_typer(sub, name=name)
 
 _audit_review.register(audit_app)
 app.add_typer(_mbr.mbr_app, name="mbr")
+app.add_typer(_running.demo_app, name="demo")
+app.command("serve")(_running.serve)
 app.command("login")(_people.login)
 app.command("logout")(_people.logout)
 app.command("whoami")(_people.whoami)
@@ -482,7 +478,7 @@ def audit_verify(
         if json_ or total < 100_000:
             report = application.verify_audit(jobs=jobs)
         else:
-            with _progress() as bar:
+            with progress_bar() as bar:
                 task = bar.add_task("verifying", total=total)
                 report = application.verify_audit(
                     lambda n: bar.update(task, completed=n), jobs=jobs
@@ -579,125 +575,3 @@ def din_check(
         f"[green]valid[/] DIN {parsed.eye_readable}: K={parsed.check_character}, "
         f"type 3 flags {parsed.type3_flags}, bar code {parsed.data_content(parsed.type3_flags)}"
     )
-
-
-# -- demo and serving ----------------------------------------------------------------
-@contextmanager
-def _progress() -> Iterator[Progress]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        yield bar
-
-
-@demo_app.command("build")
-def demo_build(
-    seed: Annotated[
-        int, typer.Option(help="Random seed: the same seed builds the same network.")
-    ] = 7,
-    patients: Annotated[int, typer.Option(help="How many synthetic patients.")] = 300,
-    reset: Annotated[bool, typer.Option(help="Delete the embedded SQLite database first.")] = False,
-) -> None:
-    """Build the synthetic demo network (no real patient data, ever)."""
-    from vein2vein.services.demo import build_demo
-
-    with _errors():
-        application = _app()
-        if reset:
-            _reset_sqlite(application)
-        application.upgrade()
-        with _progress() as bar:
-            task = bar.add_task("building the demo network", total=None)
-            summary = build_demo(
-                application,
-                seed=seed,
-                patients=patients,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    console.print(
-        f"demo network built in {application.safe_url}: {summary.sites} sites, "
-        f"{summary.patients} patients, {summary.batches} batches, "
-        f"{summary.audit_records} audit records"
-    )
-    states = _table("state", "batches", ids=("state",))
-    for state_name, n in summary.by_state.items():
-        states.add_row(state_name, str(n))
-    print_table(states)
-    cases = _table("notable case", "lot", ids=("notable case", "lot"))
-    for case, case_lot in summary.notable.items():
-        cases.add_row(case, case_lot)
-    print_table(cases)
-    users = _table("user id", "roles", "sites", ids=("user id", "roles", "sites"))
-    for u in summary.users:
-        users.add_row(u.user_id, ", ".join(u.roles), u.sites)
-    print_table(users)
-    console.print(
-        f"demo users above, all with the password [bold]{summary.password}[/] (synthetic; "
-        "demonstration only). Sign in: `v2v login --user qa.cp1`"
-    )
-
-
-def _reset_sqlite(application: App) -> None:
-    """Delete the embedded SQLite file, but only if it holds nothing but a demo network."""
-    url = application.url
-    if not url.startswith("sqlite:///"):
-        raise errors.InvalidInput(
-            "--reset deletes the embedded SQLite file only; use an empty PostgreSQL database "
-            "for the demo instead"
-        )
-    path = Path(url.removeprefix("sqlite:///"))
-    if path.exists():
-        try:
-            application.check_ready()
-            sites = queries.list_sites(application)
-        except errors.DatabaseNotReady:
-            sites = []  # never migrated: nothing in it to lose
-        real = [s.code for s in sites if s.fin is None or s.fin not in DEMONSTRATION_FINS]
-        if real:
-            raise errors.RuleViolation(
-                f"{path} holds sites that are not demonstration sites ({', '.join(real[:5])}); "
-                "refusing to delete it. Point V2V_DATABASE_URL at another file for the demo"
-            )
-    application.dispose()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-@app.command("serve")
-def serve(
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")
-    ] = None,
-) -> None:
-    """Serve the web UI and the API."""
-    import socket
-
-    import uvicorn
-
-    with _errors():
-        application = _ready_app()
-        bind_host = host or application.settings.host
-        bind_port = port or application.settings.port
-        try:  # say what is wrong in one line rather than let the server print a traceback
-            with socket.create_server((bind_host, bind_port)):
-                pass
-        except OSError as exc:
-            why = os.strerror(exc.errno) if exc.errno else str(exc)
-            hint = (
-                "; is another server running there? Choose another with --port"
-                if exc.errno == errno.EADDRINUSE
-                else ""
-            )
-            raise errors.InvalidInput(
-                f"cannot listen on {bind_host}:{bind_port}: {why}{hint}"
-            ) from None
-    console.print(f"vein2vein on http://{bind_host}:{bind_port}  (database {application.safe_url})")
-    uvicorn.run("vein2vein.asgi:create_app", factory=True, host=bind_host, port=bind_port)
