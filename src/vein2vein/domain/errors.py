@@ -135,9 +135,14 @@ class AuditChainBroken(V2VError):
 class AuthenticationFailed(V2VError, PermissionError):
     """Who is asking could not be established: unknown user, wrong password, expired or
     revoked token or session. The message never says which of user id and password was
-    wrong."""
+    wrong. ``ended`` says why a credential that worked before no longer does (``idle``,
+    ``expired``, ``revoked``), for a sign-in page to say so in its own words."""
 
     code = "authentication-failed"
+
+    def __init__(self, message: str, *, ended: str | None = None) -> None:
+        super().__init__(message)
+        self.ended = ended
 
 
 class AccountLocked(AuthenticationFailed):

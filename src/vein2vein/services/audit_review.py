@@ -24,7 +24,7 @@ from vein2vein.domain.signatures import Meaning
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
 from vein2vein.services.authorise import authorise, require
-from vein2vein.services.queries import SignatureView
+from vein2vein.services.queries import SignatureView, check_limit
 from vein2vein.store import audit as audit_store
 from vein2vein.store import queries as q
 from vein2vein.store.audit import AuditEntry
@@ -126,8 +126,7 @@ class AuditTrailView:
 def audit_trail(app: App, by: Actor, filt: AuditFilter, *, limit: int = MAX_ROWS) -> AuditTrailView:
     """The records ``filt`` selects, newest first, with their signatures."""
     require(by, "records.read")
-    if limit < 1:
-        raise InvalidInput(f"limit {limit}: expected at least 1")
+    check_limit(limit)
     where = _where(filt)
     with app.reader() as connection:
         if filt.lot is not None and not q.batch_rows(connection, lot=filt.lot):

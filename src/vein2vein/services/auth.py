@@ -96,11 +96,12 @@ def check_password(
 ) -> UserAccount:
     """The account of ``user_id`` if ``password`` is theirs; call inside ``with uow`` and
     within :func:`recording_failures`, which records and counts a wrong password."""
-    user = uow.users.find(user_id, for_update=True) if _claimed(user_id) != "unknown" else None
+    claimed = _claimed(user_id)
+    user = uow.users.find(claimed, for_update=True) if claimed != "unknown" else None
     if user is None or not user.active:
         # As slow as checking a real password, so timing does not tell which user ids exist.
         uow.security.hasher.hash(password)
-        raise _WrongPassword(_claimed(user_id), during, known=False)
+        raise _WrongPassword(claimed, during, known=False)
     if user.locked:
         raise AccountLocked(_locked_message(user_id, user.failed_attempts))
     if not uow.security.hasher.verify(user.password_hash, password):
@@ -290,16 +291,21 @@ def resolve_token(uow: UnitOfWork, token: str | None, *, kinds: tuple[str, ...])
             raise AuthenticationFailed("sign in first: this credential is not known")
         now = uow.clock.now()
         if credential.revoked_at is not None:
-            raise AuthenticationFailed("this credential was revoked or signed out; sign in again")
+            raise AuthenticationFailed(
+                "this credential was revoked or signed out; sign in again", ended="revoked"
+            )
         if now >= credential.expires_at:
-            raise AuthenticationFailed("this credential has expired; sign in again")
+            raise AuthenticationFailed(
+                "this credential has expired; sign in again", ended="expired"
+            )
         idle = timedelta(minutes=uow.security.session_idle_minutes)
         if credential.kind == "session" and now - credential.last_used_at > idle:
             uow.credentials.revoke(credential.token_id, now)
             uow.commit()
             raise AuthenticationFailed(
                 f"the session ended after {uow.security.session_idle_minutes} minutes without "
-                "activity; sign in again"
+                "activity; sign in again",
+                ended="idle",
             )
         user = uow.users.find(credential.user_id)
         if user is None or not user.active or user.locked:

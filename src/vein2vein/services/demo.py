@@ -36,7 +36,7 @@ from vein2vein.services.app import App
 from vein2vein.services.auth import Identity
 from vein2vein.services.people import UserView
 from vein2vein.services.security import Argon2Hasher
-from vein2vein.store.people import UserAccount
+from vein2vein.store.people import UserAccount, UserRepository
 
 __all__ = ["DemoSummary", "build_demo"]
 
@@ -326,5 +326,5 @@ def _full_name(user_id: str) -> str:
 
 
 def _users(app: App) -> list[UserAccount]:
-    with app.uow() as uow:
-        return uow.users.list()
+    with app.reader() as connection:  # a read: no write transaction
+        return UserRepository(connection).list()

@@ -41,6 +41,7 @@ __all__ = [
     "SignatureView",
     "audit_log",
     "batch_view",
+    "check_limit",
     "list_batches",
     "list_sites",
     "list_users",
@@ -52,7 +53,7 @@ __all__ = [
 def list_batches(
     app: App, *, state: str | None = None, site: str | None = None, limit: int | None = None
 ) -> list[BatchRow]:
-    _check_limit(limit)
+    check_limit(limit)
     states = None
     if state is not None:
         try:
@@ -66,7 +67,7 @@ def list_batches(
         return q.batch_rows(connection, states=states, site=site, limit=limit)
 
 
-def _check_limit(limit: int | None) -> None:
+def check_limit(limit: int | None) -> None:
     if limit is not None and limit < 1:
         raise InvalidInput(f"limit {limit}: expected a number of records of at least 1")
 
@@ -284,7 +285,7 @@ def network_overview(app: App) -> NetworkOverview:
 
 def audit_log(app: App, *, lot: str | None = None, limit: int = 50) -> list[AuditEntry]:
     """The newest ``limit`` audit records, newest first; of batch ``lot`` only if given."""
-    _check_limit(limit)
+    check_limit(limit)
     with app.reader() as connection:
         if lot is not None and not q.batch_rows(connection, lot=lot):
             raise NotFound(f"batch {lot!r} does not exist")

@@ -55,23 +55,15 @@ ENDED = {
 }
 
 
-def _ended(why: str) -> str | None:
-    for code, marker in (("idle", "without activity"), ("expired", "expired"),
-                         ("revoked", "revoked")):  # fmt: skip
-        if marker in why:
-            return code
-    return None
-
-
-def _sign_in_first(request: Request, why: str) -> HTTPException:
+def _sign_in_first(request: Request, why: str, ended: str | None = None) -> HTTPException:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":  # after signing in, go back to the page, not to a POST
         here = request.headers.get("HX-Current-URL") or "/"
         if "://" in here:
             here = "/" + here.split("://", 1)[1].partition("/")[2]
     params = {"next": safe_next(here)}
-    if (code := _ended(why)) is not None:
-        params["ended"] = code
+    if ended in ENDED:
+        params["ended"] = ended
     login = str(request.url_for("login_page").include_query_params(**params))
     if request.headers.get("HX-Request") == "true":
         return HTTPException(401, why, headers={"HX-Redirect": login})
@@ -86,7 +78,7 @@ def current_identity(request: Request, app: AppDep) -> Identity:
     try:
         identity = auth.resolve_token(app.uow(), token, kinds=("session",))
     except AuthenticationFailed as error:
-        raise _sign_in_first(request, error.message) from None
+        raise _sign_in_first(request, error.message, error.ended) from None
     request.state.identity = identity
     request.state.locked_accounts = _locked_accounts(app, identity)
     return identity
