@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 
 from vein2vein.domain.batch import TRANSITIONS, Action, Batch, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.permissions import rule_for
-from vein2vein.services import auth, people
+from vein2vein.domain.process import ParameterSpec, ProcessDefinition
+from vein2vein.formats.mbr import parse_mbr
+from vein2vein.services import auth, execution, materials, mbr, people
 from vein2vein.services import batches as svc
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity, Signing
@@ -39,6 +42,7 @@ PATH: list[tuple[Action, BatchState]] = [
 STAFF: dict[str, tuple[str, list[str], str]] = {
     "coordinator.tc": ("Cora Ordinator", ["coordinator"], "TC1,TC2"),
     "operator.cp1": ("Otto Perator", ["operator"], "CP1"),
+    "operator2.cp1": ("Vera Fier", ["operator"], "CP1"),
     "logistics.cp1": ("Lola Gistics", ["logistics"], "CP1"),
     "qa.cp1": ("Quinn Assurance", ["qa-reviewer"], "*"),
     "qa2.cp1": ("Quentin Second", ["qa-reviewer"], "*"),
@@ -101,7 +105,18 @@ def sign_in(app: App, user_id: str, password: str = PASSWORD, kind: str = "api")
     return auth.resolve_token(app.uow(), signed.token, kinds=(kind,))
 
 
-def small_network(app: App) -> People:
+# The example MBRs, and the process a test batch runs on unless told otherwise.
+EXAMPLES = ("cart-cd19-conventional.yaml", "cart-cd19-rapid.yaml")
+PROCESS = "CART-CD19-CONV"
+# Values that keep every computed value of the examples inside its NOR.
+_OVERRIDES = {("CART-CD19-RAPID", "final_cells"): 0.8}
+
+
+def example_text(name: str) -> str:
+    return (resources.files("vein2vein.examples") / "mbr" / name).read_text()
+
+
+def small_network(app: App, *, processes: bool = True) -> People:
     people.bootstrap_administrator(
         app.uow(), user_id="admin", full_name="Ada Ministrator", password=PASSWORD
     )
@@ -127,7 +142,117 @@ def small_network(app: App) -> People:
         identities[user_id] = sign_in(app, user_id)
     crew = People(identities)
     _PEOPLE[id(app)] = crew
+    if processes:
+        prepare_processes(app, crew)
     return crew
+
+
+def prepare_processes(app: App, crew: People) -> None:
+    """Both example MBRs effective, released lots of every material they use, and one piece
+    of equipment of every class at CP1, calibrated for a year."""
+    types: set[str] = set()
+    classes: set[str] = set()
+    for name in EXAMPLES:
+        text = example_text(name)
+        definition = parse_mbr(text, name)
+        mbr.import_mbr(app.uow(), crew.admin.actor, text, name)
+        mbr.approve_mbr(
+            app.uow(),
+            crew.qa,
+            definition.process,
+            definition.version,
+            reason="reviewed for the tests",
+            signing=Signing(PASSWORD, "qa.cp1"),
+        )
+        for step in definition.steps:
+            types |= {m.type for m in step.materials}
+            if step.equipment_class:
+                classes.add(step.equipment_class)
+    today = app.clock.now().date()
+    for kind in sorted(types):
+        lot = material_lot(kind)
+        materials.receive_lot(
+            app.uow(), crew["logistics.cp1"].actor, lot=lot, type=kind, supplier="Synthetic Co",
+            expiry=today + timedelta(days=365),
+        )  # fmt: skip
+        materials.move_lot(app.uow(), crew.qa, lot, "released", reason="CoA checked",
+                           signing=Signing(PASSWORD))  # fmt: skip
+    for kind in sorted(classes):
+        materials.register_equipment(
+            app.uow(), crew.admin.actor, equipment_id=equipment_for(kind), equipment_class=kind,
+            site="CP1", description=f"Test {kind}", calibration_due=today + timedelta(days=365),
+        )  # fmt: skip
+
+
+def material_lot(kind: str) -> str:
+    """The released test lot of a material type."""
+    return "LOT-" + "".join(w[0] for w in kind.upper().replace("-", " ").split() if w[0].isalnum())
+
+
+def equipment_for(kind: str) -> str:
+    """The CP1 equipment of a class."""
+    return "EQ-" + "".join(w[0] for w in kind.upper().split("-"))
+
+
+def nominal(spec: ParameterSpec, process: str = PROCESS) -> float:
+    """A value inside the NOR: the target, or the middle of the range."""
+    if (process, spec.name) in _OVERRIDES:
+        return _OVERRIDES[(process, spec.name)]
+    if spec.target is not None:
+        return spec.target
+    low, high = spec.nor.low, spec.nor.high
+    if low is not None and high is not None:
+        return (low + high) / 2
+    return float(low if low is not None else high or 0.0)
+
+
+def bound_process(app: App, lot: str) -> ProcessDefinition:
+    from vein2vein.services.records import load_record
+
+    with app.uow() as uow:
+        return load_record(uow, lot).process
+
+
+def record(
+    app: App,
+    lot: str,
+    step_id: str,
+    *,
+    values: dict[str, float] | None = None,
+    comments: dict[str, str] | None = None,
+    by: str = "operator.cp1",
+    verify: bool = True,
+) -> execution.StepRecorded:
+    """Record one step with nominal values (``values`` override some), its lots and
+    equipment, scanned; verified by operator2.cp1 where the MBR asks."""
+    process = bound_process(app, lot)
+    step = process.step(step_id)
+    typed = {p.name: nominal(p, process.process) for p in step.parameters if p.formula is None}
+    crew = people_of(app)
+    done = execution.record_step(
+        app.uow(), lot, step_id, typed | (values or {}), by=crew[by], scan=scan_code(app, lot),
+        comments=comments, material_lots=[material_lot(m.type) for m in step.materials],
+        equipment=equipment_for(step.equipment_class) if step.equipment_class else None,
+    )  # fmt: skip
+    if verify and step.verification:
+        execution.verify_step(
+            app.uow(), lot, step_id, done.entry.occurrence, by=crew["operator2.cp1"],
+            signing=Signing(PASSWORD, "operator2.cp1"),
+        )  # fmt: skip
+    return done
+
+
+def execute_record(app: App, lot: str, clock: FixedClock | None = None) -> None:
+    """Record every step not yet recorded, in order, with nominal values."""
+    process = bound_process(app, lot)
+    with app.uow() as uow:
+        done = {e.step_id for e in uow.records.entries(lot)}
+    for step in process.steps:
+        if step.id in done:
+            continue
+        if clock is not None:
+            clock.advance(timedelta(hours=step.expected_hours))
+        record(app, lot, step.id)
 
 
 def people_of(app: App) -> People:
@@ -152,6 +277,8 @@ def act(
     """``perform_transition`` by the person whose role it is (or ``by``), signing if needed."""
     who = by or people_of(app).for_action(action)
     kwargs.setdefault("signing", signing_for(action, who))
+    if Action(action) is Action.START_PROCESSING:
+        kwargs.setdefault("process", PROCESS)
     return svc.perform_transition(app.uow(), lot, action, by=who, **kwargs)  # type: ignore[arg-type]
 
 
@@ -191,6 +318,10 @@ def advance(app: App, lot: str, to: BatchState, clock: FixedClock | None = None)
         if clock is not None:
             clock.advance(timedelta(hours=6))
         rule = TRANSITIONS[action]
+        if batch.state not in rule.sources:
+            continue  # walked already
+        if action is Action.COMPLETE_PROCESSING:
+            execute_record(app, lot, clock)
         batch = act(
             app,
             lot,

@@ -32,7 +32,7 @@ def version(n: int, moi_nor: str = "[3, 7]") -> str:
 
 
 def test_a_draft_is_approved_with_a_signature_and_supersedes_the_effective_one(app: App) -> None:
-    crew = small_network(app)
+    crew = small_network(app, processes=False)
     admin, qa = crew.admin, crew.qa
     draft = mbr.import_mbr(app.uow(), admin.actor, version(1), "conventional.yaml")
     assert (draft.status, draft.version) == (mbr.DRAFT, 1)
@@ -78,7 +78,7 @@ def test_a_draft_is_approved_with_a_signature_and_supersedes_the_effective_one(a
 
 
 def test_change_control_refuses_what_it_must(app: App) -> None:
-    crew = small_network(app)
+    crew = small_network(app, processes=False)
     admin, qa = crew.admin, crew.qa
     with pytest.raises(InvalidProcessFile, match=r"steps\[2\]\.parameters\.moi\.nor: low > high"):
         mbr.import_mbr(app.uow(), admin.actor, version(1, "[7, 3]"), "bad.yaml")

@@ -8,7 +8,17 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.test_batches_on_both_engines import drop_audit_triggers
-from tests.network import PASSWORD, act, advance, order, people_of, sign_in, small_network
+from tests.network import (
+    PASSWORD,
+    act,
+    advance,
+    execute_record,
+    order,
+    people_of,
+    record,
+    sign_in,
+    small_network,
+)
 from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import (
@@ -71,10 +81,26 @@ def test_the_person_who_made_a_batch_cannot_release_it(app: App) -> None:
     lot = order(app)
     advance(app, lot, BatchState.ACCEPTED)
     act(app, lot, Action.START_PROCESSING, by=maker, scan=queries.batch_view(app, lot).batch.din)
+    execute_record(app, lot)
     act(app, lot, Action.COMPLETE_PROCESSING, by=maker)
     with pytest.raises(PermissionDenied, match="they made it"):
         act(app, lot, Action.RELEASE, by=maker, reason="in spec")
     assert last_record(app).action == "PermissionDenied"
+
+
+def test_the_person_who_recorded_a_step_of_a_batch_cannot_release_it(app: App) -> None:
+    crew = small_network(app)
+    people.update_user(
+        app.uow(), crew.admin.actor, "qp.cp1", roles=["qp", "operator"], reason="cover"
+    )
+    maker = sign_in(app, "qp.cp1")
+    people_of(app).identities["qp.cp1"] = maker
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS)
+    record(app, lot, "receipt", by="qp.cp1")  # one step, by the future releaser
+    advance(app, lot, BatchState.QC_PENDING)
+    with pytest.raises(PermissionDenied, match="they made it"):
+        act(app, lot, Action.RELEASE, by=maker, reason="in spec")
 
 
 def test_a_release_is_signed_with_the_password_in_the_same_transaction(app: App) -> None:

@@ -128,7 +128,10 @@ def test_a_correction_keeps_the_original_and_the_computed_values_follow() -> Non
     (change,) = corrected.corrections
     assert (change.old, change.new, change.by, change.why) == (5.2, 6.5, "op.one", "recount")
     assert record.entries[-2].values["fold_expansion"].reported == 65.0
-    assert [e.kind for e in record.exceptions()] == ["correction"]
+    # The verifier saw 5.2: the corrected step needs verifying again.
+    assert record.entries[-2].verified_by is None
+    assert [e.kind for e in record.exceptions()] == ["correction", "unverified"]
+    assert not record.complete
 
 
 def test_the_verifier_of_a_step_is_not_its_performer() -> None:

@@ -8,8 +8,12 @@ Pure and stdlib only; the store and the services (next) keep it and call it. The
   an excursion (outside the NOR, inside the PAR) needs a comment; a value outside the PAR is
   recorded and asks for a deviation (:attr:`StepEntry.deviations`);
 - computed values are worked out from their formula, never typed;
-- a correction keeps the original value, the new one, who, when and why;
-- a step that needs verification is verified by another person than its performer.
+- a correction keeps the original value, the new one, who, when and why; a corrected step
+  that needed verification needs it again (the verifier saw the old value);
+- a step that needs verification is verified by another person than its performer;
+- a step consumes only released, unexpired lots of the types the MBR names, one lot per
+  material, and uses equipment of the MBR's class, at the batch's site, in calibration
+  (:func:`check_step_inputs`).
 
 Examples
 --------
@@ -29,15 +33,24 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from vein2vein.domain.errors import InvalidInput, RuleViolation
+from vein2vein.domain.materials import Equipment, MaterialLot
 from vein2vein.domain.people import Actor
 from vein2vein.domain.permissions import check_verifier
 from vein2vein.domain.process import Outcome, ProcessDefinition, StepDefinition, compute
 
-__all__ = ["BatchRecord", "Correction", "Exception_", "RecordedValue", "StepEntry"]
+__all__ = [
+    "BatchRecord",
+    "Correction",
+    "Exception_",
+    "RecordedValue",
+    "StepEntry",
+    "check_step_inputs",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,8 @@ class StepEntry:
     values: dict[str, RecordedValue]
     verified_by: str | None = None
     verified_at: datetime | None = None
+    equipment: str | None = None  # the equipment id used
+    materials: dict[str, str] = field(default_factory=dict)  # material type → lot consumed
 
     @property
     def deviations(self) -> list[str]:
@@ -100,6 +115,7 @@ class BatchRecord:
     process: ProcessDefinition
     patient_weight_kg: float
     entries: list[StepEntry] = field(default_factory=list)
+    started_at: datetime | None = None  # when processing started (the first step's clock)
 
     # -- where the batch is ------------------------------------------------------------
     def _index(self, step_id: str) -> int:
@@ -202,7 +218,7 @@ class BatchRecord:
             known |= {k: v.reported for k, v in entry.values.items()}
         return known
 
-    def _entry(self, step_id: str, occurrence: int) -> StepEntry:
+    def entry(self, step_id: str, occurrence: int) -> StepEntry:
         for entry in self.entries:
             if entry.step_id == step_id and entry.occurrence == occurrence:
                 return entry
@@ -222,7 +238,7 @@ class BatchRecord:
         """Correct a typed value; the original stays, with who, when and why it changed."""
         if not why or not why.strip():
             raise InvalidInput(f"step {step_id}: correcting {name} needs a reason")
-        entry = self._entry(step_id, occurrence)
+        entry = self.entry(step_id, occurrence)
         spec = self.process.step(step_id).parameter(name)
         if spec.formula is not None:
             raise InvalidInput(f"step {step_id}: {name} is computed; correct what it comes from")
@@ -237,6 +253,8 @@ class BatchRecord:
                                                      why.strip())),
         )  # fmt: skip
         entry.values[name] = corrected
+        if self.process.step(step_id).verification:
+            entry.verified_by = entry.verified_at = None  # the verifier saw the old value
         # Values computed from it in the same step follow.
         for computed in (p for p in self.process.step(step_id).parameters if p.formula):
             known = self._known_values() | {k: v.reported for k, v in entry.values.items()}
@@ -248,7 +266,7 @@ class BatchRecord:
 
     def verify(self, step_id: str, occurrence: int, *, by: Actor, at: datetime) -> StepEntry:
         """A second person verifies a step the MBR asks to be verified."""
-        entry = self._entry(step_id, occurrence)
+        entry = self.entry(step_id, occurrence)
         if not self.process.step(step_id).verification:
             raise RuleViolation(f"step {step_id} needs no verification")
         if entry.verified_by is not None:
@@ -264,7 +282,7 @@ class BatchRecord:
         """Only what QA must look at: excursions, values out of PAR, corrections, steps that
         took half as long again as expected, and steps waiting for verification."""
         found: list[Exception_] = []
-        previous: datetime | None = None
+        previous: datetime | None = self.started_at
         for entry in self.entries:
             step = self.process.step(entry.step_id)
 
@@ -289,3 +307,51 @@ class BatchRecord:
                 note("unverified", "awaits verification")
             previous = entry.performed_at
         return found
+
+
+def check_step_inputs(
+    step: StepDefinition,
+    lots: Sequence[MaterialLot],
+    equipment: Equipment | None,
+    *,
+    site: str,
+    on: date,
+) -> dict[str, MaterialLot]:
+    """Check what a step is about to consume and use; return the lot used for each material
+    type the MBR names.
+
+    Every material of the step needs one lot of its type (scanned), no lot may be given
+    twice or be of a type the step does not use, and each lot must be released and
+    unexpired; equipment is required where the step names a class, and must be of that
+    class, at the batch's ``site`` and in calibration on ``on``.
+    """
+    wanted = [m.type for m in step.materials]
+    by_type: dict[str, MaterialLot] = {}
+    seen: set[str] = set()
+    for lot in lots:
+        if lot.lot in seen:
+            raise InvalidInput(f"step {step.id}: material lot {lot.lot} is given twice")
+        seen.add(lot.lot)
+        if lot.type not in wanted:
+            raise RuleViolation(
+                f"step {step.id}: material lot {lot.lot} is {lot.type!r}, which this step does "
+                f"not use (it uses: {', '.join(wanted) or 'no materials'})"
+            )
+        if lot.type in by_type:
+            raise InvalidInput(
+                f"step {step.id}: two lots of {lot.type!r} ({by_type[lot.type].lot}, {lot.lot}); "
+                "scan one"
+            )
+        lot.check_consumable(lot.type, on=on)
+        by_type[lot.type] = lot
+    if missing := [t for t in wanted if t not in by_type]:
+        raise InvalidInput(f"step {step.id}: scan the lot of {', '.join(missing)}")
+    if step.equipment_class is not None:
+        if equipment is None:
+            raise InvalidInput(
+                f"step {step.id}: scan the equipment used (class {step.equipment_class})"
+            )
+        equipment.check_usable(step.equipment_class, site=site, on=on)
+    elif equipment is not None:
+        raise InvalidInput(f"step {step.id}: uses no equipment, but {equipment.id} was given")
+    return by_type

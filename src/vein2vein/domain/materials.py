@@ -141,14 +141,20 @@ class Deviation:
         if not self.description.strip():
             raise InvalidInput(f"deviation {self.reference}: the description is empty")
 
-    def closed(self, *, impact: str, capa: str | None = None) -> Deviation:
+    def closed(
+        self, *, impact: str, capa: str | None = None, severity: Severity | None = None
+    ) -> Deviation:
         """The deviation closed by QA, with its impact assessment (and CAPA where one is
-        raised); a major or critical one needs a CAPA reference."""
+        raised), classified anew if QA says so; a major or critical one needs a CAPA
+        reference."""
+        if severity is not None and severity is not self.severity:
+            return replace(self, severity=severity).closed(impact=impact, capa=capa)
+        capa = capa.strip() if capa and capa.strip() else None
         if self.state is DeviationState.CLOSED:
             raise RuleViolation(f"deviation {self.reference} is closed already")
         if not impact or not impact.strip():
             raise InvalidInput(f"deviation {self.reference}: closing needs an impact assessment")
-        if self.severity is not Severity.MINOR and not (capa and capa.strip()):
+        if self.severity is not Severity.MINOR and capa is None:
             raise InvalidInput(
                 f"deviation {self.reference} is {self.severity.value}: closing needs a CAPA "
                 "reference"

@@ -109,6 +109,56 @@ PERMISSIONS: dict[str, Rule] = dict(
             signature=Meaning.APPROVED,
             summary="approve a draft master batch record, which makes it effective",
         ),
+        # -- executing a batch record (issue 5) ------------------------------------------
+        _rule("step.record", {R.OPERATOR}, Where.PLANT, summary="record a step of a batch"),
+        _rule(
+            "step.verify",
+            {R.OPERATOR, R.QA_REVIEWER},
+            Where.PLANT,
+            Meaning.VERIFIED,
+            summary="verify a step another person performed (second person)",
+        ),
+        _rule(
+            "step.correct",
+            {R.OPERATOR, R.QA_REVIEWER},
+            Where.PLANT,
+            summary="correct a recorded value, with a reason (the original is kept)",
+        ),
+        _rule(
+            "material.register",
+            {R.LOGISTICS, R.QA_REVIEWER},
+            summary="receive a material lot into quarantine",
+        ),
+        _rule(
+            "material.release",
+            _QA,
+            signature=Meaning.APPROVED,
+            summary="release a material lot from quarantine for use",
+        ),
+        _rule(
+            "material.reject",
+            _QA,
+            signature=Meaning.REJECTED,
+            summary="reject a material lot (or expire it)",
+        ),
+        _rule(
+            "equipment.register",
+            {R.ADMINISTRATOR, R.QA_REVIEWER},
+            summary="register equipment or record its calibration",
+        ),
+        _rule(
+            "deviation.open",
+            {R.OPERATOR, R.QA_REVIEWER, R.QP},
+            Where.PLANT,
+            summary="open a deviation on a batch",
+        ),
+        _rule(
+            "deviation.close",
+            _QA,
+            Where.PLANT,
+            Meaning.APPROVED,
+            summary="close a deviation with its impact assessment",
+        ),
         # -- orders and scans --------------------------------------------------------------
         _rule("order.create", {R.COORDINATOR}, summary="order a therapy for a patient"),
         _rule(

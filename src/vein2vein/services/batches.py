@@ -30,6 +30,11 @@ from vein2vein.services.authorise import (
     check_permission,
     record_denial,
 )
+from vein2vein.services.records import (
+    bind_process,
+    check_record_complete,
+    check_release_blockers,
+)
 from vein2vein.store.queries import batch_makers
 from vein2vein.store.uow import UnitOfWork
 
@@ -39,9 +44,16 @@ __all__ = [
     "ScanResult",
     "perform_transition",
     "place_order",
+    "record_mismatch",
     "register_site",
     "scan_identity",
 ]
+
+# Every form of release: refused while a major or critical deviation is open.
+_RELEASES = frozenset(
+    {Action.RELEASE, Action.RELEASE_CONDITIONALLY, Action.RELEASE_OOS, Action.CONFIRM_RELEASE}
+)
+
 
 def register_site(
     uow: UnitOfWork, *, code: str, name: str, kind: str, fin: str | None, by: Actor
@@ -202,6 +214,7 @@ def perform_transition(
     handoff: HandoffDetails | None = None,
     expected_version: int | None = None,
     signing: Signing | None = None,
+    process: str | None = None,
 ) -> Batch:
     """Move batch ``lot`` by ``action`` (one row of the transition table), as ``by``.
 
@@ -215,6 +228,11 @@ def perform_transition(
     transition is refused and the attempt is recorded as ``IdentityMismatchDetected``.
     A refusal for want of permission is recorded as ``PermissionDenied``, a wrong password
     as ``SignatureRefused``.
+
+    The batch record rules (services/records.py): start-processing binds the batch to the
+    effective MBR of ``process`` (needed when more than one is effective for its product);
+    complete-processing needs a complete record; no release while a major or critical
+    deviation is open.
     """
     try:
         action = Action(action)
@@ -256,6 +274,14 @@ def perform_transition(
                         "collection's DIN under (FINs are assigned by ICCBBA)"
                     )
                 din = IdentifierIssuer(uow.sequences).issue_din(centre.fin, now.year)
+            if action is not Action.START_PROCESSING and process is not None:
+                raise InvalidInput(f"a process is chosen only to start processing, not {action}")
+            if action in (Action.START_PROCESSING, Action.COMPLETE_PROCESSING, *_RELEASES):
+                batch.check_allowed(action)  # a refusal by state comes first
+            if action is Action.COMPLETE_PROCESSING:
+                check_record_complete(uow, lot)
+            elif action in _RELEASES:
+                check_release_blockers(uow, lot)
             intent = None
             if permission.signature is not None:
                 batch.check_allowed(action)  # a refusal by state before asking to sign
@@ -268,6 +294,8 @@ def perform_transition(
                     entity=("batch", lot),
                 )
             batch.perform(action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din)
+            if action is Action.START_PROCESSING:
+                bind_process(uow, batch, process, actor)
             if intent is not None:
                 batch.events[:] = [
                     replace(e, signature=intent) if e.name == rule.event else e
@@ -278,7 +306,7 @@ def perform_transition(
         record_denial(uow, by.actor, permission.permission, ("batch", lot), denied.message)
         raise
     except IdentityMismatch as mismatch:
-        _record_mismatch(uow, lot, action.value, scan or "", actor, str(mismatch))
+        record_mismatch(uow, lot, action.value, scan or "", actor, str(mismatch))
         raise
     return batch
 
@@ -287,7 +315,7 @@ def _sites(where: Where, batch: Batch) -> list[str]:
     return batch_sites(where, batch.treatment_centre, batch.manufacturing_site)
 
 
-def _record_mismatch(
+def record_mismatch(
     uow: UnitOfWork, lot: str, during: str, scanned: str, actor: str, detail: str
 ) -> None:
     # Its own transaction: the refused transition is rolled back, the attempt is kept.
@@ -353,5 +381,5 @@ def scan_identity(
             uow.commit()
             kind = "DIN" if isinstance(scanned, Din) else "COI"
             return ScanResult(lot, str(scanned), kind, True)
-    _record_mismatch(uow, lot, "scan", scan, actor, detail)
+    record_mismatch(uow, lot, "scan", scan, actor, detail)
     raise IdentityMismatch(detail)

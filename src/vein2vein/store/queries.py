@@ -173,10 +173,15 @@ def check_links(connection: sa.Connection, seqs: Sequence[int]) -> LinkCheck:
     return LinkCheck(len(seqs), broken)
 
 
+# Recording or correcting a step of the batch record makes the batch too.
+_MAKING_EVENTS = ("StepRecorded", "StepValueCorrected")
+
+
 def batch_makers(connection: sa.Connection, lot: str) -> set[str]:
-    """The user ids who performed an action that makes batch ``lot`` (permissions.MAKERS)."""
+    """The user ids who made batch ``lot``: performed an action of permissions.MAKERS, or
+    recorded or corrected a step of its record."""
     a = t.audit_record
-    names = [TRANSITIONS[action].event for action in MAKERS]
+    names = [TRANSITIONS[action].event for action in MAKERS] + list(_MAKING_EVENTS)
     return set(
         connection.execute(
             sa.select(a.c.actor).where(

@@ -194,9 +194,7 @@ signature = sa.Table(
     sa.Column("audit_seq", sa.BigInteger, sa.ForeignKey("audit_record.seq"), primary_key=True),
     sa.Column("entity_type", sa.String(32), nullable=False),
     sa.Column("entity_id", sa.String(64), nullable=False),
-    sa.Column(
-        "signer_id", sa.String(50), sa.ForeignKey("user_account.user_id"), nullable=False
-    ),
+    sa.Column("signer_id", sa.String(50), sa.ForeignKey("user_account.user_id"), nullable=False),
     sa.Column("signer_name", sa.String(200), nullable=False),
     sa.Column("meaning", sa.String(16), nullable=False),
     sa.Column("signed_at", UTCDateTime, nullable=False),
@@ -221,4 +219,121 @@ process_definition = sa.Table(
     sa.Column("imported_by", sa.String(50), nullable=False),
     sa.Column("approved_at", UTCDateTime, nullable=True),
     sa.Column("approved_by", sa.String(50), nullable=True),
+)
+
+# -- electronic batch records, materials, equipment, deviations (issue 5) -------------------
+# A batch's record header: the MBR version it is bound to from the start of processing on,
+# and the patient's weight the dose was computed for.
+batch_record = sa.Table(
+    "batch_record",
+    metadata,
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), primary_key=True),
+    sa.Column("process", sa.String(32), nullable=False),
+    sa.Column("process_version", sa.Integer, nullable=False),
+    sa.Column("patient_weight_kg", sa.Float, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("started_by", sa.String(50), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["process", "process_version"],
+        ["process_definition.process", "process_definition.version"],
+        name="fk_batch_record_process_definition",
+    ),
+)
+
+equipment = sa.Table(
+    "equipment",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("equipment_class", sa.String(64), nullable=False),
+    sa.Column("site", sa.String(32), sa.ForeignKey("site.code"), nullable=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("calibration_due", sa.Date, nullable=False),
+    sa.Column("registered_at", UTCDateTime, nullable=False),
+)
+
+# One performance of one step; (lot, step_id, occurrence) is unique, so two people recording
+# the same step at the same moment cannot both succeed.
+step_record = sa.Table(
+    "step_record",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch_record.lot"), nullable=False),
+    sa.Column("step_id", sa.String(64), nullable=False),
+    sa.Column("occurrence", sa.Integer, nullable=False),
+    sa.Column("performed_by", sa.String(50), nullable=False),
+    sa.Column("performed_at", UTCDateTime, nullable=False),
+    sa.Column("equipment_id", sa.String(32), sa.ForeignKey("equipment.id"), nullable=True),
+    sa.Column("verified_by", sa.String(50), nullable=True),
+    sa.Column("verified_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("lot", "step_id", "occurrence", name="uq_step_record_occurrence"),
+)
+
+# The current value of each parameter of a step record; its corrections keep what it was.
+step_value = sa.Table(
+    "step_value",
+    metadata,
+    sa.Column("step_record_id", sa.Integer, sa.ForeignKey("step_record.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("entered", sa.Float, nullable=False),
+    sa.Column("reported", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("computed", sa.Boolean, nullable=False),
+    sa.Column("comment", sa.Text, nullable=True),
+)
+
+value_correction = sa.Table(
+    "value_correction",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("step_record_id", sa.Integer, sa.ForeignKey("step_record.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("old", sa.Float, nullable=False),
+    sa.Column("new", sa.Float, nullable=False),
+    sa.Column("corrected_by", sa.String(50), nullable=False),
+    sa.Column("corrected_at", UTCDateTime, nullable=False),
+    sa.Column("why", sa.Text, nullable=False),
+    sa.Index("ix_value_correction_step", "step_record_id"),
+)
+
+material_lot = sa.Table(
+    "material_lot",
+    metadata,
+    sa.Column("lot", sa.String(40), primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("supplier", sa.String(200), nullable=False),
+    sa.Column("expiry", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Genealogy: which lot went into which batch at which step; indexed both ways.
+material_use = sa.Table(
+    "material_use",
+    metadata,
+    sa.Column("step_record_id", sa.Integer, sa.ForeignKey("step_record.id"), primary_key=True),
+    sa.Column("material_lot", sa.String(40), sa.ForeignKey("material_lot.lot"), primary_key=True),
+    sa.Column("batch_lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False),
+    sa.Column("quantity", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Index("ix_material_use_material_lot", "material_lot"),
+    sa.Index("ix_material_use_batch_lot", "batch_lot"),
+)
+
+deviation = sa.Table(
+    "deviation",
+    metadata,
+    sa.Column("reference", sa.String(32), primary_key=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("step_record_id", sa.Integer, sa.ForeignKey("step_record.id"), nullable=True),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("impact", sa.Text, nullable=True),
+    sa.Column("capa", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("opened_by", sa.String(50), nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(50), nullable=True),
 )

@@ -20,6 +20,12 @@ from vein2vein.store import audit
 from vein2vein.store.engine import WRITE, connect
 from vein2vein.store.mbr import MbrRepository
 from vein2vein.store.people import CredentialRepository, UserRepository
+from vein2vein.store.records import (
+    BatchRecordRepository,
+    DeviationRepository,
+    EquipmentRepository,
+    MaterialRepository,
+)
 from vein2vein.store.repositories import (
     BatchRepository,
     OrderRepository,
@@ -43,6 +49,10 @@ class UnitOfWork:
     users: UserRepository
     credentials: CredentialRepository
     mbrs: MbrRepository
+    records: BatchRecordRepository
+    materials: MaterialRepository
+    equipment: EquipmentRepository
+    deviations: DeviationRepository
 
     def __init__(self, engine: sa.Engine, clock: Clock, security: Security) -> None:
         self._engine = engine
@@ -69,6 +79,10 @@ class UnitOfWork:
         self.users = UserRepository(self.connection)
         self.credentials = CredentialRepository(self.connection)
         self.mbrs = MbrRepository(self.connection)
+        self.records = BatchRecordRepository(self.connection)
+        self.materials = MaterialRepository(self.connection)
+        self.equipment = EquipmentRepository(self.connection)
+        self.deviations = DeviationRepository(self.connection)
         return self
 
     def __exit__(

@@ -1,0 +1,151 @@
+"""Batch records inside a batch's life: binding to the MBR, and the rules transitions check.
+
+- **start-processing** binds the batch to the *effective* version of a process for its product
+  (:func:`bind_process`); the batch stays on that version whatever is approved later.
+- **complete-processing** is refused until every step is recorded and verified where the MBR
+  asks (:func:`check_record_complete`).
+- **release** (in any form) is refused while a major or critical deviation is open
+  (:func:`check_release_blockers`).
+
+Loading a record (:func:`load_record`) parses the bound MBR version once per content hash.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from vein2vein.domain.batch import Batch
+from vein2vein.domain.batch_record import BatchRecord
+from vein2vein.domain.errors import InvalidInput, RuleViolation
+from vein2vein.domain.events import Event
+from vein2vein.domain.materials import DeviationState, Severity, blocks_release
+from vein2vein.domain.process import ProcessDefinition
+from vein2vein.formats.mbr import parse_mbr
+from vein2vein.services.mbr import EFFECTIVE
+from vein2vein.store.mbr import MbrRecord, MbrRepository
+from vein2vein.store.records import BatchRecordRepository, RecordHeader
+from vein2vein.store.uow import UnitOfWork
+
+__all__ = [
+    "bind_process",
+    "check_record_complete",
+    "check_release_blockers",
+    "definition_of",
+    "load_record",
+]
+
+
+@lru_cache(maxsize=64)
+def _parsed(content_hash: str, source: str, name: str) -> ProcessDefinition:
+    return parse_mbr(source, name)
+
+
+def definition_of(record: MbrRecord) -> ProcessDefinition:
+    """The process definition of one stored MBR version (parsed once per content hash)."""
+    return _parsed(record.content_hash, record.source, f"{record.process} v{record.version}")
+
+
+def bind_process(uow: UnitOfWork, batch: Batch, process: str | None, by: str) -> RecordHeader:
+    """Open the batch record of ``batch`` on the effective version of ``process`` (or of the
+    only process effective for its product); refused if there is none, or a choice to make.
+    Called once the batch has started processing: its event follows the batch's own."""
+    effective = [r for r in uow.mbrs.list() if r.status == EFFECTIVE and r.product == batch.product]
+    if process is not None:
+        chosen = [r for r in effective if r.process == process]
+        if not chosen:
+            known = [r for r in uow.mbrs.list() if r.process == process]
+            why = (
+                "does not exist"
+                if not known
+                else f"is for product {known[0].product}"
+                if known[0].product != batch.product
+                else "has no effective version (approve one first)"
+            )
+            raise RuleViolation(
+                f"batch {batch.lot}: process {process} {why}; effective for {batch.product}: "
+                f"{', '.join(r.process for r in effective) or 'none'}"
+            )
+    elif not effective:
+        raise RuleViolation(
+            f"batch {batch.lot}: no master batch record is effective for product "
+            f"{batch.product}; import one and have QA approve it"
+        )
+    elif len(effective) > 1:
+        raise InvalidInput(
+            f"batch {batch.lot}: choose the process: "
+            f"{', '.join(r.process for r in effective)} are effective for {batch.product}"
+        )
+    else:
+        chosen = effective
+    mbr = chosen[0]
+    patient = uow.patients.find(batch.patient_pseudonym)
+    assert patient is not None, "a batch's patient exists (foreign key)"
+    now = uow.clock.now()
+    header = RecordHeader(batch.lot, mbr.process, mbr.version, patient.weight_kg, now, by)
+    uow.records.start(header)
+    batch.events.append(
+        Event(
+            "BatchRecordOpened",
+            by,
+            now,
+            "batch",
+            batch.lot,
+            new={
+                "process": mbr.process,
+                "process_version": mbr.version,
+                "content_hash": mbr.content_hash,
+                "patient_weight_kg": patient.weight_kg,
+            },
+        )
+    )
+    return header
+
+
+def load_record(uow: UnitOfWork, lot: str) -> BatchRecord:
+    """The batch record of ``lot`` against the MBR version it is bound to."""
+    return _load(uow.records, uow.mbrs, lot)
+
+
+def _load(records: BatchRecordRepository, mbrs: MbrRepository, lot: str) -> BatchRecord:
+    header = records.header(lot)
+    if header is None:
+        raise RuleViolation(f"batch {lot} has no batch record: processing has not started")
+    definition = definition_of(mbrs.get(header.process, header.process_version))
+    return BatchRecord(
+        lot, definition, header.patient_weight_kg, records.entries(lot), header.started_at
+    )
+
+
+def check_record_complete(uow: UnitOfWork, lot: str) -> None:
+    """Refuse to complete processing while a step is missing or awaits its verification."""
+    record = load_record(uow, lot)
+    if record.complete:
+        return
+    done = {e.step_id for e in record.entries}
+    missing = [s.id for s in record.process.steps if s.id not in done]
+    unverified = [
+        f"{e.step_id} #{e.occurrence}"
+        for e in record.entries
+        if e.verified_by is None and record.process.step(e.step_id).verification
+    ]
+    parts = []
+    if missing:
+        parts.append(f"steps not recorded: {', '.join(missing)}")
+    if unverified:
+        parts.append(f"steps awaiting verification: {', '.join(unverified)}")
+    raise RuleViolation(f"batch {lot}: the batch record is not complete ({'; '.join(parts)})")
+
+
+def check_release_blockers(uow: UnitOfWork, lot: str) -> None:
+    """Refuse a release while a major or critical deviation of the batch is open."""
+    deviations = [row.deviation for row in uow.deviations.for_lot(lot)]
+    if blocks_release(deviations):
+        open_ = [
+            f"{d.reference} ({d.severity.value})"
+            for d in deviations
+            if d.state is DeviationState.OPEN and d.severity is not Severity.MINOR
+        ]
+        raise RuleViolation(
+            f"batch {lot} cannot be released: open deviation {', '.join(open_)} must be "
+            "closed by QA first"
+        )
