@@ -1,0 +1,678 @@
+"""Executing batch records on real SQLite and real PostgreSQL: every rule of issue 5.
+
+Each test would fail without the rule it names: the refusal is checked, and so is that
+nothing was written (no step row, no audit record) when a request is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.network import (
+    PASSWORD,
+    PROCESS,
+    act,
+    advance,
+    equipment_for,
+    example_text,
+    execute_record,
+    material_lot,
+    nominal,
+    order,
+    people_of,
+    record,
+    scan_code,
+    small_network,
+)
+from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
+from vein2vein.domain.clock import FixedClock
+from vein2vein.domain.errors import (
+    IdentityMismatch,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    SignatureRefused,
+)
+from vein2vein.services import execution, materials, mbr, queries
+from vein2vein.services.app import App
+from vein2vein.services.auth import Signing
+from vein2vein.services.record_views import genealogy_of_lot, list_deviations, record_view
+from vein2vein.store import tables as t
+
+RECEIPT = "receipt"
+
+
+def counts(app: App) -> tuple[int, int, int]:
+    """(step records, deviations, audit records): what a refused request must not change."""
+    with app.engine.connect() as c:
+        return (
+            c.execute(sa.select(sa.func.count()).select_from(t.step_record)).scalar_one(),
+            c.execute(sa.select(sa.func.count()).select_from(t.deviation)).scalar_one(),
+            c.execute(sa.select(sa.func.count()).select_from(t.audit_record)).scalar_one(),
+        )
+
+
+def start(app: App, lot: str, process: str | None) -> None:
+    act(app, lot, Action.START_PROCESSING, process=process, scan=scan_code(app, lot))
+
+
+def in_process(app: App) -> str:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS)
+    return lot
+
+
+def receipt_values(**override: float) -> dict[str, float]:
+
+    return override  # record() fills the rest with nominal values; kept for readability
+
+
+# -- binding to the MBR ------------------------------------------------------------------
+
+
+def test_a_batch_starts_on_the_effective_version_and_stays_bound_to_it(
+    app: App, clock: FixedClock
+) -> None:
+    crew = small_network(app)
+    first = order(app, "PT-000101")
+    advance(app, first, BatchState.IN_PROCESS)
+    # A new version becomes effective while the first batch is in process.
+    v2 = re.sub(r"(?m)^version: 1$", "version: 2", example_text("cart-cd19-conventional.yaml"))
+    v2 = v2.replace("expected_hours: 1\n", "expected_hours: 2\n", 1)
+    mbr.import_mbr(app.uow(), crew.admin.actor, v2, "v2.yaml")
+    mbr.approve_mbr(
+        app.uow(), crew.qa, PROCESS, 2, reason="ok", signing=Signing(PASSWORD, "qa.cp1")
+    )
+    second = order(app, "PT-000102")
+    advance(app, second, BatchState.IN_PROCESS)
+    assert record_view(app, crew.qa.actor, first).process_label == f"{PROCESS} v1"
+    assert record_view(app, crew.qa.actor, second).process_label == f"{PROCESS} v2"
+    # The first batch still runs on v1 to the end.
+    advance(app, first, BatchState.QC_PENDING)
+    assert record_view(app, crew.qa.actor, first).complete
+
+
+def test_only_an_effective_mbr_starts_a_batch(app: App) -> None:
+    small_network(app, processes=False)
+    lot = order(app)
+    advance(app, lot, BatchState.ACCEPTED)
+    with pytest.raises(RuleViolation, match="no master batch record is effective"):
+        start(app, lot, None)
+    crew = people_of(app)
+    mbr.import_mbr(app.uow(), crew.admin.actor, example_text("cart-cd19-conventional.yaml"), "c")
+    with pytest.raises(RuleViolation, match="has no effective version"):
+        start(app, lot, PROCESS)  # a draft does not start a batch
+    with pytest.raises(RuleViolation, match="process NOPE does not exist"):
+        start(app, lot, "NOPE")
+    assert queries.batch_view(app, lot).batch.state == "ACCEPTED"
+    with app.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(t.batch_record)).scalar_one() == 0
+
+
+def test_with_two_effective_processes_the_operator_chooses(app: App) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.ACCEPTED)
+    with pytest.raises(InvalidInput, match="choose the process: CART-CD19-CONV, CART-CD19-RAPID"):
+        start(app, lot, None)
+    start(app, lot, "CART-CD19-RAPID")
+    view = record_view(app, people_of(app).qa.actor, lot)
+    assert view.process_label == "CART-CD19-RAPID v1"
+    opened = queries.audit_log(app, lot=lot, limit=2)
+    started = TRANSITIONS[Action.START_PROCESSING].event
+    assert [e.action for e in opened] == ["BatchRecordOpened", started]
+    assert opened[0].new["patient_weight_kg"] == 72.0
+
+
+def test_complete_processing_needs_every_step_recorded_and_verified(app: App) -> None:
+    lot = in_process(app)
+    with pytest.raises(RuleViolation, match="steps not recorded: receipt, selection_activation"):
+        act(app, lot, Action.COMPLETE_PROCESSING)
+    record(app, lot, RECEIPT, verify=False)
+    with pytest.raises(RuleViolation, match="steps awaiting verification: receipt #1"):
+        act(app, lot, Action.COMPLETE_PROCESSING)
+    assert queries.batch_view(app, lot).batch.state == "IN_PROCESS"
+
+
+# -- the sequence of steps ---------------------------------------------------------------
+
+
+def test_steps_follow_the_mbr_no_skipping_no_repeats(app: App) -> None:
+    lot = in_process(app)
+    before = counts(app)
+    with pytest.raises(RuleViolation, match="cannot be recorded now; next: receipt"):
+        record(app, lot, "transduction")
+    assert counts(app) == before
+    record(app, lot, RECEIPT)
+    with pytest.raises(RuleViolation, match="recorded already and is not repeatable"):
+        record(app, lot, RECEIPT)
+    with pytest.raises(InvalidInput, match="has no step 'nope'"):
+        execution.record_step(
+            app.uow(), lot, "nope", {}, by=people_of(app)["operator.cp1"], scan=scan_code(app, lot)
+        )
+
+
+def test_a_repeatable_step_repeats_until_the_next_step_starts(app: App) -> None:
+    lot = in_process(app)
+    for step in ("receipt", "selection_activation", "transduction"):
+        record(app, lot, step)
+    for day in (3, 5, 7):
+        done = record(app, lot, "expansion", values={"culture_day": day})
+        assert done.entry.occurrence == (day - 1) // 2
+    record(app, lot, "harvest_formulation")
+    with pytest.raises(RuleViolation, match="repeatable only until the next step starts"):
+        record(app, lot, "expansion")
+
+
+def test_the_batch_label_is_scanned_at_each_step(app: App) -> None:
+    lot = in_process(app)
+    other = order(app, "PT-000102")
+    advance(app, other, BatchState.COLLECTED)
+    before = counts(app)
+    with pytest.raises(IdentityMismatch):
+        execution.record_step(
+            app.uow(),
+            lot,
+            RECEIPT,
+            {},
+            by=people_of(app)["operator.cp1"],
+            scan=scan_code(app, other),
+        )
+    steps, deviations, audit = counts(app)
+    assert (steps, deviations) == before[:2] and audit == before[2] + 1  # the attempt only
+    assert queries.audit_log(app, lot=lot, limit=1)[0].action == "IdentityMismatchDetected"
+
+
+def test_steps_are_recorded_only_while_in_process(app: App) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.QC_PENDING)
+    with pytest.raises(RuleViolation, match="only while IN_PROCESS"):
+        execution.record_step(
+            app.uow(), lot, RECEIPT, {}, by=people_of(app)["operator.cp1"], scan=scan_code(app, lot)
+        )
+
+
+# -- values: rounding, NOR, PAR, computed ------------------------------------------------
+
+
+def test_values_are_rounded_then_classified(app: App) -> None:
+    lot = in_process(app)
+    # viability NOR 90–100, PAR 80–100, one decimal: 89.96 reports as 90.0 → ok.
+    done = record(app, lot, RECEIPT, values={"viability_percent": 89.96})
+    value = done.entry.values["viability_percent"]
+    assert (value.entered, value.reported, value.outcome.value) == (89.96, 90.0, "ok")
+
+
+def test_an_excursion_needs_a_comment_and_nothing_is_written_without_one(app: App) -> None:
+    lot = in_process(app)
+    before = counts(app)
+    with pytest.raises(InvalidInput, match="viability_percent 85 % is outside the normal range"):
+        record(app, lot, RECEIPT, values={"viability_percent": 85.0})
+    assert counts(app) == before
+    done = record(
+        app,
+        lot,
+        RECEIPT,
+        values={"viability_percent": 85.0},
+        comments={"viability_percent": "long transit; within PAR"},
+    )
+    assert done.entry.values["viability_percent"].outcome.value == "excursion"
+    assert done.deviations == ()
+    kinds = [e.kind for e in record_view(app, people_of(app).qa.actor, lot).exceptions]
+    assert kinds == ["excursion"]
+
+
+def test_a_value_outside_the_par_is_recorded_and_opens_a_deviation(app: App) -> None:
+    lot = in_process(app)
+    done = record(app, lot, RECEIPT, values={"viability_percent": 75.0})  # PAR 80–100, critical
+    assert done.entry.values["viability_percent"].outcome.value == "out-of-par"
+    (reference,) = done.deviations
+    (deviation,) = list_deviations(app, people_of(app).qa.actor, state="open")
+    assert deviation.deviation.reference == reference
+    assert deviation.deviation.severity.value == "major"  # a critical parameter
+    assert deviation.step == "receipt #1"
+    assert "viability_percent 75 %" in deviation.deviation.description
+    opened = [e for e in queries.audit_log(app, limit=3) if e.action == "DeviationOpened"]
+    assert opened and opened[0].entity_id == reference
+
+
+def test_computed_values_are_computed_from_the_record_and_the_patients_weight(app: App) -> None:
+    lot = in_process(app)
+    for step in ("receipt", "selection_activation"):
+        record(app, lot, step)
+    with pytest.raises(InvalidInput, match="vector_volume_ml is computed, never typed"):
+        record(app, lot, "transduction", values={"vector_volume_ml": 1.0})
+    done = record(app, lot, "transduction", values={"vector_titre": 2.5, "moi": 5.0})
+    seeded = nominal(
+        record_view(app, people_of(app).qa.actor, lot).steps[1].definition.parameter("seeded_cells")
+    )
+    expected = 5.0 * seeded * 1e6 / (2.5 * 1e8)
+    assert done.entry.values["vector_volume_ml"].reported == pytest.approx(expected, abs=0.01)
+    record(app, lot, "expansion")
+    done = record(
+        app, lot, "harvest_formulation", values={"car_concentration": 8.0, "dose_per_kg": 2.0}
+    )
+    # dose volume = dose per kg × the ordered patient's 72 kg / concentration
+    assert done.entry.values["dose_volume_ml"].reported == pytest.approx(2.0 * 72.0 / 8.0)
+
+
+# -- verification ------------------------------------------------------------------------
+
+
+def test_verification_is_by_another_person_with_a_signature(app: App) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT, verify=False)
+    crew = people_of(app)
+    with pytest.raises(PermissionDenied, match="they performed it"):
+        execution.verify_step(
+            app.uow(),
+            lot,
+            RECEIPT,
+            1,
+            by=crew["operator.cp1"],
+            signing=Signing(PASSWORD, "operator.cp1"),
+        )
+    assert queries.audit_log(app, lot=lot, limit=1)[0].action == "PermissionDenied"
+    with pytest.raises(SignatureRefused):
+        execution.verify_step(
+            app.uow(),
+            lot,
+            RECEIPT,
+            1,
+            by=crew["operator2.cp1"],
+            signing=Signing("wrong-password", "operator2.cp1"),
+        )
+    with pytest.raises(InvalidInput, match="needs your electronic signature"):
+        execution.verify_step(app.uow(), lot, RECEIPT, 1, by=crew["operator2.cp1"], signing=None)
+    execution.verify_step(
+        app.uow(),
+        lot,
+        RECEIPT,
+        1,
+        by=crew["operator2.cp1"],
+        signing=Signing(PASSWORD, "operator2.cp1"),
+    )
+    view = record_view(app, crew.qa.actor, lot)
+    (signature,) = view.steps[0].verifications[1]
+    assert (signature.signer_id, signature.meaning, signature.matches) == (
+        "operator2.cp1",
+        "verified",
+        True,
+    )
+    with pytest.raises(RuleViolation, match=r"verified already by operator2\.cp1"):
+        execution.verify_step(
+            app.uow(), lot, RECEIPT, 1, by=crew.qa, signing=Signing(PASSWORD, "qa.cp1")
+        )
+
+
+def test_a_coordinator_may_not_record_and_an_operator_only_at_their_site(app: App) -> None:
+    lot = in_process(app)
+    crew = people_of(app)
+    with pytest.raises(PermissionDenied, match="needs the role operator"):
+        execution.record_step(
+            app.uow(), lot, RECEIPT, {}, by=crew.coordinator, scan=scan_code(app, lot)
+        )
+    from vein2vein.services import people
+
+    people.update_user(app.uow(), crew.admin.actor, "operator2.cp1", sites="TC1", reason="move")
+    from tests.network import sign_in
+
+    moved = sign_in(app, "operator2.cp1")
+    with pytest.raises(PermissionDenied, match="outside their site scope"):
+        execution.record_step(app.uow(), lot, RECEIPT, {}, by=moved, scan=scan_code(app, lot))
+
+
+# -- corrections -------------------------------------------------------------------------
+
+
+def test_a_correction_keeps_the_original_and_asks_for_verification_again(
+    app: App, clock: FixedClock
+) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT, values={"total_nucleated_cells": 12.0})
+    crew = people_of(app)
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        execution.correct_value(
+            app.uow(),
+            lot,
+            RECEIPT,
+            1,
+            "total_nucleated_cells",
+            13.0,
+            by=crew["operator.cp1"],
+            why=" ",
+        )
+    clock.advance(timedelta(minutes=30))
+    execution.correct_value(
+        app.uow(),
+        lot,
+        RECEIPT,
+        1,
+        "total_nucleated_cells",
+        13.0,
+        by=crew["operator.cp1"],
+        why="transcription error",
+    )
+    view = record_view(app, crew.qa.actor, lot)
+    value = view.steps[0].entries[0].values["total_nucleated_cells"]
+    (correction,) = value.corrections
+    assert (value.reported, correction.old, correction.new, correction.by, correction.why) == (
+        13.0,
+        12.0,
+        13.0,
+        "operator.cp1",
+        "transcription error",
+    )
+    assert view.steps[0].entries[0].verified_by is None  # the verifier saw 12.0
+    assert view.changed_after_entry == [(view.steps[0].entries[0], "total_nucleated_cells")]
+    assert {e.kind for e in view.exceptions} == {"correction", "unverified"}
+    with pytest.raises(RuleViolation, match="awaiting verification: receipt #1"):
+        act(app, lot, Action.COMPLETE_PROCESSING)
+    audit = queries.audit_log(app, lot=lot, limit=1)[0]
+    assert (audit.action, audit.old["value"], audit.new["value"]) == (
+        "StepValueCorrected",
+        12.0,
+        13.0,
+    )
+
+
+def test_a_correction_outside_the_par_opens_a_deviation(app: App) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT)
+    execution.correct_value(
+        app.uow(),
+        lot,
+        RECEIPT,
+        1,
+        "bag_temperature_c",
+        12.0,
+        by=people_of(app)["operator.cp1"],
+        why="logger read again",
+    )
+    (deviation,) = list_deviations(app, people_of(app).qa.actor)
+    assert deviation.deviation.severity.value == "major" and deviation.step == "receipt #1"
+
+
+# -- materials and equipment -------------------------------------------------------------
+
+
+def _step_with_lots(app: App, lot: str, lots: list[str], equipment: str | None = None) -> None:
+    from tests.network import bound_process
+
+    step = bound_process(app, lot).step("selection_activation")
+    execution.record_step(
+        app.uow(),
+        lot,
+        step.id,
+        {p.name: nominal(p) for p in step.parameters if not p.formula},
+        by=people_of(app)["operator.cp1"],
+        scan=scan_code(app, lot),
+        material_lots=lots,
+        equipment=equipment or equipment_for("cell-processor"),
+    )
+
+
+def test_a_step_consumes_only_released_unexpired_lots_of_the_right_type(
+    app: App, clock: FixedClock
+) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT)
+    crew = people_of(app)
+    needed = ["CD4/CD8 selection reagent", "T-cell activation reagent", "T-cell culture medium"]
+    good = [material_lot(m) for m in needed]
+    materials.receive_lot(
+        app.uow(),
+        crew["logistics.cp1"].actor,
+        lot="Q-0001",
+        type=needed[0],
+        supplier="S",
+        expiry=clock.now().date() + timedelta(days=9),
+    )
+    before = counts(app)
+    with pytest.raises(RuleViolation, match="Q-0001 is QUARANTINE: only a released lot is used"):
+        _step_with_lots(app, lot, ["Q-0001", *good[1:]])
+    with pytest.raises(RuleViolation, match="which this step does not use"):
+        _step_with_lots(app, lot, [*good, material_lot("Lentiviral vector (anti-CD19 CAR)")])
+    with pytest.raises(InvalidInput, match="scan the lot of T-cell culture medium"):
+        _step_with_lots(app, lot, good[:2])
+    with pytest.raises(NotFound, match="material lot 'NOPE' does not exist"):
+        _step_with_lots(app, lot, ["NOPE", *good[1:]])
+    materials.move_lot(
+        app.uow(),
+        crew.qa,
+        "Q-0001",
+        "released",
+        reason="CoA ok",
+        signing=Signing(PASSWORD, "qa.cp1"),
+    )
+    clock.advance(timedelta(days=10))
+    with pytest.raises(RuleViolation, match="Q-0001 expired on"):
+        _step_with_lots(app, lot, ["Q-0001", *good[1:]])
+    assert counts(app)[:2] == before[:2]
+    _step_with_lots(app, lot, good)
+
+
+def test_a_step_refuses_equipment_out_of_calibration_of_another_class_or_site(
+    app: App, clock: FixedClock
+) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT)
+    crew = people_of(app)
+    needed = ["CD4/CD8 selection reagent", "T-cell activation reagent", "T-cell culture medium"]
+    good = [material_lot(m) for m in needed]
+    with pytest.raises(RuleViolation, match="is of class incubator, the step needs cell-processor"):
+        _step_with_lots(app, lot, good, equipment_for("incubator"))
+    today = clock.now().date()
+    materials.register_equipment(
+        app.uow(),
+        crew.admin.actor,
+        equipment_id="CP-OLD",
+        equipment_class="cell-processor",
+        site="CP1",
+        description="old",
+        calibration_due=today,
+    )
+    materials.register_equipment(
+        app.uow(),
+        crew.admin.actor,
+        equipment_id="CP-TC1",
+        equipment_class="cell-processor",
+        site="TC1",
+        description="away",
+        calibration_due=today + timedelta(days=99),
+    )
+    with pytest.raises(RuleViolation, match="CP-TC1 is at TC1, the batch at CP1"):
+        _step_with_lots(app, lot, good, "CP-TC1")
+    clock.advance(timedelta(days=1))
+    with pytest.raises(RuleViolation, match="CP-OLD is out of calibration"):
+        _step_with_lots(app, lot, good, "CP-OLD")
+    materials.record_calibration(
+        app.uow(), crew.admin.actor, "CP-OLD", due=today + timedelta(days=180), reason="CAL-2026-17"
+    )
+    _step_with_lots(app, lot, good, "CP-OLD")
+
+
+def test_genealogy_goes_both_ways(app: App) -> None:
+    small_network(app)
+    first, second = order(app, "PT-000101"), order(app, "PT-000102")
+    for lot in (first, second):
+        advance(app, lot, BatchState.QC_PENDING)
+    vector = material_lot("Lentiviral vector (anti-CD19 CAR)")
+    qa = people_of(app).qa.actor
+    _, uses = genealogy_of_lot(app, qa, vector)
+    assert [(u.batch_lot, u.step_id) for u in uses] == [
+        (first, "transduction"),
+        (second, "transduction"),
+    ]
+    inside = record_view(app, qa, first).materials
+    assert vector in {u.material_lot for u in inside}
+    assert {u.material_type for u in inside} >= {"Infusion bag", "Cryopreservation medium"}
+
+
+def test_a_material_lot_moves_through_its_life_with_signatures(app: App) -> None:
+    crew = small_network(app)
+    today = app.clock.now().date()
+    materials.receive_lot(
+        app.uow(),
+        crew["logistics.cp1"].actor,
+        lot="M-0001",
+        type="Infusion bag",
+        supplier="S",
+        expiry=today + timedelta(days=30),
+    )
+    with pytest.raises(PermissionDenied, match="needs the role qa-reviewer"):
+        materials.move_lot(
+            app.uow(),
+            crew["logistics.cp1"],
+            "M-0001",
+            "released",
+            reason="x",
+            signing=Signing(PASSWORD, "logistics.cp1"),
+        )
+    with pytest.raises(RuleViolation, match="cannot go from QUARANTINE to EXPIRED"):
+        materials.move_lot(
+            app.uow(), crew.qa, "M-0001", "expired", reason="x", signing=Signing(PASSWORD, "qa.cp1")
+        )
+    materials.move_lot(
+        app.uow(),
+        crew.qa,
+        "M-0001",
+        "released",
+        reason="CoA reviewed",
+        signing=Signing(PASSWORD, "qa.cp1"),
+    )
+    entry = queries.audit_log(app, limit=1)[0]
+    assert (entry.action, entry.entity_id, entry.new["status"]) == (
+        "MaterialLotReleased",
+        "M-0001",
+        "RELEASED",
+    )
+    with pytest.raises(InvalidInput, match="expired on"):
+        materials.receive_lot(
+            app.uow(),
+            crew["logistics.cp1"].actor,
+            lot="M-0002",
+            type="Infusion bag",
+            supplier="S",
+            expiry=today - timedelta(days=1),
+        )
+
+
+# -- deviations and release --------------------------------------------------------------
+
+
+def test_an_open_major_deviation_blocks_release_until_qa_closes_it(app: App) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS)
+    done = record(app, lot, RECEIPT, values={"viability_percent": 75.0})
+    (reference,) = done.deviations
+    advance(app, lot, BatchState.QC_PENDING)
+    with pytest.raises(RuleViolation, match=f"open deviation {reference} \\(major\\)"):
+        act(app, lot, Action.RELEASE, reason="in spec")
+    assert queries.batch_view(app, lot).batch.state == "QC_PENDING"
+    crew = people_of(app)
+    with pytest.raises(InvalidInput, match="needs a CAPA reference"):
+        materials.close_deviation(
+            app.uow(),
+            crew.qa,
+            reference,
+            impact="none on the dose",
+            signing=Signing(PASSWORD, "qa.cp1"),
+        )
+    with pytest.raises(PermissionDenied, match="needs the role qa-reviewer"):
+        materials.close_deviation(
+            app.uow(),
+            crew["operator.cp1"],
+            reference,
+            impact="x",
+            capa="CAPA-1",
+            signing=Signing(PASSWORD, "operator.cp1"),
+        )
+    closed = materials.close_deviation(
+        app.uow(),
+        crew.qa,
+        reference,
+        impact="viability 75 % at receipt; expansion normal",
+        capa="CAPA-2026-004",
+        signing=Signing(PASSWORD, "qa.cp1"),
+    )
+    assert (closed.deviation.state.value, closed.closed_by) == ("CLOSED", "qa.cp1")
+    signed = queries.audit_log(app, limit=1)[0]
+    assert signed.action == "DeviationClosed"
+    act(app, lot, Action.RELEASE, reason="in spec")
+    assert queries.batch_view(app, lot).batch.state == "RELEASED"
+
+
+def test_a_minor_deviation_opened_by_hand_does_not_block_release(app: App) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.QC_PENDING)
+    crew = people_of(app)
+    with pytest.raises(InvalidInput, match="severity 'small'"):
+        materials.open_deviation(
+            app.uow(), crew["operator.cp1"].actor, lot, severity="small", description="x"
+        )
+    reference = materials.open_deviation(
+        app.uow(),
+        crew["operator.cp1"].actor,
+        lot,
+        severity="minor",
+        description="label printed twice",
+    )
+    assert reference.startswith("DEV-")
+    act(app, lot, Action.RELEASE, reason="in spec")
+    assert queries.batch_view(app, lot).batch.state == "RELEASED"
+
+
+def test_qa_may_classify_a_deviation_anew_when_closing_it(app: App) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.QC_PENDING)
+    crew = people_of(app)
+    reference = materials.open_deviation(
+        app.uow(),
+        crew["operator.cp1"].actor,
+        lot,
+        severity="minor",
+        description="incubator door alarm",
+    )
+    with pytest.raises(InvalidInput, match="is critical: closing needs a CAPA"):
+        materials.close_deviation(
+            app.uow(),
+            crew.qa,
+            reference,
+            impact="x",
+            severity="critical",
+            signing=Signing(PASSWORD, "qa.cp1"),
+        )
+    closed = materials.close_deviation(
+        app.uow(),
+        crew.qa,
+        reference,
+        impact="door open 4 min",
+        severity="major",
+        capa="CAPA-9",
+        signing=Signing(PASSWORD, "qa.cp1"),
+    )
+    assert closed.deviation.severity.value == "major"
+    entry = queries.audit_log(app, limit=1)[0]
+    assert (entry.old["severity"], entry.new["severity"]) == ("minor", "major")
+
+
+def test_a_whole_batch_runs_to_release_with_its_record(app: App, clock: FixedClock) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS, clock)
+    execute_record(app, lot, clock)
+    advance(app, lot, BatchState.RELEASED, clock)
+    view = record_view(app, people_of(app).qa.actor, lot)
+    assert view.complete and view.exceptions == [] and view.deviations == []
+    assert all(s.status == "done" for s in view.steps)
