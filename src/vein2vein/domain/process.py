@@ -79,7 +79,8 @@ class Range:
     def __str__(self) -> str:
         low = "−∞" if self.low is None else f"{self.low:g}"
         high = "+∞" if self.high is None else f"{self.high:g}"
-        return f"{low}–{high}"
+        negative = any(v is not None and v < 0 for v in (self.low, self.high))
+        return f"{low} to {high}" if negative else f"{low}–{high}"  # never "-1.2–-0.8"
 
 
 class Outcome(StrEnum):

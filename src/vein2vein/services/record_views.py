@@ -14,6 +14,7 @@ from vein2vein.domain.people import Actor
 from vein2vein.domain.process import StepDefinition
 from vein2vein.services.app import App
 from vein2vein.services.authorise import require
+from vein2vein.services.mbr import EFFECTIVE
 from vein2vein.services.queries import SignatureView
 from vein2vein.services.records import _load
 from vein2vein.store import queries as q
@@ -32,6 +33,7 @@ from vein2vein.store.records import (
 
 __all__ = [
     "EquipmentView",
+    "Feedback",
     "LotView",
     "RecordView",
     "StepView",
@@ -39,7 +41,10 @@ __all__ = [
     "list_deviations",
     "list_equipment",
     "list_lots",
+    "record_of",
     "record_view",
+    "startable_processes",
+    "value_feedback",
 ]
 
 
@@ -208,3 +213,50 @@ def list_deviations(app: App, by: Actor, *, state: str | None = None) -> list[De
             raise InvalidInput(f"state {state!r}: expected one of {choices}") from None
     with app.reader() as connection:
         return DeviationRepository(connection).list(states=states)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """What the operator page says about a value as it is typed (the domain's classify)."""
+
+    name: str
+    unit: str
+    reported: float
+    outcome: str  # ok, excursion, out-of-par
+    nor: str
+    par: str
+
+
+def value_feedback(app: App, by: Actor, lot: str, step_id: str, name: str, text: str) -> Feedback:
+    """Round and classify a typed value of ``name`` at ``step_id`` of batch ``lot``, as
+    recording would (``ParameterSpec.classify``), without recording anything."""
+    require(by, "records.read")
+    with app.reader() as connection:
+        record = _load(BatchRecordRepository(connection), MbrRepository(connection), lot)
+    try:
+        spec = record.process.step(step_id).parameter(name)
+    except LookupError as missing:
+        raise NotFound(str(missing)) from None
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise InvalidInput(f"{name} {text!r}: expected a number") from None
+    classified = spec.classify(value)
+    return Feedback(name, spec.unit, classified.reported, classified.outcome.value,
+                    str(spec.nor), str(spec.par))  # fmt: skip
+
+
+def record_of(app: App, lot: str) -> RecordHeader | None:
+    """The header of batch ``lot``'s record (its MBR version), or None before processing."""
+    with app.reader() as connection:
+        return BatchRecordRepository(connection).header(lot)
+
+
+def startable_processes(app: App, product: str) -> list[str]:
+    """The processes with an effective MBR for ``product``: what start-processing offers."""
+    with app.reader() as connection:
+        return [
+            r.process
+            for r in MbrRepository(connection).list()
+            if r.status == EFFECTIVE and r.product == product
+        ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from vein2vein.web import audit, batches, favicon, login, network
+from vein2vein.web import audit, batches, favicon, login, network, records
 from vein2vein.web._common import STATIC_DIR
 from vein2vein.web.errors import error_page, status_page
 from vein2vein.web.session import current_identity
@@ -22,6 +22,7 @@ router = APIRouter(include_in_schema=False)
 _signed_in = [Depends(current_identity)]
 router.include_router(network.router, dependencies=_signed_in)
 router.include_router(batches.router, dependencies=_signed_in)
+router.include_router(records.router, dependencies=_signed_in)
 router.include_router(audit.router, dependencies=_signed_in)
 router.include_router(login.router)
 router.include_router(favicon.router)

@@ -18,7 +18,7 @@ from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.errors import InvalidInput, V2VError
 from vein2vein.domain.permissions import rule_for
 from vein2vein.services import batches as svc
-from vein2vein.services import queries
+from vein2vein.services import queries, record_views
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity, Signing
 from vein2vein.web._common import AppDep, label, templates
@@ -175,6 +175,8 @@ def _render_batch(
             "csrf_token": identity.credential.csrf_token,
             "me": identity.actor,
             "hidden_actions": len(view.actions) - len(allowed),
+            "record": record_views.record_of(app, lot),
+            "processes": record_views.startable_processes(app, view.batch.product),
             "page": "batches",
         },
         status_code=problem.status if problem else 200,
@@ -219,9 +221,11 @@ def batch_action(
     expected_version: FormText = "",
     signature_user_id: FormText = "",
     signature_password: FormText = "",
+    process: FormText = "",
 ) -> Response:
     htmx = request.headers.get("HX-Request") == "true"
     typed = {
+        "process": process,
         "scan": scan,
         "reason": reason,
         "from_party": from_party,
@@ -249,6 +253,7 @@ def batch_action(
             ),
             expected_version=int(version) if version is not None else None,
             signing=_signing(signature_user_id, signature_password),
+            process=process.strip() or None,
         )
         outcome = Outcome(action, before, batch.state.value, identity.actor.full_name)
     except V2VError as error:
