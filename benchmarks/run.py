@@ -16,6 +16,7 @@ from pathlib import Path
 
 import bench_audit_verify
 import bench_demo_build
+import bench_step_record_pg
 import bench_transitions_pg
 from _common import Result, machine, say
 
@@ -24,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: list[tuple[str, Callable[[], Result]]] = [
     ("audit verify", bench_audit_verify.run),
     ("audited transitions", bench_transitions_pg.run),
+    ("step recordings", bench_step_record_pg.run),
     ("demo build", bench_demo_build.run),
 ]
 
@@ -113,7 +115,7 @@ Needs PostgreSQL at `V2V_TEST_POSTGRES_URL` (default
 `postgresql+psycopg://postgres@127.0.0.1:5432/test`); the transitions benchmark works in a
 schema of its own and drops it afterwards. SQLite files live in a temporary directory.
 One benchmark alone: `.venv/bin/python benchmarks/bench_audit_verify.py` (or
-`bench_transitions_pg.py`, `bench_demo_build.py`). The raw figures of the last run are also
+`bench_transitions_pg.py`, `bench_step_record_pg.py`, `bench_demo_build.py`). The raw figures of the last run are also
 in `benchmarks/results/latest.json` (not committed).
 
 ## Last run: {when}, {elapsed:.0f} s in all
@@ -133,6 +135,15 @@ in `benchmarks/results/latest.json` (not committed).
 - **audited transitions** (`bench_transitions_pg.py`): hold/resume pairs through
   `perform_transition` on PostgreSQL, one transaction each, one client. Baseline: the same
   UPDATE of the batch row, one transaction each, no audit record. Target ratio ≥ 0.3.
+- **step recordings** (`bench_step_record_pg.py`): `execution.record_step` of the first
+  three steps of the conventional MBR (receipt; selection with three material lots;
+  transduction with the vector lot and a computed value) on 360 batches in process on
+  PostgreSQL, one transaction each, one client — permission, row lock, label scan, the
+  record and its MBR version loaded, sequence, rounding and NOR/PAR classification, lot and
+  equipment checks, rows and the audit record. Baseline: the audited transition above
+  (`perform_transition` hold/resume of the same batches), in the same run. Ratio = steps per
+  second / transitions per second; target ≥ 0.5 (a step with all its checks costs at most
+  twice a transition).
 - **demo build** (`bench_demo_build.py`): `build_demo` with 300 patients on SQLite, every
   step through the services. Baseline: placing the same number of orders only. The target
   is absolute (well under a minute); the ratio is the share of the build spent on orders.
