@@ -50,11 +50,11 @@ def _range(r: Range) -> str:
 
 
 class _Names:
-    """Full names of the people the record knows (signers, the printer): the record itself
-    keeps user ids for performers."""
+    """Full names of the people the record names (from their accounts; signers as they
+    signed; the printer)."""
 
     def __init__(self, view: RecordView, printed_by: Actor) -> None:
-        self._names = {printed_by.user_id: printed_by.full_name}
+        self._names = {printed_by.user_id: printed_by.full_name} | view.names
         for sig in _all_signatures(view):
             self._names.setdefault(sig.signer_id, sig.signer_name)
 

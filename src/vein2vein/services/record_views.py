@@ -19,7 +19,7 @@ from vein2vein.services.queries import SignatureView
 from vein2vein.services.records import _load
 from vein2vein.store import queries as q
 from vein2vein.store.mbr import MbrRepository
-from vein2vein.store.people import signatures_for
+from vein2vein.store.people import UserRepository, signatures_for
 from vein2vein.store.queries import BatchRow
 from vein2vein.store.records import (
     BatchRecordRepository,
@@ -77,6 +77,14 @@ class RecordView:
     materials: list[MaterialUse]
     complete: bool
     batch_signatures: list[SignatureView] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # user id → full name
+
+    def name(self, user_id: str | None) -> str:
+        """``Full Name (user.id)`` of a person the record names, or the id alone."""
+        if not user_id:
+            return ""
+        full = self.names.get(user_id)
+        return f"{full} ({user_id})" if full else user_id
 
     @property
     def next_steps(self) -> list[StepDefinition]:
@@ -111,6 +119,7 @@ def record_view(app: App, by: Actor, lot: str) -> RecordView:
         deviations = DeviationRepository(connection).for_lot(lot)
         uses = records.lots_in(lot)
         signed = signatures_for(connection, entity_type="batch", entity_ids=[lot])
+        names = {u.user_id: u.full_name for u in UserRepository(connection).list()}
     verifications: dict[tuple[str, int], list[SignatureView]] = {}
     batch_signatures = []
     for row in signed:
@@ -143,6 +152,7 @@ def record_view(app: App, by: Actor, lot: str) -> RecordView:
         materials=uses,
         complete=record.complete,
         batch_signatures=batch_signatures,
+        names=names,
     )
 
 
