@@ -115,8 +115,8 @@ Needs PostgreSQL at `V2V_TEST_POSTGRES_URL` (default
 `postgresql+psycopg://postgres@127.0.0.1:5432/test`); the transitions benchmark works in a
 schema of its own and drops it afterwards. SQLite files live in a temporary directory.
 One benchmark alone: `.venv/bin/python benchmarks/bench_audit_verify.py` (or
-`bench_transitions_pg.py`, `bench_step_record_pg.py`, `bench_demo_build.py`). The raw figures of the last run are also
-in `benchmarks/results/latest.json` (not committed).
+`bench_transitions_pg.py`, `bench_step_record_pg.py`, `bench_demo_build.py`). The raw
+figures of the last run are also in `benchmarks/results/latest.json` (not committed).
 
 ## Last run: {when}, {elapsed:.0f} s in all
 

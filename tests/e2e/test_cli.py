@@ -335,8 +335,30 @@ def test_every_command_that_reads_or_writes_records_needs_a_signed_in_person(cli
     assert "unknown user id or wrong password" in wrong.stderr
 
 
-def test_a_release_from_the_command_line_asks_for_the_signature(cli: Cli) -> None:
+# A one-step process, enough to start and complete processing from the command line.
+ONE_STEP_MBR = """\
+schema_version: 1
+product: CART-CD19
+process: CART-CD19-ONE
+title: One-step test process
+version: 1
+steps:
+  - id: receipt
+    name: Receipt
+    instructions: Check the bag.
+    expected_hours: 1
+    parameters:
+      viability_percent: {unit: "%", precision: 1, nor: [90, 100], par: [80, 100]}
+"""
+
+
+def test_a_release_from_the_command_line_asks_for_the_signature(
+    cli: Cli, tmp_path: Path
+) -> None:
     lot = setup_network(cli)
+    (tmp_path / "one.yaml").write_text(ONE_STEP_MBR)
+    login(cli, "admin")
+    cli("mbr", "import", str(tmp_path / "one.yaml"))
     login(cli, "admin")
     cli(
         "user", "add", "qp.one", "--name", "Dr Q. P. One", "--role", "qp", "--sites", "CP1",
@@ -356,7 +378,9 @@ def test_a_release_from_the_command_line_asks_for_the_signature(cli: Cli) -> Non
     # The first signature of a session asks for the user id and the password.
     accepted = cli("batch", "accept", lot, "--reason", "in spec", input=f"tester\n{PASSWORD}\n")
     assert "First signature of this session" in accepted.stdout and "ACCEPTED" in accepted.stdout
-    cli("batch", "start-processing", lot, "--scan", bag)
+    cli("mbr", "approve", "CART-CD19-ONE", "1", "--reason", "reviewed", input=f"{PASSWORD}\n")
+    cli("batch", "start-processing", lot, "--scan", bag)  # the only effective process
+    cli("step", "record", lot, "receipt", "--value", "viability_percent=95.04", "--scan", bag)
     cli("batch", "complete-processing", lot)
     maker = cli("batch", "hold", lot, "--reason", "wait")  # tester may hold, not release
     assert "ON_HOLD" in maker.stdout

@@ -196,7 +196,8 @@ def test_the_record_page_shows_changes_and_signatures_and_takes_a_correction(
     lot = in_process_with_exceptions(site)
     visit(site, page, f"/batches/{lot}/record", "operator.cp1")
     receipt = page.locator("#step-receipt")
-    assert "changed 9 → 9.5 by Otto Perator (operator.cp1)" in receipt.get_by_test_id("correction").inner_text()
+    correction = receipt.get_by_test_id("correction").inner_text()
+    assert "changed 9 → 9.5 by Otto Perator (operator.cp1)" in correction
     assert "OUT OF PAR" in receipt.locator("tr[data-param=viability_percent]").inner_text()
     selection = page.locator("#step-selection_activation")
     assert (

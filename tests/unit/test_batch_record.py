@@ -161,3 +161,12 @@ def test_a_step_that_took_half_as_long_again_as_expected_is_flagged_late() -> No
     record.verify("selection_activation", 1, by=QA, at=T0 + timedelta(hours=10))
     late = [e for e in record.exceptions() if e.kind == "late"]
     assert [(e.step_id, e.detail) for e in late] == [("selection_activation", "10 h, expected 6 h")]
+
+
+def test_a_value_that_is_not_a_finite_number_is_refused_and_not_recorded() -> None:
+    record = fresh()
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InvalidInput, match="expected a finite number"):
+            record.record_step("receipt", GOOD["receipt"] | {"viability_percent": bad},
+                               by="op.one", at=T0)  # fmt: skip
+    assert record.entries == []

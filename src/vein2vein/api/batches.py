@@ -94,7 +94,8 @@ def perform_transition(
 ) -> BatchDetailPublic:
     """Move the batch by ``action``, as the signed-in person. Where the permission table asks
     for an electronic signature (e.g. release), send ``signature``: your password again, and
-    your user id at the first signature made with this token."""
+    your user id at the first signature made with this token. ``process`` chooses the MBR
+    that start-processing binds the batch to, where more than one is effective."""
     sig = body.signature
     signing = Signing(sig.password, sig.user_id or None) if sig is not None else None
     handoff = svc.HandoffDetails(
@@ -113,6 +114,7 @@ def perform_transition(
         handoff=handoff,
         expected_version=body.expected_version,
         signing=signing,
+        process=body.process or None,
     )
     return _detail(app, lot)
 

@@ -164,6 +164,11 @@ class TransitionCreate(_Create):
     signature: SignatureCreate | None = Field(
         default=None, description="Required where the action is signed (e.g. release)."
     )
+    process: str | None = Field(
+        default=None,
+        max_length=64,
+        description="start-processing only: the process (MBR) to run, if several are effective.",
+    )
 
 
 class ScanCreate(_Create):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from vein2vein.cli import _audit_review, _auth, _mbr, _people, _running
+from vein2vein.cli import _audit_review, _auth, _mbr, _people, _records, _running
 from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
     age,
@@ -64,6 +64,7 @@ app.command("logout")(_people.logout)
 app.command("whoami")(_people.whoami)
 app.add_typer(_people.user_app, name="user")
 app.add_typer(_people.password_app, name="password")
+_records.register(app)
 
 
 @app.callback()
@@ -362,6 +363,7 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
                 scan=kwargs.get("scan"),
                 handoff=handoff,
                 expected_version=kwargs.get("expected_version"),
+                process=kwargs.get("process"),
             )
         extra = (
             f", DIN {batch.din.eye_readable}" if rule.action is Action.COLLECT and batch.din else ""
@@ -417,6 +419,17 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
                 default=None,
                 annotation=Annotated[
                     float | None, typer.Option(help="Temperature at the hand-off, °C.")
+                ],
+            )
+        )
+    if rule.action is Action.START_PROCESSING:
+        params.append(
+            inspect.Parameter(
+                "process",
+                keyword,
+                default=None,
+                annotation=Annotated[
+                    str | None, typer.Option(help="The process (MBR), if several are effective.")
                 ],
             )
         )

@@ -20,13 +20,14 @@ Examples
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from vein2vein.domain.errors import InvalidInput
+from vein2vein.domain.errors import InvalidInput, NotFound
 
 __all__ = [
     "Classified",
@@ -122,7 +123,10 @@ class ParameterSpec:
         round_to(0.0, self.precision)  # validates the precision
 
     def classify(self, value: float) -> Classified:
-        """Round ``value`` to the reportable precision, then compare it with NOR and PAR."""
+        """Round ``value`` to the reportable precision, then compare it with NOR and PAR;
+        a value that is not a finite number is refused."""
+        if not math.isfinite(value):
+            raise InvalidInput(f"{self.name} {value!r}: expected a finite number")
         reported = round_to(value, self.precision)
         if reported in self.nor:
             return Classified(reported, Outcome.OK)
@@ -168,7 +172,7 @@ class StepDefinition:
         for spec in self.parameters:
             if spec.name == name:
                 return spec
-        raise LookupError(f"step {self.id}: no parameter {name!r}")
+        raise NotFound(f"step {self.id}: no parameter {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +190,7 @@ class ProcessDefinition:
         for step in self.steps:
             if step.id == step_id:
                 return step
-        raise LookupError(f"process {self.process}: no step {step_id!r}")
+        raise NotFound(f"process {self.process}: no step {step_id!r}")
 
     @property
     def expected_hours(self) -> float:

@@ -243,10 +243,7 @@ def value_feedback(app: App, by: Actor, lot: str, step_id: str, name: str, text:
     require(by, "records.read")
     with app.reader() as connection:
         record = _load(BatchRecordRepository(connection), MbrRepository(connection), lot)
-    try:
-        spec = record.process.step(step_id).parameter(name)
-    except LookupError as missing:
-        raise NotFound(str(missing)) from None
+    spec = record.process.step(step_id).parameter(name)
     try:
         value = float(text.strip().replace(",", "."))
     except ValueError:

@@ -111,9 +111,11 @@ def _load(records: BatchRecordRepository, mbrs: MbrRepository, lot: str) -> Batc
     if header is None:
         raise RuleViolation(f"batch {lot} has no batch record: processing has not started")
     definition = definition_of(mbrs.get(header.process, header.process_version))
-    return BatchRecord(
-        lot, definition, header.patient_weight_kg, records.entries(lot), header.started_at
-    )
+    entries = records.entries(lot)
+    for entry in entries:  # values in the MBR's order, whatever order the rows came in
+        order = [p.name for p in definition.step(entry.step_id).parameters]
+        entry.values = {n: entry.values[n] for n in order if n in entry.values}
+    return BatchRecord(lot, definition, header.patient_weight_kg, entries, header.started_at)
 
 
 def check_record_complete(uow: UnitOfWork, lot: str) -> None:
