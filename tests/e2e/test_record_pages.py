@@ -214,6 +214,8 @@ def test_the_record_page_shows_changes_and_signatures_and_takes_a_correction(
     selection = page.locator("#step-selection_activation")
     assert "→ 105" in selection.get_by_test_id("correction").inner_text()
     assert "again" in selection.inner_text()  # verification needed again after the change
+    old = selection.get_by_test_id("signature")
+    assert "superseded" in old.inner_text() and "sig-old" in (old.get_attribute("class") or "")
 
 
 def test_the_record_prints_as_a_pdf(site: Site, page: Any) -> None:
