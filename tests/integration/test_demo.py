@@ -1,25 +1,39 @@
-"""The demo network: every state, the notable cases, an audit trail that verifies, repeatable."""
+"""The demo network: every state, the notable cases, an audit trail that verifies, repeatable;
+its batches run through the example MBRs, with records as a real network would have them."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import settings_for
-from vein2vein.domain.batch import BatchState
+from tests.conftest import postgres_url, service_missing, settings_for
+from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.identity import DEMONSTRATION_FINS
+from vein2vein.domain.materials import DeviationState, LotStatus, Severity
 from vein2vein.domain.patient import Patient
-from vein2vein.services import queries
+from vein2vein.domain.people import ALL_SITES, Actor, Role
+from vein2vein.domain.process import Outcome
+from vein2vein.services import mbr, queries, record_views
 from vein2vein.services.app import App
-from vein2vein.services.demo import build_demo
+from vein2vein.services.demo import DemoSummary, build_demo
+from vein2vein.services.record_views import RecordView
 from vein2vein.store import tables as t
 
 SMALL = 24  # patients: enough for every state and the notable cases, quick on PostgreSQL
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # the `clock` fixture's moment
+READER = Actor("qa.reader", "QA reader", frozenset({Role.QA_REVIEWER}), ALL_SITES)
+PROCESS_OF = {"CP1": "CART-CD19-CONV", "POC1": "CART-CD19-RAPID", "POC2": "CART-CD19-RAPID"}
+RELEASES = {TRANSITIONS[a].event for a in (Action.RELEASE, Action.RELEASE_CONDITIONALLY,
+                                           Action.RELEASE_OOS, Action.CONFIRM_RELEASE)}  # fmt: skip
 
 
 def audit_actions(app: App, lot: str) -> list[str]:
@@ -30,10 +44,59 @@ def lots_and_states(app: App) -> list[tuple[str, str]]:
     return sorted((row.lot, row.state) for row in queries.list_batches(app))
 
 
+@contextmanager
+def _postgres_schema(request: pytest.FixtureRequest) -> Iterator[str]:
+    """As conftest's ``postgres_schema_url``, for a fixture that lives for the module."""
+    unavailable = request.getfixturevalue("_postgres_available")
+    if unavailable is not None:
+        service_missing("PostgreSQL", unavailable)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url())
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def _built(url: str, patients: int) -> Iterator[tuple[App, DemoSummary]]:
+    application = App.connect(url, clock=FixedClock(NOW), settings=settings_for(url))
+    try:
+        application.upgrade()
+        yield application, build_demo(application, patients=patients)
+    finally:
+        application.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def network(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[App, DemoSummary]]:
+    """One small demo network per engine, built once for the tests that only read it."""
+    if request.param == "sqlite":
+        with _built(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'v2v.sqlite3'}", SMALL) as built:
+            yield built
+    else:
+        with _postgres_schema(request) as url, _built(url, SMALL) as built:
+            yield built
+
+
+@pytest.fixture(scope="module")
+def default_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, DemoSummary]]:
+    """The network `v2v demo build` builds (300 patients), on SQLite, built once."""
+    with _built(f"sqlite:///{tmp_path_factory.mktemp('full') / 'v2v.sqlite3'}", 300) as built:
+        yield built
+
+
 def test_the_demo_network_has_a_batch_in_every_state_and_the_notable_cases(
-    sqlite_app: App,
+    default_network: tuple[App, DemoSummary],
 ) -> None:
-    summary = build_demo(sqlite_app)
+    sqlite_app, summary = default_network
 
     assert summary.sites == 9
     assert summary.patients == 300
@@ -50,6 +113,10 @@ def test_the_demo_network_has_a_batch_in_every_state_and_the_notable_cases(
         "terminated",
         "on-hold",
         "released-oos",
+        "in-process",
+        "open-deviation",
+        "closed-deviation",
+        "corrected-value",
     }
     state_of = dict(lots_and_states(sqlite_app))
     assert state_of[summary.notable["rejected-apheresis"]] == "REJECTED"
@@ -64,9 +131,9 @@ def test_the_demo_network_has_a_batch_in_every_state_and_the_notable_cases(
 
 
 def test_a_wrong_bag_at_receipt_is_stopped_recorded_and_the_right_bag_then_received(
-    app: App,
+    network: tuple[App, DemoSummary],
 ) -> None:
-    summary = build_demo(app, patients=SMALL)
+    app, summary = network
 
     actions = audit_actions(app, summary.notable["identity-mismatch"])
     mismatch = actions.index("IdentityMismatchDetected")
@@ -75,8 +142,10 @@ def test_a_wrong_bag_at_receipt_is_stopped_recorded_and_the_right_bag_then_recei
     assert app.verify_audit().ok
 
 
-def test_every_change_is_audited_in_time_order_and_the_chain_verifies(app: App) -> None:
-    summary = build_demo(app, patients=SMALL)
+def test_every_change_is_audited_in_time_order_and_the_chain_verifies(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, summary = network
 
     assert all(n > 0 for n in summary.by_state.values()), summary.by_state
     report = app.verify_audit()
@@ -90,14 +159,14 @@ def test_every_change_is_audited_in_time_order_and_the_chain_verifies(app: App) 
             .where(t.audit_record.c.entity_type == "batch")
         ).scalar_one()
     assert stamps == sorted(stamps)
-    assert stamps[-1] <= app.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert stamps[-1] <= NOW.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert transitions > summary.batches * 5
 
 
 def test_hand_offs_are_cold_chain_fresh_apheresis_at_2_to_8_and_the_dose_below_minus_150(
-    app: App,
+    network: tuple[App, DemoSummary],
 ) -> None:
-    build_demo(app, patients=SMALL)
+    app, _ = network
 
     with app.reader() as c:
         rows = c.execute(sa.select(t.custody_event.c.action, t.custody_event.c.temperature_c))
@@ -110,8 +179,10 @@ def test_hand_offs_are_cold_chain_fresh_apheresis_at_2_to_8_and_the_dose_below_m
         assert all(v is not None and v < -150 for v in by_action[action]), action
 
 
-def test_patients_are_pseudonyms_and_identifiers_use_the_example_fins_only(app: App) -> None:
-    build_demo(app, patients=SMALL)
+def test_patients_are_pseudonyms_and_identifiers_use_the_example_fins_only(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, _ = network
 
     rows = queries.list_batches(app)
     for row in rows:
@@ -201,3 +272,182 @@ def test_the_demo_has_people_of_every_role_who_sign_in_with_the_printed_password
     assert live == 0
     signed = auth.sign_in(app.uow(), user_id="qp.cp1", password=summary.password, kind="api")
     assert signed.actor.full_name == "Qualified person, CP1 (demo)"
+
+
+# -- the batch records -------------------------------------------------------------------
+
+
+def records_of(app: App) -> dict[str, RecordView]:
+    """The batch record of every batch that started processing, by lot."""
+    views = {}
+    for row in queries.list_batches(app):
+        if "BatchRecordOpened" in audit_actions(app, row.lot):
+            views[row.lot] = record_views.record_view(app, READER, row.lot)
+    return views
+
+
+def test_both_example_mbrs_are_approved_by_another_qa_reviewer_before_any_batch_starts(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, _ = network
+
+    versions = {v.process: v for v in mbr.list_mbrs(app, READER)}
+    assert set(versions) == {"CART-CD19-CONV", "CART-CD19-RAPID"}
+    for v in versions.values():
+        assert v.status == mbr.EFFECTIVE and v.product == "CART-CD19"
+        assert v.approved_by is not None and v.approved_by != v.imported_by
+    trail = [e for e in reversed(queries.audit_log(app, limit=100_000))]
+    approved = max(e.seq for e in trail if e.action == "MasterBatchRecordApproved")
+    first_start = min(e.seq for e in trail if e.action == "BatchRecordOpened")
+    assert approved < first_start
+    with app.reader() as c:  # each approval carries its signature (meaning: approved)
+        signed = c.execute(
+            sa.select(t.signature.c.signer_id, t.signature.c.meaning).where(
+                t.signature.c.entity_type == "mbr"
+            )
+        ).all()
+    assert sorted(signed) == [(v.approved_by, "approved") for v in versions.values()]
+
+
+def test_batches_past_processing_have_complete_records_on_the_process_of_their_site(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, summary = network
+    views = records_of(app)
+    completed = {
+        row.lot
+        for row in queries.list_batches(app)
+        if "ProcessingCompleted" in audit_actions(app, row.lot)
+    }
+
+    assert len(completed) >= 8 and completed <= set(views)
+    assert {v.header.process for v in views.values()} == set(PROCESS_OF.values())
+    for lot, view in views.items():
+        assert view.header.process == PROCESS_OF[view.batch.manufacturing_site], lot
+        if lot in completed:
+            assert view.complete, lot
+            assert all(s.entries for s in view.steps), lot
+        for step in view.steps:
+            for entry in step.entries:
+                if step.definition.equipment_class:  # the site's own equipment
+                    assert entry.equipment is not None
+                    assert f"-{view.batch.manufacturing_site}-" in entry.equipment
+                assert set(entry.materials) == {m.type for m in step.definition.materials}
+                if step.definition.verification and entry.verified_by is not None:
+                    assert entry.verified_by != entry.performed_by  # a second person
+                    assert step.verifications[entry.occurrence]  # signed
+    # The conventional process counts its expansion every day; the records are spread over
+    # the 9-12 days (conventional) or 2-3 days (rapid) processing takes.
+    for view in (v for lot, v in views.items() if lot in completed):
+        entries = [e for s in view.steps for e in s.entries]
+        span = max(e.performed_at for e in entries) - view.header.started_at
+        if view.header.process == "CART-CD19-CONV":
+            counts = next(s for s in view.steps if s.definition.id == "expansion").entries
+            assert len(counts) >= 6 and 8 <= span.days < 12
+        else:
+            assert 1 <= span.days < 3
+    assert summary.records["steps recorded"] == sum(
+        len(s.entries) for v in views.values() for s in v.steps
+    )
+
+
+def test_records_have_excursions_with_reasons_a_correction_and_deviations_open_and_closed(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, summary = network
+    views = records_of(app)
+    values = [
+        value
+        for view in views.values()
+        for step in view.steps
+        for entry in step.entries
+        for value in entry.values.values()
+    ]
+
+    excursions = [v for v in values if v.outcome is Outcome.EXCURSION]
+    assert excursions and all(v.comment for v in excursions)
+    corrected = [v for v in values if v.corrections]
+    assert corrected and all(c.why and c.old != c.new for v in corrected for c in v.corrections)
+    lot = summary.notable["corrected-value"]
+    assert views[lot].changed_after_entry
+    assert "StepValueCorrected" in audit_actions(app, lot)
+
+    deviations = record_views.list_deviations(app, READER)
+    assert all(d.step is not None for d in deviations)  # opened by a value outside its PAR
+    closed = [d for d in deviations if d.deviation.state is DeviationState.CLOSED]
+    still_open = [d for d in deviations if d.deviation.state is DeviationState.OPEN]
+    assert closed and still_open
+    for d in closed:
+        assert d.deviation.impact and d.closed_by and d.closed_by.startswith("qa.")
+        assert d.deviation.severity is Severity.MINOR or d.deviation.capa
+    major_closed = {d.deviation.lot for d in closed if d.deviation.severity is Severity.MAJOR}
+    assert summary.notable["closed-deviation"] in major_closed
+    open_lot = summary.notable["open-deviation"]
+    assert open_lot in {d.deviation.lot for d in still_open}
+    assert dict(lots_and_states(app))[open_lot] == BatchState.QC_PENDING.value
+    assert summary.records["deviations opened"] == len(deviations)
+    assert summary.records["deviations closed"] == len(closed)
+
+
+def test_no_batch_is_released_while_a_major_or_critical_deviation_is_open(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, _ = network
+    blocking = {
+        d.deviation.lot
+        for d in record_views.list_deviations(app, READER, state="open")
+        if d.deviation.severity is not Severity.MINOR
+    }
+
+    assert blocking
+    for row in queries.list_batches(app):
+        released = RELEASES & set(audit_actions(app, row.lot))
+        assert not (released and row.lot in blocking), row.lot
+
+
+def test_a_batch_in_process_has_a_partly_executed_record(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, summary = network
+    lot = summary.notable["in-process"]
+
+    view = record_views.record_view(app, READER, lot)
+    assert view.batch.state == BatchState.IN_PROCESS.value
+    done = [s for s in view.steps if s.entries]
+    assert done and len(done) < len(view.steps) and not view.complete
+    assert view.next_steps  # what the operator does next
+    assert view.steps[-1].status == "to do"
+
+
+def test_material_lots_and_equipment_are_released_and_calibrated_where_they_are_used(
+    network: tuple[App, DemoSummary],
+) -> None:
+    app, _ = network
+    views = records_of(app)
+    used = {u.material_lot for v in views.values() for u in v.materials}
+
+    lots = {view.lot.lot: view for view in record_views.list_lots(app, READER)}
+    types = {
+        m.type
+        for v in views.values()
+        for s in v.steps
+        for m in s.definition.materials
+    }
+    assert {lots[lot].lot.type for lot in used} == types
+    assert all(lots[lot].lot.status is LotStatus.RELEASED for lot in used)
+    assert all(lot.lot.expiry > NOW.date() for lot in lots.values())
+    vectors = [v for v in lots.values() if v.lot.type.startswith("Lentiviral vector")]
+    assert sum(v.used_by > 0 for v in vectors) == 2  # a second lot once the first ran out
+    assert [v.lot.status for v in vectors if v.used_by == 0] == [LotStatus.QUARANTINE]
+    equipment = record_views.list_equipment(app, READER)
+    assert all(e.calibrated and e.due > NOW.date() for e in equipment)
+    for site, process in PROCESS_OF.items():
+        classes = {
+            s.definition.equipment_class
+            for v in views.values()
+            if v.header.process == process
+            for s in v.steps
+            if s.definition.equipment_class
+        }
+        assert classes <= {e.equipment.equipment_class for e in equipment
+                           if e.equipment.site == site}  # fmt: skip

@@ -8,6 +8,9 @@ Durations follow a typical autologous CAR-T timeline: collection 1-10 days after
 order, apheresis transit 1-2 days (hours within a hospital), acceptance within a day, a
 9-12 day conventional process at the central plant or a 2-3 day rapid process at a
 point-of-care unit, QC 7-14 days, shipping 1-3 days, infusion 1-7 days after delivery.
+Between start- and complete-processing, each batch records its MBR's steps
+(``services._demo_records``): the conventional process at the central plant, the rapid one
+at a point-of-care unit. Every batch is of CART-CD19, the product the example MBRs make.
 """
 
 from __future__ import annotations
@@ -19,11 +22,21 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
+from vein2vein.services._demo_records import (
+    PROCESS_OF_KIND,
+    RecordAct,
+    RecordFlavour,
+    Supply,
+    definition,
+    plan_record,
+    plan_supply,
+)
 
 __all__ = [
     "CENTRAL_PLANT",
     "MIN_PATIENTS",
     "PINNED_STATES",
+    "PRODUCT",
     "SITES",
     "Journey",
     "Notable",
@@ -32,6 +45,7 @@ __all__ = [
     "Step",
     "StepKind",
     "plan_network",
+    "process_of",
 ]
 
 DAY = timedelta(days=1)
@@ -63,6 +77,15 @@ SITES: tuple[PlannedSite, ...] = (
 # A hospital with a point-of-care unit sends most of its patients to its own unit.
 _OWN_UNIT = {"TC1": "POC1", "TC2": "POC2"}
 _CENTRES = tuple(s.code for s in SITES if s.kind == "treatment-centre")
+_KIND = {s.code: s.kind for s in SITES}
+PRODUCT = "CART-CD19"  # the product both example MBRs make
+
+
+def process_of(plant: str) -> str:
+    """The process a manufacturing site runs: conventional at a central plant, rapid at a
+    point-of-care unit."""
+    return PROCESS_OF_KIND[_KIND[plant]]
+
 
 S = BatchState
 # States that only the most recent orders are in at "now": one recent journey is placed in
@@ -91,6 +114,7 @@ class StepKind(StrEnum):
     TRANSITION = "transition"
     WRONG_SCAN = "wrong-scan"  # a transition attempted with another patient's bag
     SPOT_CHECK = "spot-check"  # scan_identity outside a transition
+    RECORD = "record"  # an act on the batch record (a step, its verification, a correction)
 
 
 class Scan(StrEnum):
@@ -105,6 +129,10 @@ class Notable(StrEnum):
     TERMINATED = "terminated"
     ON_HOLD = "on-hold"
     RELEASED_OOS = "released-oos"
+    IN_PROCESS = "in-process"  # a partly executed batch record
+    OPEN_DEVIATION = "open-deviation"  # a major deviation still open: not released
+    CLOSED_DEVIATION = "closed-deviation"  # a major deviation closed by QA, with its CAPA
+    CORRECTED_VALUE = "corrected-value"  # a typed value corrected, with the reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +146,7 @@ class Step:
     reason: str | None = None
     scan: Scan = Scan.NONE
     temperature_c: float | None = None
+    record: RecordAct | None = None  # what a RECORD step does
 
 
 @dataclass
@@ -150,10 +179,12 @@ class _Flavour:
     """What will happen to one journey (drawn at random, or forced for notable cases)."""
 
     reject_material: bool = False
-    disposition: str = "release"  # release, conditional, confirm, cond-reject, oos, reject
+    # release, conditional, confirm, cond-reject, oos, reject, reject-deviation
+    disposition: str = "release"
     hold: bool = False
     terminate: bool = False
     mismatch: bool = False
+    record: RecordFlavour = field(default_factory=RecordFlavour)
 
 
 def _draw_flavour(rng: random.Random) -> _Flavour:
@@ -258,7 +289,9 @@ class _Path:
         )
 
 
-def _journey_steps(rng: random.Random, centre: str, plant: str, flavour: _Flavour) -> list[Step]:
+def _journey_steps(
+    rng: random.Random, centre: str, plant: str, flavour: _Flavour, weight_kg: float
+) -> list[Step]:
     rapid = plant != CENTRAL_PLANT
     tc, ms = centre.lower(), plant.lower()
     nurse, qa, operator = f"apheresis.{tc}", f"qa.{ms}", f"operator.{ms}"
@@ -285,21 +318,43 @@ def _journey_steps(rng: random.Random, centre: str, plant: str, flavour: _Flavou
         reason = rng.choice(_MATERIAL_REJECTIONS).format(v=rng.randint(55, 78))
         path.add(review, Action.REJECT_MATERIAL, qa, reason=reason)
     else:
+        # Most apheresis arrives above 90 % viable (the MBR's normal range); a few lower.
+        viability = rng.randint(90, 99) if rng.random() > 0.06 else rng.randint(84, 89)
+        cd3 = round(rng.uniform(1.2, 6.0), 1)
         path.add(
             review,
             Action.ACCEPT,
             qa,
             reason=(
-                f"starting material within specification: viability {rng.randint(88, 99)} %, "
-                f"CD3+ {rng.uniform(1.2, 6.0):.1f}e9 cells"
+                f"starting material within specification: viability {viability} %, "
+                f"CD3+ {cd3:.1f}e9 cells"
             ),
         )
         path.add(
             _between(rng, 2 * HOUR, 48 * HOUR), Action.START_PROCESSING, operator, scan=Scan.DIN
         )
+        started = path.offset
         process = (2 * DAY, 3 * DAY) if rapid else (9 * DAY, 12 * DAY)
         path.add(_between(rng, *process), Action.COMPLETE_PROCESSING, operator)
+        received = next(s for s in path.steps if s.action is Action.RECEIVE)
+        acts = plan_record(
+            rng,
+            definition(process_of(plant)),
+            duration=path.offset - started,
+            weight_kg=weight_kg,
+            bag_temperature_c=received.temperature_c or 5.0,
+            accepted_viability=viability,
+            cd3_cells_e9=cd3,
+            operator=operator,
+            second=f"operator2.{ms}",
+            qa=qa,
+            forced=flavour.record,
+        )
         _disposition(rng, path, flavour.disposition, centre, plant)
+        path.steps += [
+            Step(StepKind.RECORD, started + at, actor, record=act) for at, actor, act in acts
+        ]
+        path.steps.sort(key=lambda s: s.offset)  # stable: the record between its transitions
 
     steps = path.steps
     if flavour.mismatch:
@@ -320,6 +375,13 @@ def _disposition(
     if disposition == "reject":
         reason = rng.choice(_QC_REJECTIONS).format(v=rng.randint(48, 68))
         path.add(_between(rng, 7 * DAY, 14 * DAY), Action.REJECT, qa, reason=reason)
+        return
+    if disposition == "reject-deviation":  # a major deviation QA could not close
+        reason = (
+            "critical process parameter outside its proven acceptable range; the deviation's "
+            "investigation found a product impact that cannot be excluded: not certifiable"
+        )
+        path.add(_between(rng, 10 * DAY, 14 * DAY), Action.REJECT, qa, reason=reason)
         return
     if disposition == "oos":
         path.add(
@@ -396,8 +458,17 @@ def _with_mismatch(steps: list[Step]) -> list[Step]:
 
 
 def _with_hold(rng: random.Random, steps: list[Step], qa: str) -> list[Step]:
-    """Put the batch on hold between two steps and resume it 1-5 days later."""
-    at = rng.randrange(1, len(steps))
+    """Put the batch on hold between two steps and resume it 1-5 days later: before a
+    transition (after the record acts before it), never while the batch record is being
+    written (a batch on hold records nothing)."""
+    at = rng.choice(
+        [
+            i
+            for i in range(1, len(steps))
+            if steps[i].kind is not StepKind.RECORD
+            and steps[i].action is not Action.COMPLETE_PROCESSING
+        ]
+    )
     before, after = steps[at - 1].offset, steps[at].offset
     hold_at = before + (after - before) * rng.uniform(0.2, 0.8)
     hold_at -= timedelta(microseconds=hold_at.microseconds)
@@ -412,17 +483,19 @@ def _with_hold(rng: random.Random, steps: list[Step], qa: str) -> list[Step]:
 def _with_termination(rng: random.Random, steps: list[Step], coordinator: str) -> list[Step]:
     """End the journey between two steps before infusion, for a reason of the patient's."""
     states = _states(steps)
-    # Terminate only from an open state, after the order and before the last step.
-    candidates = [i for i in range(1, len(steps)) if states[i - 1] not in _ENDED]
+    # Terminate only from an open state, after the order and before the last transition;
+    # between two transitions (during processing, the record stops there).
+    moves = [i for i, s in enumerate(steps) if s.kind is not StepKind.RECORD]
+    candidates = [k for k in range(1, len(moves)) if states[moves[k] - 1] not in _ENDED]
     if not candidates:
         return steps
-    at = rng.choice(candidates)
-    before, after = steps[at - 1].offset, steps[at].offset
+    k = rng.choice(candidates)
+    before, after = steps[moves[k - 1]].offset, steps[moves[k]].offset
     when = before + (after - before) * rng.uniform(0.2, 0.8)
     when -= timedelta(microseconds=when.microseconds)
     reason = rng.choice(_TERMINATIONS)
     return [
-        *steps[:at],
+        *(s for s in steps[: moves[k]] if s.offset < when),
         Step(StepKind.TRANSITION, when, coordinator, Action.TERMINATE, reason=reason),
     ]
 
@@ -446,11 +519,13 @@ def _states(steps: list[Step]) -> list[BatchState]:
 
 @dataclass(frozen=True, slots=True)
 class NetworkPlan:
-    """Everything the demo will do: sites (registered at ``sites_at``) and journeys."""
+    """Everything the demo will do: sites (registered at ``sites_at``), what the plants set
+    up and receive (``supply``: MBRs, material lots, equipment) and journeys."""
 
     sites: tuple[PlannedSite, ...]
     sites_at: datetime
     journeys: list[Journey]
+    supply: list[Supply] = field(default_factory=list)
 
     def timeline(self, until: datetime) -> list[tuple[datetime, Journey, Step]]:
         """Every step due by ``until``, in time order (ties keep journey and step order)."""
@@ -482,7 +557,7 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
     window = (now - start).total_seconds()
     for key in range(patients):
         ordered_at = start + timedelta(seconds=rng.randrange(int(window)))
-        journeys.append(_new_journey(rng, key, ordered_at, now, taken, _draw_flavour(rng)))
+        journeys.append(_new_journey(rng, key, ordered_at, taken, _draw_flavour(rng)))
     journeys.sort(key=lambda j: j.ordered_at)
 
     pinned = journeys[-len(PINNED_STATES) :]
@@ -495,7 +570,9 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
         (Notable.IDENTITY_MISMATCH, Notable.REJECTED_APHERESIS, Notable.TERMINATED),
         strict=True,
     ):
-        journey.steps = _journey_steps(rng, journey.centre, journey.plant, flavour)
+        journey.steps = _journey_steps(
+            rng, journey.centre, journey.plant, flavour, journey.weight_kg
+        )
         journey.notable = notable
     for journey, state in zip(pinned, PINNED_STATES, strict=True):
         _pin(rng, journey, state, now)
@@ -509,40 +586,57 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
     for key, journey in enumerate(sorted(journeys, key=lambda j: j.ordered_at)):
         journey.key = key
     journeys.sort(key=lambda j: j.key)
-    return NetworkPlan(SITES, start - 14 * DAY, journeys)
+    sites_at = start - 14 * DAY
+    supply = plan_supply(
+        random.Random(f"{seed}/supply"),
+        [(s.code, s.kind) for s in SITES],
+        since=sites_at,
+        start=start,
+        now=now,
+    )
+    return NetworkPlan(SITES, sites_at, journeys, supply)
 
 
 def _new_journey(
     rng: random.Random,
     key: int,
     ordered_at: datetime,
-    now: datetime,
     taken: set[str],
     flavour: _Flavour,
 ) -> Journey:
     young = rng.random() < 0.12  # children and young adults with B-cell ALL
-    age = rng.randint(4, 25) if young else rng.randint(30, 80)
+    age = rng.randint(4, 25) if young else rng.randint(30, 80)  # when ordered
     if age < 12:
         weight = rng.uniform(15, 40)
     elif age < 18:
         weight = rng.uniform(40, 70)
     else:
         weight = rng.uniform(48, 112)
-    product = "CART-BCMA" if not young and rng.random() < 0.3 else "CART-CD19"
     centre = rng.choices(_CENTRES, weights=_CENTRE_WEIGHTS)[0]
     own = _OWN_UNIT.get(centre)
     plant = own if own is not None and rng.random() < 0.7 else CENTRAL_PLANT
     return Journey(
         key=key,
         pseudonym=_pseudonym(rng, taken),
-        year_of_birth=now.year - age,
+        year_of_birth=ordered_at.year - age,
         weight_kg=round(weight, 1),
-        product=product,
+        product=PRODUCT,
         centre=centre,
         plant=plant,
         ordered_at=ordered_at,
-        steps=_journey_steps(rng, centre, plant, flavour),
+        steps=_journey_steps(rng, centre, plant, flavour, round(weight, 1)),
     )
+
+
+# What the batch records of some pinned journeys show whatever the seed: each case at least
+# once (the QC_PENDING batch keeps its major deviation open; it will be rejected, not released).
+_PINNED_RECORDS: dict[BatchState, tuple[RecordFlavour, Notable | None]] = {
+    S.IN_PROCESS: (RecordFlavour(), Notable.IN_PROCESS),
+    S.QC_PENDING: (RecordFlavour(out_of_par="open"), Notable.OPEN_DEVIATION),
+    S.RELEASED: (RecordFlavour(excursion=True), None),
+    S.SHIPPED: (RecordFlavour(out_of_par="closed"), Notable.CLOSED_DEVIATION),
+    S.DELIVERED: (RecordFlavour(correction=True), Notable.CORRECTED_VALUE),
+}
 
 
 def _pin(rng: random.Random, journey: Journey, state: BatchState, now: datetime) -> None:
@@ -550,33 +644,40 @@ def _pin(rng: random.Random, journey: Journey, state: BatchState, now: datetime)
     disposition = {
         S.CONDITIONALLY_RELEASED: "conditional",
         S.RELEASED_OOS: "oos",
+        S.QC_PENDING: "reject-deviation",
     }.get(state, "release")
-    flavour = _Flavour(disposition=disposition, hold=state is S.ON_HOLD)
-    journey.steps = _journey_steps(rng, journey.centre, journey.plant, flavour)
+    record, notable = _PINNED_RECORDS.get(state, (RecordFlavour(), None))
+    flavour = _Flavour(disposition=disposition, hold=state is S.ON_HOLD, record=record)
+    journey.steps = _journey_steps(rng, journey.centre, journey.plant, flavour, journey.weight_kg)
     states = _states(journey.steps)
     entered = states.index(state)
     since = journey.steps[entered].offset
-    until = journey.steps[entered + 1].offset if entered + 1 < len(states) else since + DAY
+    # Until the next change of state (record acts between leave the state as it is).
+    left = next((i for i in range(entered + 1, len(states)) if states[i] is not state), None)
+    until = journey.steps[left].offset if left is not None else since + DAY
     moment = since + (until - since) * rng.uniform(0.25, 0.75)
     journey.ordered_at = now - moment + timedelta(microseconds=moment.microseconds)
     if state is S.ON_HOLD:
         journey.notable = Notable.ON_HOLD
     elif state is S.RELEASED_OOS:
         journey.notable = Notable.RELEASED_OOS
+    else:
+        journey.notable = notable
 
 
 def _reorder(rng: random.Random, key: int, first: Journey, ordered_at: datetime) -> Journey:
     """The same patient ordered again after a rejection: a new collection, a new batch."""
     flavour = _draw_flavour(rng)
     flavour = replace(flavour, reject_material=False)
+    weight = round(first.weight_kg + rng.uniform(-2.5, 0.5), 1)
     return Journey(
         key=key,
         pseudonym=first.pseudonym,
         year_of_birth=first.year_of_birth,
-        weight_kg=round(first.weight_kg + rng.uniform(-2.5, 0.5), 1),
+        weight_kg=weight,
         product=first.product,
         centre=first.centre,
         plant=first.plant,
         ordered_at=ordered_at,
-        steps=_journey_steps(rng, first.centre, first.plant, flavour),
+        steps=_journey_steps(rng, first.centre, first.plant, flavour, weight),
     )

@@ -1,27 +1,33 @@
 """The synthetic demo network, built only through the services so every change is audited.
 
-:func:`build_demo` plans a network from a seed (``services._demo_plan``, pure) and then
-plays every planned step through ``register_site``, ``place_order``, ``perform_transition``
-and ``scan_identity``, in chronological order, each at its own moment on a
-:class:`~vein2vein.domain.clock.FixedClock`: the audit trail reads as if the network had
-run for months. Patients are pseudonyms with a year of birth and a weight, never names;
+:func:`build_demo` plans a network from a seed (``services._demo_plan`` and
+``services._demo_records``, pure) and then plays every planned step through the services, in
+chronological order, each at its own moment on a :class:`~vein2vein.domain.clock.FixedClock`:
+the audit trail reads as if the network had run for months. Before the first batch is
+processed, QA imports the example MBRs and another QA reviewer approves them, material lots
+are received and released, each plant's equipment is registered (and calibrated every year);
+then ``register_site``, ``place_order``, ``perform_transition`` and ``scan_identity`` move
+the batches, and between start- and complete-processing each batch's record is written
+with ``record_step``, ``verify_step`` and ``correct_value``; QA closes deviations with
+``close_deviation``. Patients are pseudonyms with a year of birth and a weight, never names;
 identifiers are issued under ICCBBA's example FINs, so every label says DEMONSTRATION.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from vein2vein.domain.batch import TRANSITIONS, BatchState
+from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import IdentityMismatch, InvalidInput
 from vein2vein.domain.identity import ChainOfIdentityId
 from vein2vein.domain.people import Role
 from vein2vein.domain.permissions import rule_for
-from vein2vein.services import auth, people, queries
+from vein2vein.domain.process import Outcome
+from vein2vein.services import auth, execution, materials, mbr, people, queries
 from vein2vein.services import batches as svc
 from vein2vein.services._demo_plan import (
     MIN_PATIENTS,
@@ -31,6 +37,21 @@ from vein2vein.services._demo_plan import (
     Step,
     StepKind,
     plan_network,
+    process_of,
+)
+from vein2vein.services._demo_records import (
+    MBR_FILES,
+    VECTOR_TITRE,
+    Act,
+    ApproveMbr,
+    ImportMbr,
+    ReceiveLot,
+    RecordAct,
+    RegisterEquipment,
+    ReleaseLot,
+    Supply,
+    definition,
+    mbr_text,
 )
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity
@@ -49,7 +70,11 @@ class DemoSummary:
 
     ``by_state`` counts batches in every state of the transition table (zeros included, in
     pipeline order); ``notable`` maps each notable case (``identity-mismatch``,
-    ``rejected-apheresis``, ``terminated``, ``on-hold``, ``released-oos``) to its lot.
+    ``rejected-apheresis``, ``terminated``, ``on-hold``, ``released-oos``, ``in-process``,
+    ``open-deviation``, ``closed-deviation``, ``corrected-value``) to its lot; ``records``
+    counts what the batch records hold (steps recorded and verified, excursions, corrections,
+    deviations opened and closed) and what was set up for them (MBRs, material lots,
+    equipment).
     """
 
     sites: int
@@ -61,6 +86,7 @@ class DemoSummary:
     notable: dict[str, str]
     users: list[UserView]
     password: str
+    records: dict[str, int]
 
 
 def build_demo(
@@ -100,17 +126,17 @@ def build_demo(
     now = app.clock.now()
     plan = plan_network(seed, patients, months, now)
     timeline = plan.timeline(now)
-    total = len(plan.sites) + len(timeline)
+    total = len(plan.sites) + len(plan.supply) + len(timeline)
     clock = FixedClock(plan.sites_at)
     # Same engine, the plan's clock: each service call happens at its planned moment. The
     # demo's passwords are hashed at a low argon2 cost so the build stays quick; each is
     # re-hashed at the configured cost the first time its person signs in.
-    # Passwords do not age while the months of history are played (people would have
-    # changed theirs); at the end everyone sets the password that `v2v demo build` prints.
+    # Passwords do not age while the months (up to ten years) of history are played (people
+    # would have changed theirs); at the end everyone sets the password `v2v demo build` prints.
     cheap = replace(
         app.security,
         hasher=Argon2Hasher(time_cost=1, memory_kib=1024, parallelism=1),
-        policy=replace(app.security.policy, max_age_days=3650),
+        policy=replace(app.security.policy, max_age_days=(now - plan.sites_at).days + 3650),
     )
     player = _Player(App(app.engine, clock, app.settings, app.url, cheap))
     admin = player.bootstrap(ADMIN)
@@ -125,18 +151,22 @@ def build_demo(
         )
         clock.advance(timedelta(minutes=1))
         _report(progress, done, total)
-    people_ids = sorted({step.actor for _, _, step in timeline} | set(_EXTRA_USERS))
-    for user_id in people_ids:
+    actors = {step.actor for _, _, step in timeline} | {s.actor for s in plan.supply}
+    people_ids = (actors | set(_EXTRA_USERS)) - {ADMIN}  # the administrator exists already
+    for user_id in sorted(people_ids):
         player.add_user(admin, user_id)
     clock.advance(timedelta(minutes=1))
-    for done, (at, journey, step) in enumerate(timeline, len(plan.sites) + 1):
+    for done, (at, item) in enumerate(_in_time_order(plan.supply, timeline), len(plan.sites) + 1):
         clock.set(at)
-        player.play(journey, step)
+        if isinstance(item, Supply):
+            player.supply(item)
+        else:
+            player.play(*item)
         if done % _PROGRESS_EVERY == 0:
             _report(progress, done, total)
     for identity in player.identities.values():  # the build's own credentials end with it
         auth.sign_out(player.app.uow(), identity)
-    for user_id in player.identities.keys() | set(people_ids):
+    for user_id in player.identities.keys() | people_ids:
         people.change_password(
             player.app.uow(), user_id=user_id, old_password=_HISTORY, new_password=PASSWORD
         )
@@ -147,6 +177,23 @@ def build_demo(
 def _report(progress: Callable[[int, int], None] | None, done: int, total: int) -> None:
     if progress is not None:
         progress(done, total)
+
+
+def _in_time_order(
+    supply: list[Supply], timeline: list[tuple[datetime, Journey, Step]]
+) -> Iterator[tuple[datetime, Supply | tuple[Journey, Step]]]:
+    """The plants' set-up and supplies and the journeys' steps, in time order (at the same
+    moment, the supply first)."""
+    later = iter(supply)
+    pending = next(later, None)
+    for at, journey, step in timeline:
+        while pending is not None and pending.at <= at:
+            yield pending.at, pending
+            pending = next(later, None)
+        yield at, (journey, step)
+    while pending is not None:
+        yield pending.at, pending
+        pending = next(later, None)
 
 
 class _Player:
@@ -160,6 +207,12 @@ class _Player:
         self.din_labels: dict[int, str] = {}
         self.last_collected: list[int] = []
         self.mismatches = 0
+        self.in_use: dict[str, str] = {}  # material type → the released lot taken from
+        self.titres: dict[str, float] = {}  # vector lot → titre (1e8 TU/mL)
+        self.equipment: dict[tuple[str, str], list[str]] = {}  # (site, class) → ids
+        self.deviations: dict[tuple[int, str, int, str], str] = {}
+        self.capas: Counter[int] = Counter()  # CAPAs raised, by year
+        self.counts: Counter[str] = Counter()
 
     def bootstrap(self, user_id: str) -> Identity:
         people.bootstrap_administrator(
@@ -209,6 +262,10 @@ class _Player:
             self.coi_labels[key] = ChainOfIdentityId(placed.coi).data_content
             return
         lot = self.lots[key]
+        if step.kind is StepKind.RECORD:
+            assert step.record is not None
+            self._record(journey, lot, who, step.record)
+            return
         if step.kind is StepKind.SPOT_CHECK:
             svc.scan_identity(
                 self.app.uow(), lot, self.din_labels[key], by=who.actor, location=journey.plant
@@ -234,6 +291,7 @@ class _Player:
             raise AssertionError(f"demo: {lot} accepted another patient's bag")
         scan = {Scan.DIN: self.din_labels.get(key), Scan.COI: self.coi_labels.get(key)}
         signs = rule_for(step.action).signature is not None
+        starts = step.action is Action.START_PROCESSING
         batch = svc.perform_transition(
             self.app.uow(),
             lot,
@@ -243,10 +301,89 @@ class _Player:
             scan=scan.get(step.scan),
             handoff=handoff,
             signing=auth.Signing(_HISTORY, step.actor) if signs else None,
+            process=process_of(journey.plant) if starts else None,
         )
         if batch.din is not None and key not in self.din_labels:
             self.din_labels[key] = batch.din.data_content(batch.din.type3_flags)
             self.last_collected.append(key)
+
+    def _record(self, journey: Journey, lot: str, who: Identity, act: RecordAct) -> None:
+        """One act on the batch record: a step (with the lots in use and the plant's
+        equipment), its verification (signed), a correction, or QA closing a deviation."""
+        uow, signing = self.app.uow(), auth.Signing(_HISTORY, who.actor.user_id)
+        if act.act is Act.RECORD:
+            step = definition(process_of(journey.plant)).step(act.step_id)
+            values = dict(act.values)
+            used = [self.in_use[m.type] for m in step.materials]
+            if VECTOR_TITRE in values:  # as on the certificate of the vector lot thawed
+                values[VECTOR_TITRE] = next(self.titres[u] for u in used if u in self.titres)
+            equipment = None
+            if step.equipment_class is not None:
+                pool = self.equipment[(journey.plant, step.equipment_class)]
+                equipment = pool[journey.key % len(pool)]
+            done = execution.record_step(
+                uow, lot, act.step_id, values, by=who, scan=self.din_labels[journey.key],
+                comments=dict(act.comments), material_lots=used, equipment=equipment,
+            )  # fmt: skip
+            for name, reference in zip(done.entry.deviations, done.deviations, strict=True):
+                self.deviations[(journey.key, act.step_id, act.occurrence, name)] = reference
+            outcomes = Counter(v.outcome for v in done.entry.values.values())
+            self.counts["steps recorded"] += 1
+            self.counts["excursions"] += outcomes[Outcome.EXCURSION]
+            self.counts["deviations opened"] += len(done.deviations)
+        elif act.act is Act.VERIFY:
+            execution.verify_step(uow, lot, act.step_id, act.occurrence, by=who, signing=signing)
+            self.counts["steps verified"] += 1
+        elif act.act is Act.CORRECT:
+            assert act.parameter is not None and act.value is not None and act.text
+            execution.correct_value(uow, lot, act.step_id, act.occurrence, act.parameter,
+                                    act.value, by=who, why=act.text)  # fmt: skip
+            self.counts["corrections"] += 1
+        else:
+            assert act.parameter is not None and act.text
+            reference = self.deviations[(journey.key, act.step_id, act.occurrence, act.parameter)]
+            capa = None
+            if act.capa:  # a major deviation: its corrective and preventive action
+                year = self.app.clock.now().year
+                self.capas[year] += 1
+                capa = f"CAPA-{year}-{self.capas[year]:03d}"
+            materials.close_deviation(uow, who, reference, impact=act.text, capa=capa,
+                                      signing=signing)  # fmt: skip
+            self.counts["deviations closed"] += 1
+
+    def supply(self, item: Supply) -> None:
+        """Set-up and supplies: MBRs, material lots, equipment and its calibration."""
+        who, act = self.identity(item.actor), item.act
+        uow, signing = self.app.uow(), auth.Signing(_HISTORY, item.actor)
+        if isinstance(act, ImportMbr):
+            mbr.import_mbr(uow, who.actor, mbr_text(act.process), MBR_FILES[act.process])
+        elif isinstance(act, ApproveMbr):
+            mbr.approve_mbr(uow, who, act.process, act.version, reason=act.reason,
+                            signing=signing)  # fmt: skip
+            self.counts["master batch records"] += 1
+        elif isinstance(act, ReceiveLot):
+            materials.receive_lot(uow, who.actor, lot=act.lot, type=act.type,
+                                  supplier=act.supplier, expiry=act.expiry)  # fmt: skip
+            self.counts["material lots"] += 1
+        elif isinstance(act, ReleaseLot):
+            materials.move_lot(uow, who, act.lot, "released", reason=act.reason, signing=signing)
+            self.in_use[act.type] = act.lot  # the newest lot is taken from now on
+            if act.titre is not None:
+                self.titres[act.lot] = act.titre
+        elif isinstance(act, RegisterEquipment):
+            materials.register_equipment(
+                uow, who.actor, equipment_id=act.equipment_id,
+                equipment_class=act.equipment_class, site=act.site,
+                description=act.description, calibration_due=act.calibration_due,
+            )  # fmt: skip
+            self.equipment.setdefault((act.site, act.equipment_class), []).append(
+                act.equipment_id
+            )
+            self.counts["equipment"] += 1
+        else:
+            materials.record_calibration(uow, who.actor, act.equipment_id, due=act.due,
+                                         reason=act.reason)  # fmt: skip
+            self.counts["calibrations"] += 1
 
     def _another_label(self, key: int) -> str:
         """The bag most recently collected for someone else: the one most easily mixed up."""
@@ -275,6 +412,7 @@ def _summary(app: App, journeys: list[Journey], player: _Player) -> DemoSummary:
         notable=dict(sorted(notable.items())),
         users=[UserView.of(u) for u in _users(app)],
         password=PASSWORD,
+        records=dict(sorted(player.counts.items())),
     )
 
 
@@ -292,6 +430,7 @@ _ROLE_OF = {
     "receiving": Role.LOGISTICS,
     "logistics": Role.LOGISTICS,
     "operator": Role.OPERATOR,
+    "operator2": Role.OPERATOR,  # the second person who verifies steps
     "qa": Role.QA_REVIEWER,
     "qp": Role.QP,
     "qc": Role.QC_ANALYST,
@@ -306,6 +445,7 @@ _TITLE = {
     "receiving": "Goods receipt",
     "logistics": "Logistics",
     "operator": "Manufacturing operator",
+    "operator2": "Second manufacturing operator",
     "qa": "QA reviewer",
     "qp": "Qualified person",
     "qc": "QC analyst",
