@@ -676,3 +676,45 @@ def test_a_whole_batch_runs_to_release_with_its_record(app: App, clock: FixedClo
     view = record_view(app, people_of(app).qa.actor, lot)
     assert view.complete and view.exceptions == [] and view.deviations == []
     assert all(s.status == "done" for s in view.steps)
+
+
+def test_a_new_order_updates_the_weight_the_dose_is_computed_for(app: App) -> None:
+    from vein2vein.services import batches as svc
+
+    crew = small_network(app)
+    first = order(app, "PT-000101")  # 72 kg
+    advance(app, first, BatchState.IN_PROCESS)
+    again = svc.place_order(
+        app.uow(), pseudonym="PT-000101", year_of_birth=1968, weight_kg=68.5, product="CART-CD19",
+        treatment_centre="TC1", manufacturing_site="CP1", by=crew.coordinator.actor,
+    )  # fmt: skip
+    updated = queries.audit_log(app, limit=3)
+    assert any(e.action == "PatientWeightUpdated" and e.old["weight_kg"] == 72.0 for e in updated)
+    advance(app, again.lot, BatchState.IN_PROCESS)
+    assert record_view(app, crew.qa.actor, again.lot).header.patient_weight_kg == 68.5
+    # The first batch stays bound to the weight it started with.
+    assert record_view(app, crew.qa.actor, first).header.patient_weight_kg == 72.0
+
+
+def test_a_correction_into_the_excursion_band_needs_a_comment_which_replaces_the_old(
+    app: App,
+) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT, values={"viability_percent": 86.0},
+           comments={"viability_percent": "transit 30 h"})  # fmt: skip
+    operator = people_of(app)["operator.cp1"]
+    before = counts(app)
+    with pytest.raises(InvalidInput, match="viability_percent 84 % is outside the normal range"):
+        execution.correct_value(app.uow(), lot, RECEIPT, 1, "viability_percent", 84.0,
+                                by=operator, why="recounted")  # fmt: skip
+    assert counts(app) == before
+    execution.correct_value(app.uow(), lot, RECEIPT, 1, "viability_percent", 84.0, by=operator,
+                            why="recounted", comment="transit 30 h; recount confirms")  # fmt: skip
+    execution.correct_value(app.uow(), lot, RECEIPT, 1, "viability_percent", 95.0, by=operator,
+                            why="wrong sample counted")  # fmt: skip
+    view = record_view(app, people_of(app).qa.actor, lot)
+    value = view.steps[0].entries[0].values["viability_percent"]
+    assert (value.reported, value.outcome.value, value.comment) == (95.0, "ok", None)
+    assert [c.new for c in value.corrections] == [84.0, 95.0]
+    last = queries.audit_log(app, lot=lot, limit=1)[0]
+    assert last.old["comment"] == "transit 30 h; recount confirms" and last.new["comment"] is None

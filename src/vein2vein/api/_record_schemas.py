@@ -165,6 +165,9 @@ class CorrectionCreate(_Create):
     parameter: str = Field(max_length=64)
     value: float
     reason: str = Field(max_length=2000)
+    comment: str | None = Field(
+        default=None, max_length=2000, description="Needed when the new value is an excursion."
+    )
 
 
 class VerificationCreate(_Create):

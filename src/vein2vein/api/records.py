@@ -194,7 +194,8 @@ def correct_value(
     """Correct a recorded value with a reason; the original stays. A verified step needs its
     verification again; a corrected value outside its PAR opens a deviation."""
     corrected = execution.correct_value(app.uow(), lot, step, occurrence, body.parameter,
-                                        body.value, by=identity, why=body.reason)  # fmt: skip
+                                        body.value, by=identity, why=body.reason,
+                                        comment=body.comment)  # fmt: skip
     return _value(corrected)
 
 

@@ -336,6 +336,9 @@ def step_correct(
     occurrence: Annotated[int, typer.Option(help="Which performance of the step (1, 2, …).")],
     value: Annotated[str, typer.Option(help="The corrected value: name=number.")],
     reason: ReasonOpt,
+    comment: Annotated[
+        str | None, typer.Option(help="Why the new value is outside its normal range, if it is.")
+    ] = None,
 ) -> None:
     """Correct a recorded value, with a reason.
 
@@ -343,7 +346,8 @@ def step_correct(
     with _errors():
         ((name, number),) = _numbers("--value", [value]).items()
         corrected = execution.correct_value(_ready_app().uow(), lot, step, occurrence, name,
-                                            number, by=_who(), why=reason)  # fmt: skip
+                                            number, by=_who(), why=reason,
+                                            comment=comment)  # fmt: skip
     c = corrected.corrections[-1]
     console.print(
         f"batch {lot}: step {step} #{occurrence} {name} {_num(c.old)} → {_num(c.new)} "

@@ -234,21 +234,33 @@ class BatchRecord:
         by: str,
         at: datetime,
         why: str,
+        comment: str | None = None,
     ) -> RecordedValue:
-        """Correct a typed value; the original stays, with who, when and why it changed."""
+        """Correct a typed value; the original stays, with who, when and why it changed.
+
+        The value's comment is ``comment`` from now on (the one it had stays in the audit
+        trail); a corrected value outside its NOR needs one, as a typed one does.
+        """
         if not why or not why.strip():
             raise InvalidInput(f"step {step_id}: correcting {name} needs a reason")
+        comment = comment.strip() if comment and comment.strip() else None
         entry = self.entry(step_id, occurrence)
         spec = self.process.step(step_id).parameter(name)
         if spec.formula is not None:
             raise InvalidInput(f"step {step_id}: {name} is computed; correct what it comes from")
         old = entry.values[name]
         classified = spec.classify(float(value))
+        if classified.outcome is Outcome.EXCURSION and not comment:
+            raise InvalidInput(
+                f"step {step_id}: {name} {classified.reported:g} {spec.unit} is outside the "
+                f"normal range {spec.nor}: say why in a comment"
+            )
         corrected = replace(
             old,
             entered=float(value),
             reported=classified.reported,
             outcome=classified.outcome,
+            comment=comment,
             corrections=(*old.corrections, Correction(old.reported, classified.reported, by, at,
                                                      why.strip())),
         )  # fmt: skip
@@ -258,9 +270,13 @@ class BatchRecord:
         # Values computed from it in the same step follow.
         for computed in (p for p in self.process.step(step_id).parameters if p.formula):
             known = self._known_values() | {k: v.reported for k, v in entry.values.items()}
-            result = computed.classify(compute(computed.formula or "", known))
+            exact = compute(computed.formula or "", known)
+            result = computed.classify(exact)
             entry.values[computed.name] = replace(
-                entry.values[computed.name], reported=result.reported, outcome=result.outcome
+                entry.values[computed.name],
+                entered=exact,
+                reported=result.reported,
+                outcome=result.outcome,
             )
         return corrected
 
@@ -291,7 +307,8 @@ class BatchRecord:
 
             for v in entry.values.values():
                 if v.outcome is Outcome.EXCURSION:
-                    note("excursion", f"{v.name} {v.reported:g} {v.unit}: {v.comment}")
+                    why = v.comment or ("computed" if v.computed else "no comment")
+                    note("excursion", f"{v.name} {v.reported:g} {v.unit}: {why}")
                 elif v.outcome is Outcome.OUT_OF_PAR:
                     note("out-of-par", f"{v.name} {v.reported:g} {v.unit}")
                 for c in v.corrections:

@@ -149,6 +149,22 @@ def place_order(
                 f"patient {pseudonym}: is registered with year of birth {known.year_of_birth}, "
                 f"not {year_of_birth}; check the pseudonym"
             )
+        elif known.weight_kg != weight_kg:
+            # The dose of this order is computed for today's weight (bound at the start of
+            # processing); the old weight stays in the audit trail.
+            uow.patients.set_weight(pseudonym, weight_kg)
+            uow.record(
+                Event(
+                    "PatientWeightUpdated",
+                    actor,
+                    now,
+                    "patient",
+                    pseudonym,
+                    new={"weight_kg": weight_kg},
+                    old={"weight_kg": known.weight_kg},
+                    reason="weighed for a new order",
+                )
+            )
         yy = now.year % 100
         if reference is None:
             reference = f"ORD-{now.year}-{uow.sequences.next_sequence('ORD', 'ORDER', yy):06d}"

@@ -210,6 +210,7 @@ def correct_value(
     *,
     by: Identity,
     why: str,
+    comment: str | None = None,
 ) -> RecordedValue:
     """Correct a typed value of a recorded step while the batch is in process. The original
     value stays, with who, when and why; a step that needed verification needs it again; a
@@ -225,7 +226,7 @@ def correct_value(
             except KeyError:
                 raise InvalidInput(f"step {step_id}: no parameter {name!r}") from None
             corrected = record.correct(step_id, occurrence, name, value, by=actor, at=now,
-                                       why=why)  # fmt: skip
+                                       why=why, comment=comment)  # fmt: skip
             entry = record.entry(step_id, occurrence)
             uow.records.save_values(lot, entry, name, corrected.corrections[-1])
             uow.record(
@@ -241,11 +242,16 @@ def correct_value(
                         "parameter": name,
                         "value": corrected.reported,
                         "outcome": corrected.outcome.value,
+                        "comment": corrected.comment,
                         "verification": "needed again"
                         if record.process.step(step_id).verification
                         else None,
                     },
-                    old={"value": before.reported, "outcome": before.outcome.value},
+                    old={
+                        "value": before.reported,
+                        "outcome": before.outcome.value,
+                        "comment": before.comment,
+                    },
                     reason=why.strip(),
                 )
             )

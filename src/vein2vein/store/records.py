@@ -182,7 +182,10 @@ class BatchRecordRepository:
                     sv.update()
                     .where(sv.c.step_record_id == record_id, sv.c.name == value.name)
                     .values(
-                        entered=value.entered, reported=value.reported, outcome=value.outcome.value
+                        entered=value.entered,
+                        reported=value.reported,
+                        outcome=value.outcome.value,
+                        comment=value.comment,
                     )
                 )
         self._c.execute(

@@ -278,15 +278,17 @@ def correct_value(
     name: FormText = "",
     value: FormText = "",
     reason: FormText = "",
+    comment: FormText = "",
 ) -> Response:
     try:
         execution.correct_value(
-            app.uow(), lot, step, occurrence, name, _float(value, name), by=identity, why=reason
-        )
+            app.uow(), lot, step, occurrence, name, _float(value, name), by=identity, why=reason,
+            comment=comment or None,
+        )  # fmt: skip
     except V2VError as error:
         context = _context(
             request, app, identity, lot, failed=f"{step}:{occurrence}",
-            kept={"name": name, "value": value, "reason": reason},
+            kept={"name": name, "value": value, "reason": reason, "comment": comment},
         )  # fmt: skip
         return _render(request, "records/record.html", context, problem_of(error))
     message = f"{name} of step {step} #{occurrence} corrected; the original value is kept."
