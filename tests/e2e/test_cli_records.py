@@ -157,7 +157,7 @@ def test_a_whole_batch_record_is_executed_verified_and_completed_from_the_comman
     assert sorted(kinds) == ["correction", "excursion", "unverified"]
     shown = words(op("record", "show", lot).stdout)
     assert "corrected 12.00 → 13.00 by operator.cp1" in shown and "transcription error" in shown
-    assert "earlier verification, undone later: verified by Vera Fier (operator2.cp1)" in shown
+    assert "superseded: verified by Vera Fier (operator2.cp1)" in shown
     second("step", "verify", lot, "receipt", input=f"{PASSWORD}\n")
 
     op(*record_args(plant, "transduction", "vector_titre=2.5", "moi=5"))

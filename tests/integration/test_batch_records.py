@@ -47,13 +47,14 @@ from vein2vein.store import tables as t
 RECEIPT = "receipt"
 
 
-def counts(app: App) -> tuple[int, int, int]:
-    """(step records, deviations, audit records): what a refused request must not change."""
+def counts(app: App) -> tuple[int, ...]:
+    """(step records, deviations, corrections, material uses, audit records): what a refused
+    request must not change — the audit count last."""
+    tables = (t.step_record, t.deviation, t.value_correction, t.material_use, t.audit_record)
     with app.engine.connect() as c:
-        return (
-            c.execute(sa.select(sa.func.count()).select_from(t.step_record)).scalar_one(),
-            c.execute(sa.select(sa.func.count()).select_from(t.deviation)).scalar_one(),
-            c.execute(sa.select(sa.func.count()).select_from(t.audit_record)).scalar_one(),
+        return tuple(
+            c.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in tables
         )
 
 
@@ -184,8 +185,8 @@ def test_the_batch_label_is_scanned_at_each_step(app: App) -> None:
             by=people_of(app)["operator.cp1"],
             scan=scan_code(app, other),
         )
-    steps, deviations, audit = counts(app)
-    assert (steps, deviations) == before[:2] and audit == before[2] + 1  # the attempt only
+    after = counts(app)
+    assert after[:-1] == before[:-1] and after[-1] == before[-1] + 1  # the attempt only
     assert queries.audit_log(app, lot=lot, limit=1)[0].action == "IdentityMismatchDetected"
 
 
@@ -455,7 +456,7 @@ def test_a_step_consumes_only_released_unexpired_lots_of_the_right_type(
     clock.advance(timedelta(days=10))
     with pytest.raises(RuleViolation, match="Q-0001 expired on"):
         _step_with_lots(app, lot, ["Q-0001", *good[1:]])
-    assert counts(app)[:2] == before[:2]
+    assert counts(app)[:-1] == before[:-1]
     _step_with_lots(app, lot, good)
 
 
@@ -718,3 +719,133 @@ def test_a_correction_into_the_excursion_band_needs_a_comment_which_replaces_the
     assert [c.new for c in value.corrections] == [84.0, 95.0]
     last = queries.audit_log(app, lot=lot, limit=1)[0]
     assert last.old["comment"] == "transit 30 h; recount confirms" and last.new["comment"] is None
+
+
+def test_a_correction_is_carried_into_later_computed_values_with_a_deviation_if_out_of_par(
+    app: App,
+) -> None:
+    lot = in_process(app)
+    for step in ("receipt", "selection_activation"):
+        record(app, lot, step)
+    record(app, lot, "transduction", values={"vector_titre": 2.5, "moi": 5.0})
+    operator = people_of(app)["operator.cp1"]
+    before = record_view(app, people_of(app).qa.actor, lot).steps[2].entries[0]
+    assert before.verified_by == "operator2.cp1"
+    # 40e6 seeded cells instead of 100e6: outside the PAR 50–150 itself (a deviation), and
+    # the vector volume for MOI 5 at 2.5e8 TU/mL follows (2.0 → 0.8 mL).
+    execution.correct_value(app.uow(), lot, "selection_activation", 1, "seeded_cells", 40.0,
+                            by=operator, why="count of the wrong tube")  # fmt: skip
+    view = record_view(app, people_of(app).qa.actor, lot)
+    transduction = view.steps[2].entries[0]
+    volume = transduction.values["vector_volume_ml"]
+    assert volume.reported == 0.8 and volume.corrections[-1].old == 2.0
+    assert "recomputed after seeded_cells was corrected" in volume.corrections[-1].why
+    assert transduction.verified_by is None  # its verifier saw 2.0 mL
+    assert (transduction, "vector_volume_ml") in view.changed_after_entry
+    (deviation,) = view.deviations
+    assert "seeded_cells 40" in deviation.deviation.description
+    audit = queries.audit_log(app, lot=lot, limit=3)
+    corrected = next(e for e in audit if e.action == "StepValueCorrected")
+    (change,) = corrected.new["recomputed"]
+    assert (change["step"], change["parameter"], change["old"], change["new"]) == (
+        "transduction",
+        "vector_volume_ml",
+        2.0,
+        0.8,
+    )
+
+
+def test_who_corrected_a_step_may_not_verify_it(app: App) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT)  # performed by operator.cp1, verified by operator2.cp1
+    crew = people_of(app)
+    execution.correct_value(app.uow(), lot, RECEIPT, 1, "cd3_percent", 46.0,
+                            by=crew["operator2.cp1"], why="recount")  # fmt: skip
+    with pytest.raises(PermissionDenied, match="they changed its values"):
+        execution.verify_step(app.uow(), lot, RECEIPT, 1, by=crew["operator2.cp1"],
+                              signing=Signing(PASSWORD, "operator2.cp1"))  # fmt: skip
+    execution.verify_step(app.uow(), lot, RECEIPT, 1, by=crew.qa,
+                          signing=Signing(PASSWORD, "qa.cp1"))  # fmt: skip
+
+
+def test_a_correction_that_changes_nothing_or_comes_after_processing_is_refused(
+    app: App,
+) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS)
+    record(app, lot, RECEIPT, values={"cd3_percent": 45.0})
+    operator = people_of(app)["operator.cp1"]
+    before = counts(app)
+    with pytest.raises(InvalidInput, match="nothing to correct"):
+        execution.correct_value(app.uow(), lot, RECEIPT, 1, "cd3_percent", 45.04,
+                                by=operator, why="again")  # fmt: skip
+    assert counts(app) == before
+    advance(app, lot, BatchState.QC_PENDING)
+    with pytest.raises(RuleViolation, match="only while IN_PROCESS"):
+        execution.correct_value(app.uow(), lot, RECEIPT, 1, "cd3_percent", 46.0,
+                                by=operator, why="late fix")  # fmt: skip
+
+
+def test_a_step_needs_its_scan_its_equipment_and_each_lot_once(app: App) -> None:
+    lot = in_process(app)
+    operator = people_of(app)["operator.cp1"]
+    before = counts(app)
+    with pytest.raises(InvalidInput, match="scan the batch's label first"):
+        execution.record_step(app.uow(), lot, RECEIPT, {}, by=operator, scan=" ")
+    from tests.network import bound_process
+
+    receipt = bound_process(app, lot).step(RECEIPT)
+    values = {p.name: nominal(p) for p in receipt.parameters if not p.formula}
+    with pytest.raises(InvalidInput, match="scan the equipment used"):
+        execution.record_step(app.uow(), lot, RECEIPT, values, by=operator,
+                              scan=scan_code(app, lot))  # fmt: skip
+    record(app, lot, RECEIPT)
+    needed = ["CD4/CD8 selection reagent", "T-cell activation reagent", "T-cell culture medium"]
+    good = [material_lot(m) for m in needed]
+    with pytest.raises(InvalidInput, match="is given twice"):
+        _step_with_lots(app, lot, [*good, good[0]])
+    after = counts(app)
+    assert after[0] == before[0] + 1 and after[3] == before[3]  # only the receipt
+
+
+@pytest.mark.parametrize(
+    ("to", "action"),
+    [
+        (BatchState.QC_PENDING, Action.RELEASE_CONDITIONALLY),
+        (BatchState.QC_PENDING, Action.RELEASE_OOS),
+    ],
+)
+def test_every_form_of_release_is_blocked_by_an_open_major_deviation(
+    app: App, to: BatchState, action: Action
+) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS)
+    (reference,) = record(app, lot, RECEIPT, values={"viability_percent": 75.0}).deviations
+    advance(app, lot, to)
+    with pytest.raises(RuleViolation, match=f"open deviation {reference}"):
+        act(app, lot, action, reason="physician's request")
+    assert queries.batch_view(app, lot).batch.state == to.value
+
+
+def test_who_corrected_a_value_made_the_batch_and_may_not_release_it(app: App) -> None:
+    crew = small_network(app)
+    from vein2vein.services import people
+
+    people.update_user(
+        app.uow(), crew.admin.actor, "qp.cp1", roles=["qp", "operator"], reason="cover"
+    )
+    from tests.network import sign_in
+
+    qp = sign_in(app, "qp.cp1")
+    lot = order(app)
+    advance(app, lot, BatchState.IN_PROCESS)
+    record(app, lot, RECEIPT)
+    execution.correct_value(app.uow(), lot, RECEIPT, 1, "cd3_percent", 46.0, by=qp,
+                            why="recount")  # fmt: skip
+    execution.verify_step(app.uow(), lot, RECEIPT, 1, by=crew["operator2.cp1"],
+                          signing=Signing(PASSWORD, "operator2.cp1"))  # fmt: skip
+    advance(app, lot, BatchState.QC_PENDING)
+    with pytest.raises(PermissionDenied, match="they made it"):
+        act(app, lot, Action.RELEASE, by=qp, reason="in spec")

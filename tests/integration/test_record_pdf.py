@@ -107,7 +107,7 @@ def test_the_executed_record_prints_with_its_signatures_changes_and_deviations(
     assert "EXCURSION" in text and "transit 30 h" in text and "OUT OF PAR" in text
     assert "CORRECTED" in text and "COMPUTED" in text
     assert re.search(r"Record 3, glucose_mmol_l: Comment: fed 0\.5 L", text)  # the daily table
-    assert "SUPERSEDED: given before the correction" in text  # the first verification
+    assert "SUPERSEDED: a value changed after this verification" in text  # the first one
     signatures = section(text, "Signatures", "Data changed after first entry")
     assert re.search(r"released\s+Dr Kim Lee\s+2026-03-\d\d \d\d:\d\d:\d\d UTC", signatures)
     assert "qp.cp1" in signatures and "NO LONGER MATCHES" not in text

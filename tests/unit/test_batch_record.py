@@ -130,8 +130,45 @@ def test_a_correction_keeps_the_original_and_the_computed_values_follow() -> Non
     assert record.entries[-2].values["fold_expansion"].reported == 65.0
     # The verifier saw 5.2: the corrected step needs verifying again.
     assert record.entries[-2].verified_by is None
-    assert [e.kind for e in record.exceptions()] == ["correction", "unverified"]
+    # fold expansion, worked out from it, changed after first entry too, and says why.
+    fold = record.entries[-2].values["fold_expansion"].corrections[-1]
+    assert (fold.old, fold.new, fold.why) == (
+        52.0, 65.0, "recomputed after final_cells was corrected at harvest_formulation #1"
+    )  # fmt: skip
+    assert [e.kind for e in record.exceptions()] == ["correction", "correction", "unverified"]
     assert not record.complete
+    with pytest.raises(InvalidInput, match="is 6.5 1e9 cells already; nothing to correct"):
+        record.correct("harvest_formulation", 1, "final_cells", 6.5, by="op.one", at=later,
+                       why="again")  # fmt: skip
+
+
+def test_a_correction_is_carried_into_the_computed_values_of_later_steps() -> None:
+    record = fresh()
+    run_all(record)
+    later = T0 + timedelta(days=11)
+    record.correct("selection_activation", 1, "seeded_cells", 80, by="op.one", at=later,
+                   why="count of the wrong tube")  # fmt: skip
+    changed = [(e.step_id, name) for e, name in record.recomputed]
+    assert changed == [
+        ("transduction", "vector_volume_ml"),
+        ("harvest_formulation", "fold_expansion"),
+    ]
+    transduction, harvest = record.entries[2], record.entries[-2]
+    assert transduction.values["vector_volume_ml"].reported == 1.6  # 5 × 80e6 / 2.5e8
+    assert harvest.values["fold_expansion"].reported == 65.0  # 5.2e9 / 80e6
+    # Every step whose values changed is verified again; the others keep their verification.
+    assert [e.step_id for e in record.entries if e.verified_by is None and
+            PROCESS.step(e.step_id).verification] == [
+        "selection_activation", "transduction", "harvest_formulation"]  # fmt: skip
+
+
+def test_who_changed_a_steps_values_may_not_verify_it() -> None:
+    record = fresh()
+    record.record_step("receipt", GOOD["receipt"], by="op.one", at=T0)
+    record.correct("receipt", 1, "cd3_percent", 46.0, by="qa.one", at=T0, why="recount")
+    with pytest.raises(PermissionDenied, match="they changed its values"):
+        record.verify("receipt", 1, by=QA, at=T0)
+    record.verify("receipt", 1, by=OP2, at=T0)
 
 
 def test_the_verifier_of_a_step_is_not_its_performer() -> None:

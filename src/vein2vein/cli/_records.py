@@ -258,7 +258,7 @@ def record_show(lot: LotArg, json_: JsonOpt = False) -> None:
             elif d.verification:
                 console.print("  [yellow]awaits verification[/]")
             for sig in step.verifications.get(e.occurrence, []):
-                label = "signed" if e.verified_by else "earlier verification, undone later"
+                label = "superseded" if sig.seq in step.superseded else "signed"
                 console.print(f"  {label}: {escape(str(sig))}")
             _values_table(e, d)
     console.print()

@@ -310,11 +310,12 @@ class Batch:
         """Parse ``scan`` and raise :class:`IdentityMismatch` unless it is this batch's."""
         scanned = parse_scan(scan)
         if not self.matches(scanned):
-            expected = f"DIN {self.din} or COI {self.coi}" if self.din else f"COI {self.coi}"
+            # The identifiers expected are never echoed back to the person scanning (they
+            # could be typed in instead of the bag's label); the audit record keeps them.
             kind = "COI" if isinstance(scanned, ChainOfIdentityId) else "DIN"
             raise IdentityMismatch(
-                f"batch {self.lot}: scanned {kind} {scanned} "
-                f"does not belong to this batch (expected {expected}); hard stop"
+                f"batch {self.lot}: scanned {kind} {scanned} does not belong to this batch; "
+                "hard stop: check the bag in your hands against the batch"
             )
         return scanned
 

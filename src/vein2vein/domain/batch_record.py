@@ -9,8 +9,11 @@ Pure and stdlib only; the store and the services (next) keep it and call it. The
   recorded and asks for a deviation (:attr:`StepEntry.deviations`);
 - computed values are worked out from their formula, never typed;
 - a correction keeps the original value, the new one, who, when and why; a corrected step
-  that needed verification needs it again (the verifier saw the old value);
-- a step that needs verification is verified by another person than its performer;
+  that needed verification needs it again (the verifier saw the old value); the values
+  computed from it, in its step and in later ones, are worked out again, each change kept
+  as a correction, and their steps need verifying again too;
+- a step that needs verification is verified by another person than its performer or
+  anyone who changed its values;
 - a step consumes only released, unexpired lots of the types the MBR names, one lot per
   material, and uses equipment of the MBR's class, at the batch's site, in calibration
   (:func:`check_step_inputs`).
@@ -37,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from vein2vein.domain.errors import InvalidInput, RuleViolation
+from vein2vein.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from vein2vein.domain.materials import Equipment, MaterialLot
 from vein2vein.domain.people import Actor
 from vein2vein.domain.permissions import check_verifier
@@ -91,6 +94,11 @@ class StepEntry:
     materials: dict[str, str] = field(default_factory=dict)  # material type → lot consumed
 
     @property
+    def makers(self) -> set[str]:
+        """Who performed the step or changed its values: none of them may verify it."""
+        return {self.performed_by} | {c.by for v in self.values.values() for c in v.corrections}
+
+    @property
     def deviations(self) -> list[str]:
         """The parameters whose value lies outside the PAR: each opens a deviation."""
         return [v.name for v in self.values.values() if v.outcome is Outcome.OUT_OF_PAR]
@@ -116,6 +124,8 @@ class BatchRecord:
     patient_weight_kg: float
     entries: list[StepEntry] = field(default_factory=list)
     started_at: datetime | None = None  # when processing started (the first step's clock)
+    # The computed values the last correction changed, as (entry, parameter name).
+    recomputed: list[tuple[StepEntry, str]] = field(default_factory=list)
 
     # -- where the batch is ------------------------------------------------------------
     def _index(self, step_id: str) -> int:
@@ -211,10 +221,11 @@ class BatchRecord:
         self.entries.append(entry)
         return entry
 
-    def _known_values(self) -> dict[str, float]:
-        """The latest reported value of every parameter so far, and the order's context."""
+    def _known_values(self, until: int | None = None) -> dict[str, float]:
+        """The latest reported value of every parameter so far (or in the entries before
+        index ``until``), and the order's context."""
         known: dict[str, float] = {"patient_weight_kg": self.patient_weight_kg}
-        for entry in self.entries:
+        for entry in self.entries[:until]:
             known |= {k: v.reported for k, v in entry.values.items()}
         return known
 
@@ -255,30 +266,63 @@ class BatchRecord:
                 f"step {step_id}: {name} {classified.reported:g} {spec.unit} is outside the "
                 f"normal range {spec.nor}: say why in a comment"
             )
+        if classified.reported == old.reported and comment == old.comment:
+            raise InvalidInput(
+                f"step {step_id}: {name} is {old.reported:g} {spec.unit} already; nothing to "
+                "correct"
+            )
+        correction = Correction(old.reported, classified.reported, by, at, why.strip())
         corrected = replace(
             old,
             entered=float(value),
             reported=classified.reported,
             outcome=classified.outcome,
             comment=comment,
-            corrections=(*old.corrections, Correction(old.reported, classified.reported, by, at,
-                                                     why.strip())),
-        )  # fmt: skip
+            corrections=(*old.corrections, correction),
+        )
         entry.values[name] = corrected
-        if self.process.step(step_id).verification:
-            entry.verified_by = entry.verified_at = None  # the verifier saw the old value
-        # Values computed from it in the same step follow.
-        for computed in (p for p in self.process.step(step_id).parameters if p.formula):
-            known = self._known_values() | {k: v.reported for k, v in entry.values.items()}
-            exact = compute(computed.formula or "", known)
-            result = computed.classify(exact)
-            entry.values[computed.name] = replace(
-                entry.values[computed.name],
-                entered=exact,
-                reported=result.reported,
-                outcome=result.outcome,
-            )
+        self._unverify(entry)
+        self.recomputed = self._recompute(entry, name, by=by, at=at)
         return corrected
+
+    def _unverify(self, entry: StepEntry) -> None:
+        if self.process.step(entry.step_id).verification:
+            entry.verified_by = entry.verified_at = None  # the verifier saw the old value
+
+    def _recompute(self, source: StepEntry, name: str, *, by: str, at: datetime) -> list[
+        tuple[StepEntry, str]
+    ]:  # fmt: skip
+        """Work out again every computed value from ``source`` on (in its step and in later
+        steps) after ``name`` changed there; each value that changes keeps a correction
+        naming why, and its step needs verifying again. The (entry, name) pairs changed."""
+        changed: list[tuple[StepEntry, str]] = []
+        start = self.entries.index(source)
+        for index in range(start, len(self.entries)):
+            entry = self.entries[index]
+            for spec in (p for p in self.process.step(entry.step_id).parameters if p.formula):
+                known = self._known_values(index) | {k: v.reported for k, v in entry.values.items()}
+                exact = compute(spec.formula or "", known)
+                result = spec.classify(exact)
+                before = entry.values[spec.name]
+                if result.reported == before.reported:
+                    entry.values[spec.name] = replace(before, entered=exact)
+                    continue
+                where = f"{source.step_id} #{source.occurrence}"
+                entry.values[spec.name] = replace(
+                    before,
+                    entered=exact,
+                    reported=result.reported,
+                    outcome=result.outcome,
+                    corrections=(
+                        *before.corrections,
+                        Correction(before.reported, result.reported, by, at,
+                                   f"recomputed after {name} was corrected at {where}"),
+                    ),
+                )  # fmt: skip
+                if entry is not source:
+                    self._unverify(entry)
+                changed.append((entry, spec.name))
+        return changed
 
     def verify(self, step_id: str, occurrence: int, *, by: Actor, at: datetime) -> StepEntry:
         """A second person verifies a step the MBR asks to be verified."""
@@ -290,6 +334,11 @@ class BatchRecord:
                 f"step {step_id} #{occurrence} was verified already by {entry.verified_by}"
             )
         check_verifier(by, entry.performed_by, f"step {step_id} of batch {self.lot}")
+        if by.user_id in entry.makers:
+            raise PermissionDenied(
+                f"{by.user_id} may not verify step {step_id} of batch {self.lot}: they changed "
+                "its values (a second person verifies)"
+            )
         entry.verified_by, entry.verified_at = by.user_id, at
         return entry
 

@@ -228,7 +228,14 @@ def correct_value(
             corrected = record.correct(step_id, occurrence, name, value, by=actor, at=now,
                                        why=why, comment=comment)  # fmt: skip
             entry = record.entry(step_id, occurrence)
-            uow.records.save_values(lot, entry, name, corrected.corrections[-1])
+            uow.records.save_value(lot, entry, corrected, corrected.corrections[-1])
+            changed = {(entry.step_id, entry.occurrence): entry}
+            for other, name_ in record.recomputed:
+                value_ = other.values[name_]
+                uow.records.save_value(lot, other, value_, value_.corrections[-1])
+                changed[(other.step_id, other.occurrence)] = other
+            for other in changed.values():
+                uow.records.save_verification(lot, other)
             uow.record(
                 Event(
                     "StepValueCorrected",
@@ -243,9 +250,22 @@ def correct_value(
                         "value": corrected.reported,
                         "outcome": corrected.outcome.value,
                         "comment": corrected.comment,
-                        "verification": "needed again"
-                        if record.process.step(step_id).verification
-                        else None,
+                        "recomputed": [
+                            {
+                                "step": e.step_id,
+                                "occurrence": e.occurrence,
+                                "parameter": n,
+                                "old": e.values[n].corrections[-1].old,
+                                "new": e.values[n].reported,
+                                "outcome": e.values[n].outcome.value,
+                            }
+                            for e, n in record.recomputed
+                        ],
+                        "verification needed again": sorted(
+                            f"{e.step_id} #{e.occurrence}"
+                            for e in changed.values()
+                            if record.process.step(e.step_id).verification
+                        ),
                     },
                     old={
                         "value": before.reported,
@@ -255,16 +275,31 @@ def correct_value(
                     reason=why.strip(),
                 )
             )
-            if corrected.outcome is Outcome.OUT_OF_PAR:
-                open_deviation_for(
-                    uow, lot, record.process, entry, name,
-                    uow.records.record_id(lot, step_id, occurrence), actor, now,
-                )  # fmt: skip
+            # A value newly outside its PAR opens a deviation (one already outside has one).
+            newly_out = [(entry, name)] if before.outcome is not Outcome.OUT_OF_PAR else []
+            newly_out += [
+                (e, n) for e, n in record.recomputed
+                if e.values[n].outcome is Outcome.OUT_OF_PAR
+                and not _was_out_of_par(record.process, e, n)
+            ]  # fmt: skip
+            for e, n in newly_out:
+                if e.values[n].outcome is Outcome.OUT_OF_PAR:
+                    open_deviation_for(
+                        uow, lot, record.process, e, n,
+                        uow.records.record_id(lot, e.step_id, e.occurrence), actor, now,
+                    )  # fmt: skip
             uow.commit()
     except PermissionDenied as denied:
         record_denial(uow, by.actor, "step.correct", ("batch", lot), denied.message)
         raise
     return corrected
+
+
+def _was_out_of_par(process: ProcessDefinition, entry: StepEntry, name: str) -> bool:
+    """Whether a recomputed value was outside its PAR before its last correction."""
+    value = entry.values[name]
+    spec = process.step(entry.step_id).parameter(name)
+    return value.corrections[-1].old not in spec.par
 
 
 def verify_step(

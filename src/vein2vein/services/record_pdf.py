@@ -22,7 +22,6 @@ from vein2vein.services.record_views import RecordView, StepView
 
 __all__ = ["to_pdf"]
 
-_SIGNED_AT = "%Y-%m-%d %H:%M:%S UTC"  # SignatureView.signed_at
 
 
 def _e(value: object) -> str:
@@ -151,15 +150,12 @@ def _value_row(value: RecordedValue, spec: ParameterSpec | None, who: _Names) ->
 def _verification(step: StepView, entry: StepEntry, who: _Names, prefix: str = "") -> str:
     """The verification signatures of one record, or what is missing."""
     lines = []
-    corrected_at = [c.at for v in entry.values.values() for c in v.corrections]
-    last_correction = max(corrected_at) if corrected_at else None
     sigs = step.verifications.get(entry.occurrence, [])
     for sig in sigs:
-        signed = datetime.strptime(sig.signed_at, _SIGNED_AT).replace(tzinfo=UTC)
-        superseded = last_correction is not None and signed < last_correction
+        superseded = sig.seq in step.superseded
         note = (
-            ' · <span class="warn"><b>SUPERSEDED</b>: given before the correction of '
-            f"{_e(_when(last_correction))}</span>"
+            ' · <span class="warn"><b>SUPERSEDED</b>: a value changed after this '
+            "verification</span>"
             if superseded
             else ""
         )

@@ -54,8 +54,11 @@ class StepView:
 
     definition: StepDefinition
     entries: list[StepEntry]
-    verifications: dict[int, list[SignatureView]]  # by occurrence
+    verifications: dict[int, list[SignatureView]]  # by occurrence, oldest first
     is_next: bool
+    # The audit seqs of verifications given before a later change of the step's values:
+    # they stay on the record, but no longer verify what it says now.
+    superseded: frozenset[int] = frozenset()
 
     @property
     def status(self) -> str:
@@ -130,6 +133,11 @@ def record_view(app: App, by: Actor, lot: str) -> RecordView:
             verifications.setdefault((new.get("step"), new.get("occurrence")), []).append(view)
         else:
             batch_signatures.append(view)
+    superseded: set[int] = set()
+    for entry in record.entries:
+        sigs = verifications.get((entry.step_id, entry.occurrence), [])
+        current = sigs[-1:] if entry.verified_by is not None else []
+        superseded |= {sig.seq for sig in sigs if sig not in current}
     next_ids = {s.id for s in record.next_steps()}
     steps = [
         StepView(
@@ -139,6 +147,7 @@ def record_view(app: App, by: Actor, lot: str) -> RecordView:
                 occ: sigs for (sid, occ), sigs in verifications.items() if sid == step.id
             },
             is_next=step.id in next_ids,
+            superseded=frozenset(superseded),
         )
         for step in record.process.steps
     ]

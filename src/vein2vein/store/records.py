@@ -169,29 +169,26 @@ class BatchRecordRepository:
             )
         return int(record_id)
 
-    def save_values(
-        self, lot: str, entry: StepEntry, corrected: str, correction: Correction
+    def save_value(
+        self, lot: str, entry: StepEntry, value: RecordedValue, correction: Correction
     ) -> None:
-        """Save a corrected value (and the values computed from it) with the correction, and
-        the entry's verification (cleared when the correction undid it)."""
+        """Save a changed value of ``entry`` and the correction that changed it."""
         record_id = self._id(lot, entry.step_id, entry.occurrence)
         sv = t.step_value
-        for value in entry.values.values():
-            if value.name == corrected or value.computed:
-                self._c.execute(
-                    sv.update()
-                    .where(sv.c.step_record_id == record_id, sv.c.name == value.name)
-                    .values(
-                        entered=value.entered,
-                        reported=value.reported,
-                        outcome=value.outcome.value,
-                        comment=value.comment,
-                    )
-                )
+        self._c.execute(
+            sv.update()
+            .where(sv.c.step_record_id == record_id, sv.c.name == value.name)
+            .values(
+                entered=value.entered,
+                reported=value.reported,
+                outcome=value.outcome.value,
+                comment=value.comment,
+            )
+        )
         self._c.execute(
             t.value_correction.insert().values(
                 step_record_id=record_id,
-                name=corrected,
+                name=value.name,
                 old=correction.old,
                 new=correction.new,
                 corrected_by=correction.by,
@@ -199,7 +196,6 @@ class BatchRecordRepository:
                 why=correction.why,
             )
         )
-        self.save_verification(lot, entry)
 
     def save_verification(self, lot: str, entry: StepEntry) -> None:
         sr = t.step_record
