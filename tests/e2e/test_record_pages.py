@@ -225,3 +225,26 @@ def test_the_record_prints_as_a_pdf(site: Site, page: Any) -> None:
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.body()[:5] == b"%PDF-"
+
+
+def test_an_operator_opens_a_deviation_by_hand_on_the_review_page(site: Site, page: Any) -> None:
+    lot = accepted(site)
+    network.advance(site.app, lot, BatchState.IN_PROCESS)
+    visit(site, page, f"/batches/{lot}/review", "operator.cp1")
+    page.locator("details.exceptional summary").click()
+    form = page.get_by_test_id("open-deviation")
+    form.locator("[name=severity]").select_option("major")
+    form.locator("[name=description]").fill("incubator door found ajar for 5 min")
+    form.locator("button").click()
+    page.wait_for_selector("[data-testid=notice]")
+    assert page.get_by_test_id("open-deviations").inner_text() == "1"
+    view = record_view(site.app, network.people_of(site.app).qa.actor, lot)
+    (row,) = view.deviations
+    assert (row.deviation.severity.value, row.opened_by) == ("major", "operator.cp1")
+    # A closure form of another batch's deviation is refused by name.
+    other = accepted(site, "PT-000102")
+    response = page.request.post(
+        site.url(f"/batches/{other}/deviations/{row.deviation.reference}/close"),
+        form={"impact": "x", "csrf_token": page.locator("[name=csrf_token]").first.input_value()},
+    )
+    assert response.status == 404

@@ -849,3 +849,55 @@ def test_who_corrected_a_value_made_the_batch_and_may_not_release_it(app: App) -
     advance(app, lot, BatchState.QC_PENDING)
     with pytest.raises(PermissionDenied, match="they made it"):
         act(app, lot, Action.RELEASE, by=qp, reason="in spec")
+
+
+def test_a_stale_page_cannot_record_a_repeatable_step_twice(app: App) -> None:
+    lot = in_process(app)
+    for step in ("receipt", "selection_activation", "transduction"):
+        record(app, lot, step)
+    from tests.network import bound_process
+
+    expansion = bound_process(app, lot).step("expansion")
+    values = {p.name: nominal(p) for p in expansion.parameters if not p.formula}
+    operator = people_of(app)["operator.cp1"]
+
+    def day(seen: int) -> execution.StepRecorded:
+        return execution.record_step(
+            app.uow(), lot, "expansion", values, by=operator, scan=scan_code(app, lot),
+            material_lots=[material_lot("T-cell culture medium")],
+            equipment=equipment_for("incubator"), occurrence=seen,
+        )  # fmt: skip
+
+    assert day(1).entry.occurrence == 1
+    from vein2vein.domain.errors import ConcurrencyConflict
+
+    with pytest.raises(ConcurrencyConflict, match="expansion #1 was recorded by someone else"):
+        day(1)  # a second tablet that saw the same page
+    assert day(2).entry.occurrence == 2
+
+
+def test_two_operators_recording_the_same_step_at_once_record_it_once(app: App) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    lot = in_process(app)
+    crew = people_of(app)
+    from tests.network import bound_process
+
+    receipt = bound_process(app, lot).step(RECEIPT)
+    values = {p.name: nominal(p) for p in receipt.parameters if not p.formula}
+    label = scan_code(app, lot)
+
+    def attempt(user: str) -> str:
+        try:
+            execution.record_step(app.uow(), lot, RECEIPT, values, by=crew[user], scan=label,
+                                  equipment=equipment_for("biosafety-cabinet"))  # fmt: skip
+        except Exception as refused:
+            return type(refused).__name__
+        return "recorded"
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(attempt, ["operator.cp1", "operator2.cp1"]))
+    assert results[1] == "recorded" and results[0] in {"RuleViolation", "ConcurrencyConflict"}
+    with app.engine.connect() as c:
+        rows = c.execute(sa.select(sa.func.count()).select_from(t.step_record)).scalar_one()
+    assert rows == 1

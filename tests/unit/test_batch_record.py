@@ -137,7 +137,7 @@ def test_a_correction_keeps_the_original_and_the_computed_values_follow() -> Non
     )  # fmt: skip
     assert [e.kind for e in record.exceptions()] == ["correction", "correction", "unverified"]
     assert not record.complete
-    with pytest.raises(InvalidInput, match="is 6.5 1e9 cells already; nothing to correct"):
+    with pytest.raises(InvalidInput, match=r"is 6\.5 1e9 cells already; nothing to correct"):
         record.correct("harvest_formulation", 1, "final_cells", 6.5, by="op.one", at=later,
                        why="again")  # fmt: skip
 

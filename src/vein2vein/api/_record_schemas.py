@@ -153,6 +153,11 @@ class StepRecordCreate(_Create):
     )
     material_lots: list[str] = Field(default_factory=list, max_length=50)
     equipment: str | None = Field(default=None, max_length=64)
+    occurrence: int | None = Field(
+        default=None, ge=1,
+        description="The performance the client means to record (1, 2, … for a repeatable "
+        "step); refused with 409 if someone recorded it meanwhile.",
+    )  # fmt: skip
 
 
 class StepRecordedPublic(BaseModel):

@@ -180,7 +180,7 @@ def record_step(
     done = execution.record_step(
         app.uow(), lot, body.step, body.values, by=identity, scan=body.scan,
         comments=body.comments, material_lots=body.material_lots,
-        equipment=body.equipment or None,
+        equipment=body.equipment or None, occurrence=body.occurrence,
     )  # fmt: skip
     return StepRecordedPublic(lot=lot, entry=_entry(done.entry), deviations=list(done.deviations))
 

@@ -15,7 +15,13 @@ from datetime import datetime
 
 from vein2vein.domain.batch import Batch, BatchState
 from vein2vein.domain.batch_record import RecordedValue, StepEntry, check_step_inputs
-from vein2vein.domain.errors import IdentityMismatch, InvalidInput, PermissionDenied, RuleViolation
+from vein2vein.domain.errors import (
+    ConcurrencyConflict,
+    IdentityMismatch,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+)
 from vein2vein.domain.events import Event
 from vein2vein.domain.materials import Deviation, Severity
 from vein2vein.domain.permissions import rule_for
@@ -69,6 +75,7 @@ def record_step(
     comments: Mapping[str, str] | None = None,
     material_lots: Sequence[str] = (),
     equipment: str | None = None,
+    occurrence: int | None = None,
 ) -> StepRecorded:
     """Record one performance of ``step_id`` of batch ``lot`` as ``by``.
 
@@ -76,6 +83,8 @@ def record_step(
     identity); ``material_lots`` are the lots consumed (one per material of the step);
     ``equipment`` the equipment used. Values are rounded and checked against their ranges;
     an excursion needs a comment; a value outside its PAR is recorded and opens a deviation.
+    ``occurrence``, when given, is the performance the person means to record (the page
+    they saw); if someone recorded it meanwhile the request is refused as a conflict.
     """
     actor = by.actor.user_id
     if not scan or not scan.strip():
@@ -88,12 +97,21 @@ def record_step(
             record = load_record(uow, lot)
             entry = record.record_step(step_id, dict(values), by=actor, at=now,
                                        comments=dict(comments or {}))  # fmt: skip
+            if occurrence is not None and entry.occurrence != occurrence:
+                raise ConcurrencyConflict(
+                    f"batch {lot}: step {step_id} #{occurrence} was recorded by someone else "
+                    f"meanwhile (this would be #{entry.occurrence}); reload and check"
+                )
             step = record.process.step(step_id)
-            lots = [uow.materials.get(m.strip()) for m in material_lots if m.strip()]
+            # Locked for share: a lot rejected or equipment recalibrated meanwhile waits for
+            # this step to commit (PostgreSQL), so a step never consumes a lot just rejected.
+            lots = [uow.materials.get(m.strip(), lock="share") for m in material_lots if m.strip()]
             used = check_step_inputs(
                 step,
                 lots,
-                uow.equipment.get(equipment.strip()) if equipment and equipment.strip() else None,
+                uow.equipment.get(equipment.strip(), share=True)
+                if equipment and equipment.strip()
+                else None,
                 site=batch.manufacturing_site,
                 on=now.date(),
             )

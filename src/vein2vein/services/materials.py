@@ -88,7 +88,7 @@ def move_lot(
     meaning = rule_for(permission).signature
     assert meaning is not None
     with recording_failures(uow), authorise(uow, by.actor, permission, entity=("material", lot)):
-        material = uow.materials.get(lot)
+        material = uow.materials.get(lot, lock="update")
         moved = material.moved_to(target)
         intent = signing_intent(uow, by, signing, meaning,
                                 f"{target.value.lower()} status of material lot {lot}",

@@ -37,6 +37,7 @@ __all__ = [
     "LotView",
     "RecordView",
     "StepView",
+    "deviation",
     "genealogy_of_lot",
     "list_deviations",
     "list_equipment",
@@ -276,3 +277,10 @@ def startable_processes(app: App, product: str) -> list[str]:
             for r in MbrRepository(connection).list()
             if r.status == EFFECTIVE and r.product == product
         ]
+
+
+def deviation(app: App, by: Actor, reference: str) -> DeviationRow:
+    """One deviation, as listed."""
+    require(by, "records.read")
+    with app.reader() as connection:
+        return DeviationRepository(connection).get(reference)

@@ -272,17 +272,20 @@ class MaterialRepository:
             )
         )
 
-    def find(self, lot: str) -> MaterialLot | None:
-        row = self._c.execute(
-            sa.select(t.material_lot).where(t.material_lot.c.lot == lot)
-        ).one_or_none()
+    def find(self, lot: str, *, lock: str | None = None) -> MaterialLot | None:
+        """The lot, or None; ``lock`` "share" (a step consumes it: nobody may change its
+        status until the step commits) or "update" (its status is about to change)."""
+        query = sa.select(t.material_lot).where(t.material_lot.c.lot == lot)
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share")
+        row = self._c.execute(query).one_or_none()
         if row is None:
             return None
         self._versions[lot] = row.version
         return _material(row)
 
-    def get(self, lot: str) -> MaterialLot:
-        found = self.find(lot)
+    def get(self, lot: str, *, lock: str | None = None) -> MaterialLot:
+        found = self.find(lot, lock=lock)
         if found is None:
             raise NotFound(f"material lot {lot!r} does not exist")
         return found
@@ -329,14 +332,15 @@ class EquipmentRepository:
             )
         )
 
-    def find(self, equipment_id: str) -> Equipment | None:
-        row = self._c.execute(
-            sa.select(t.equipment).where(t.equipment.c.id == equipment_id)
-        ).one_or_none()
+    def find(self, equipment_id: str, *, share: bool = False) -> Equipment | None:
+        query = sa.select(t.equipment).where(t.equipment.c.id == equipment_id)
+        if share:  # a step uses it: its calibration may not move until the step commits
+            query = query.with_for_update(read=True)
+        row = self._c.execute(query).one_or_none()
         return None if row is None else _equipment(row)
 
-    def get(self, equipment_id: str) -> Equipment:
-        found = self.find(equipment_id)
+    def get(self, equipment_id: str, *, share: bool = False) -> Equipment:
+        found = self.find(equipment_id, share=share)
         if found is None:
             raise NotFound(f"equipment {equipment_id!r} does not exist")
         return found

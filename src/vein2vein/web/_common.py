@@ -56,7 +56,10 @@ def label(code: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-_ACRONYMS = {"qc": "QC", "oos": "OOS", "qa": "QA", "qp": "QP", "coi": "COI", "din": "DIN"}
+_ACRONYMS = {
+    "qc": "QC", "oos": "OOS", "qa": "QA", "qp": "QP", "coi": "COI", "din": "DIN", "moi": "MOI",
+    "cd3": "CD3", "cd4": "CD4", "cd8": "CD8", "car": "CAR", "vcn": "VCN", "ml": "mL",
+}  # fmt: skip
 
 
 def qr_svg(data: str, title: str, scale: int = 4) -> Markup:

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from vein2vein.domain.errors import InvalidInput, V2VError
+from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.process import StepDefinition
 from vein2vein.services import execution, materials, queries, record_views
@@ -74,6 +74,7 @@ def _context(
         "may_verify": _may(identity, "step.verify", b) and b.state == "IN_PROCESS",
         "may_correct": _may(identity, "step.correct", b) and b.state == "IN_PROCESS",
         "may_close": _may(identity, "deviation.close", b),
+        "may_open": _may(identity, "deviation.open", b),
         "page": "batches",
         **extra,
     }
@@ -225,11 +226,12 @@ async def execute_step(
             app.uow(), lot, step, values, by=identity, scan=fields.get("scan", ""),
             comments=typed.comments, material_lots=[v for v in typed.lots.values() if v.strip()],
             equipment=typed.equipment or None,
+            occurrence=int(seen) if (seen := fields.get("occurrence", "")).isdigit() else None,
         )  # fmt: skip
     except V2VError as error:
+        # The scan is never given back (the form has no value for it): the person scans the
+        # bag again after any refusal.
         problem = problem_of(error)
-        if problem.code == "identity-mismatch":
-            pass  # the scan is never given back: the person scans the bag again
         return _execute(request, app, identity, lot, problem=problem, typed=typed)
     message = f"Step {step} #{done.entry.occurrence} recorded."
     if done.deviations:
@@ -310,6 +312,8 @@ def close_deviation(
     signature_password: FormText = "",
 ) -> Response:
     try:
+        if record_views.deviation(app, identity.actor, reference).deviation.lot != lot:
+            raise NotFound(f"deviation {reference} is not one of batch {lot}")
         materials.close_deviation(
             app.uow(), identity, reference, impact=impact, capa=capa or None,
             severity=severity or None, signing=_signing(signature_user_id, signature_password),
@@ -321,5 +325,29 @@ def close_deviation(
         )  # fmt: skip
         return _render(request, "records/review.html", context, problem_of(error))
     message = f"Deviation {reference} closed and signed."
+    url = request.url_for("review_page", lot=lot).include_query_params(done=message)
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/{lot}/deviations", name="record_open_deviation")
+def open_deviation(
+    request: Request,
+    app: AppDep,
+    lot: str,
+    identity: CsrfDep,
+    severity: FormText = "",
+    description: FormText = "",
+) -> Response:
+    try:
+        reference = materials.open_deviation(
+            app.uow(), identity.actor, lot, severity=severity, description=description
+        )
+    except V2VError as error:
+        context = _context(
+            request, app, identity, lot, failed="new",
+            kept={"severity": severity, "description": description},
+        )  # fmt: skip
+        return _render(request, "records/review.html", context, problem_of(error))
+    message = f"Deviation {reference} opened ({severity})."
     url = request.url_for("review_page", lot=lot).include_query_params(done=message)
     return RedirectResponse(url, status_code=303)
