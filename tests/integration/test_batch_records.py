@@ -901,3 +901,20 @@ def test_two_operators_recording_the_same_step_at_once_record_it_once(app: App) 
     with app.engine.connect() as c:
         rows = c.execute(sa.select(sa.func.count()).select_from(t.step_record)).scalar_one()
     assert rows == 1
+
+
+def test_corrections_and_material_use_are_append_only_in_the_database(app: App) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT)
+    record(app, lot, "selection_activation")
+    execution.correct_value(app.uow(), lot, RECEIPT, 1, "cd3_percent", 46.0,
+                            by=people_of(app)["operator.cp1"], why="recount")  # fmt: skip
+    for statement in (
+        "UPDATE value_correction SET new = 99",
+        "DELETE FROM value_correction",
+        "UPDATE material_use SET quantity = 0",
+        "DELETE FROM material_use",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with app.engine.begin() as c:
+                c.execute(sa.text(statement))

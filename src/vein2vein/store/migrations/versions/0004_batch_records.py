@@ -154,6 +154,27 @@ def upgrade() -> None:
     )
     op.create_index("ix_deviation_lot", "deviation", ["lot"])
 
+    # Corrections and material use are history: written once, never changed or removed
+    # (a correction of a correction is a new row). The audit trail keeps the same facts.
+    dialect = op.get_bind().dialect.name
+    for table in ("value_correction", "material_use"):
+        if dialect == "postgresql":  # table_is_append_only() comes from revision 0002
+            op.execute(
+                f"CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION table_is_append_only()"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION table_is_append_only()"
+            )
+        else:
+            for operation in ("UPDATE", "DELETE"):
+                op.execute(
+                    f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} "
+                    f"ON {table} BEGIN "
+                    f"SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"
+                )
+
 
 def downgrade() -> None:
     op.drop_index("ix_deviation_lot", "deviation")
