@@ -915,6 +915,5 @@ def test_corrections_and_material_use_are_append_only_in_the_database(app: App) 
         "UPDATE material_use SET quantity = 0",
         "DELETE FROM material_use",
     ):
-        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
-            with app.engine.begin() as c:
-                c.execute(sa.text(statement))
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), app.engine.begin() as c:
+            c.execute(sa.text(statement))
