@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,11 +59,12 @@ def _postgres_available() -> str | None:
         engine.dispose()
 
 
-@pytest.fixture
-def postgres_schema_url(_postgres_available: str | None) -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh, empty schema of this test's own."""
-    if _postgres_available is not None:
-        service_missing("PostgreSQL", _postgres_available)
+@contextmanager
+def postgres_schema(unavailable: str | None) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh, empty schema, dropped afterwards
+    (``unavailable``: why PostgreSQL cannot be reached, from ``_postgres_available``)."""
+    if unavailable is not None:
+        service_missing("PostgreSQL", unavailable)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_url())
     with admin.begin() as c:
@@ -74,6 +76,13 @@ def postgres_schema_url(_postgres_available: str | None) -> Iterator[str]:
         with admin.begin() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema_url(_postgres_available: str | None) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh, empty schema of this test's own."""
+    with postgres_schema(_postgres_available) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,7 +3,6 @@ its batches run through the example MBRs, with records as a real network would h
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import postgres_url, service_missing, settings_for
+from tests.conftest import postgres_schema, settings_for
 from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import InvalidInput
@@ -45,25 +44,6 @@ def lots_and_states(app: App) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def _postgres_schema(request: pytest.FixtureRequest) -> Iterator[str]:
-    """As conftest's ``postgres_schema_url``, for a fixture that lives for the module."""
-    unavailable = request.getfixturevalue("_postgres_available")
-    if unavailable is not None:
-        service_missing("PostgreSQL", unavailable)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url())
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@contextmanager
 def _built(url: str, patients: int) -> Iterator[tuple[App, DemoSummary]]:
     application = App.connect(url, clock=FixedClock(NOW), settings=settings_for(url))
     try:
@@ -82,7 +62,8 @@ def network(
         with _built(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'v2v.sqlite3'}", SMALL) as built:
             yield built
     else:
-        with _postgres_schema(request) as url, _built(url, SMALL) as built:
+        unavailable = request.getfixturevalue("_postgres_available")
+        with postgres_schema(unavailable) as url, _built(url, SMALL) as built:
             yield built
 
 
