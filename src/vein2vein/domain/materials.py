@@ -77,6 +77,14 @@ class MaterialLot:
             )
         return replace(self, status=status)
 
+    def usable(self, *, on: date) -> bool:
+        """Whether a step may consume this lot on ``on`` (released, not expired)."""
+        try:
+            self.check_consumable(self.type, on=on)
+        except RuleViolation:
+            return False
+        return True
+
     def check_consumable(self, expected_type: str, *, on: date) -> None:
         """Refuse a lot a step may not consume: not released, expired, or another type."""
         if self.type != expected_type:
@@ -109,9 +117,13 @@ class Equipment:
             )
         if self.site != site:
             raise RuleViolation(f"equipment {self.id} is at {self.site}, the batch at {site}")
-        if on > self.calibration_due:
+        if not self.calibrated(on=on):
             due = self.calibration_due.isoformat()
             raise RuleViolation(f"equipment {self.id} is out of calibration (due {due})")
+
+    def calibrated(self, *, on: date) -> bool:
+        """Whether the equipment is in calibration on ``on``."""
+        return on <= self.calibration_due
 
 
 class Severity(StrEnum):

@@ -9,7 +9,7 @@ from datetime import date
 
 from vein2vein.domain.batch_record import BatchRecord, Exception_, StepEntry
 from vein2vein.domain.errors import InvalidInput, NotFound
-from vein2vein.domain.materials import DeviationState, Equipment, LotStatus, MaterialLot
+from vein2vein.domain.materials import DeviationState, Equipment, MaterialLot
 from vein2vein.domain.people import Actor
 from vein2vein.domain.process import StepDefinition
 from vein2vein.services.app import App
@@ -184,7 +184,7 @@ def list_lots(app: App, by: Actor, *, type: str | None = None) -> list[LotView]:
             LotView(
                 lot,
                 received.strftime("%Y-%m-%d"),
-                lot.status is LotStatus.RELEASED and today <= lot.expiry,
+                lot.usable(on=today),
                 len({u.batch_lot for u in records.batches_using(lot.lot)}),
             )
             for lot, received in lots
@@ -217,7 +217,7 @@ def list_equipment(app: App, by: Actor, *, site: str | None = None) -> list[Equi
     today = app.clock.now().date()
     with app.reader() as connection:
         return [
-            EquipmentView(e, d, today <= e.calibration_due)
+            EquipmentView(e, d, e.calibrated(on=today))
             for e, d in EquipmentRepository(connection).list(site=site)
         ]
 

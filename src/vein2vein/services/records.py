@@ -109,7 +109,11 @@ def load_record(uow: UnitOfWork, lot: str) -> BatchRecord:
 def _load(records: BatchRecordRepository, mbrs: MbrRepository, lot: str) -> BatchRecord:
     header = records.header(lot)
     if header is None:
-        raise RuleViolation(f"batch {lot} has no batch record: processing has not started")
+        raise RuleViolation(
+            f"batch {lot} has no batch record: processing has not started on a master batch "
+            "record (a batch that started before batch records existed needs a QA decision: "
+            "hold or terminate it)"
+        )
     definition = definition_of(mbrs.get(header.process, header.process_version))
     entries = records.entries(lot)
     for entry in entries:  # values in the MBR's order, whatever order the rows came in
