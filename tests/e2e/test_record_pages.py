@@ -188,6 +188,8 @@ def test_qa_reviews_only_the_exceptions_and_closes_the_deviation_with_a_signatur
     page.wait_for_selector("[data-testid=notice]")
     assert f"Deviation {ref} closed and signed" in page.get_by_test_id("notice").inner_text()
     assert page.get_by_test_id("open-deviations").inner_text() == "0"
+    closure = page.get_by_test_id("closure-signature").inner_text()
+    assert "approved by Quinn Assurance (qa.cp1)" in closure
 
 
 def test_the_record_page_shows_changes_and_signatures_and_takes_a_correction(

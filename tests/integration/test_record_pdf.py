@@ -116,6 +116,7 @@ def test_the_executed_record_prints_with_its_signatures_changes_and_deviations(
     assert "transcription error" in changed and "operator.cp1" in changed
     deviations = section(text, "Deviations", "Genealogy")
     assert deviation in deviations and "CLOSED" in deviations and "CAPA-2026-0007" in deviations
+    assert "Signed: approved" in deviations  # the closure signature (columns interleave)
     assert "LOT-CSR" in section(text, "Genealogy", "end of the batch record")
 
 

@@ -413,8 +413,14 @@ def _deviations(view: RecordView, steps: _Steps, who: _Names) -> str:
         d = row.deviation
         state = d.state.value
         state_tag = _tag(state, "oop" if state == "OPEN" else "closed")
+        signed = "".join(
+            f'<div class="sub"><b>Signed: {_e(sig.meaning)}</b> by {_e(sig.signer_name)} '
+            f"({_e(sig.signer_id)}), {_e(sig.signed_at)} · {_signature_status(sig, short=True)}"
+            "</div>"
+            for sig in view.deviation_signatures.get(d.reference, [])
+        )
         closed = (
-            f'{who(row.closed_by)}<div class="sub nw">{_e(_when(row.closed_at))}</div>'
+            f'{who(row.closed_by)}<div class="sub nw">{_e(_when(row.closed_at))}</div>{signed}'
             if row.closed_at
             else "—"
         )

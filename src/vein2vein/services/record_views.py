@@ -82,6 +82,8 @@ class RecordView:
     complete: bool
     batch_signatures: list[SignatureView] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # user id → full name
+    # The closure signatures of the batch's deviations, by reference.
+    deviation_signatures: dict[str, list[SignatureView]] = field(default_factory=dict)
 
     def name(self, user_id: str | None) -> str:
         """``Full Name (user.id)`` of a person the record names, or the id alone."""
@@ -124,6 +126,11 @@ def record_view(app: App, by: Actor, lot: str) -> RecordView:
         uses = records.lots_in(lot)
         signed = signatures_for(connection, entity_type="batch", entity_ids=[lot])
         names = {u.user_id: u.full_name for u in UserRepository(connection).list()}
+        closures = signatures_for(
+            connection,
+            entity_type="deviation",
+            entity_ids=[d.deviation.reference for d in deviations],
+        )
     verifications: dict[tuple[str, int], list[SignatureView]] = {}
     batch_signatures = []
     for row in signed:
@@ -163,6 +170,10 @@ def record_view(app: App, by: Actor, lot: str) -> RecordView:
         complete=record.complete,
         batch_signatures=batch_signatures,
         names=names,
+        deviation_signatures={
+            ref: [SignatureView.of(r) for r in closures if r.entity_id == ref]
+            for ref in {r.entity_id for r in closures}
+        },
     )
 
 
