@@ -103,6 +103,17 @@ def test_an_operator_executes_a_whole_batch_in_the_browser(
             page.get_by_test_id("comment-viability_percent").fill("bag 40 h in transit")
             page.wait_for_selector("#fb-viability_percent [data-outcome=excursion]")
             first = False
+        if step_id == "transduction":
+            # The vector volume is worked out as the values are typed, before recording.
+            page.get_by_test_id("value-vector_titre").fill("2.5")
+            page.get_by_test_id("value-moi").fill("5")
+            seeded = network.nominal(
+                network.bound_process(site.app, lot)
+                .step("selection_activation")
+                .parameter("seeded_cells")
+            )
+            volume = 5 * seeded * 1e6 / 2.5e8
+            page.wait_for_selector(f"[data-computed=vector_volume_ml]:has-text('{volume:g}')")
         page.get_by_test_id("record-step").click()
         page.wait_for_selector("[data-testid=notice]")
         recorded.append(step_id)

@@ -207,3 +207,14 @@ def test_a_value_that_is_not_a_finite_number_is_refused_and_not_recorded() -> No
             record.record_step("receipt", GOOD["receipt"] | {"viability_percent": bad},
                                by="op.one", at=T0)  # fmt: skip
     assert record.entries == []
+
+
+def test_a_preview_works_out_the_computed_values_without_recording() -> None:
+    record = fresh()
+    for step in ("receipt", "selection_activation"):
+        record.record_step(step, GOOD[step], by="op.one", at=T0)
+    assert record.preview("transduction", {"vector_titre": 2.5}) == {"vector_volume_ml": None}
+    assert record.preview("transduction", {"vector_titre": 2.5, "moi": 5.0}) == {
+        "vector_volume_ml": 2.0
+    }
+    assert len(record.entries) == 2

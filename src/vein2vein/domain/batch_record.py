@@ -221,6 +221,23 @@ class BatchRecord:
         self.entries.append(entry)
         return entry
 
+    def preview(self, step_id: str, values: dict[str, float]) -> dict[str, float | None]:
+        """The computed values of ``step_id`` as recording ``values`` would work them out
+        (None where a value they need is not typed yet); nothing is recorded."""
+        step = self.process.step(step_id)
+        known = self._known_values() | {
+            p.name: step.parameter(p.name).classify(values[p.name]).reported
+            for p in step.parameters
+            if p.formula is None and p.name in values
+        }
+        out: dict[str, float | None] = {}
+        for spec in (p for p in step.parameters if p.formula):
+            try:
+                out[spec.name] = known[spec.name] = compute(spec.formula or "", known)
+            except InvalidInput:
+                out[spec.name] = None
+        return out
+
     def _known_values(self, until: int | None = None) -> dict[str, float]:
         """The latest reported value of every parameter so far (or in the entries before
         index ``until``), and the order's context."""

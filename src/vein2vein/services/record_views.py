@@ -37,6 +37,7 @@ __all__ = [
     "LotView",
     "RecordView",
     "StepView",
+    "computed_preview",
     "deviation",
     "genealogy_of_lot",
     "list_deviations",
@@ -256,6 +257,7 @@ class Feedback:
     outcome: str  # ok, excursion, out-of-par
     nor: str
     par: str
+    bounded: bool = True  # False for a value with no range at all (nothing to compare)
 
 
 def value_feedback(app: App, by: Actor, lot: str, step_id: str, name: str, text: str) -> Feedback:
@@ -295,3 +297,34 @@ def deviation(app: App, by: Actor, reference: str) -> DeviationRow:
     require(by, "records.read")
     with app.reader() as connection:
         return DeviationRepository(connection).get(reference)
+
+
+def computed_preview(
+    app: App, by: Actor, lot: str, step_id: str, typed: dict[str, str]
+) -> list[Feedback | str]:
+    """The computed values of a step as the values typed so far give them (the operator
+    page shows them before recording), each classified like a recorded one; the name alone
+    where a value it needs is missing or not a number."""
+    require(by, "records.read")
+    with app.reader() as connection:
+        record = _load(BatchRecordRepository(connection), MbrRepository(connection), lot)
+    step = record.process.step(step_id)
+    values: dict[str, float] = {}
+    for name, text in typed.items():
+        try:
+            number = float(text.strip().replace(",", "."))
+            step.parameter(name).classify(number)  # a non-finite number is left out
+        except (ValueError, NotFound):
+            continue
+        values[name] = number
+    out: list[Feedback | str] = []
+    for name, value in record.preview(step_id, values).items():
+        spec = step.parameter(name)
+        if value is None:
+            out.append(name)
+            continue
+        classified = spec.classify(value)
+        bounded = any(v is not None for v in (spec.par.low, spec.par.high))
+        out.append(Feedback(name, spec.unit, classified.reported, classified.outcome.value,
+                            str(spec.nor), str(spec.par), bounded))  # fmt: skip
+    return out

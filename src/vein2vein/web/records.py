@@ -200,6 +200,27 @@ def execute_check(
     return response
 
 
+@router.get("/{lot}/execute/computed", response_class=HTMLResponse, name="execute_computed")
+def execute_computed(
+    request: Request, app: AppDep, lot: str, identity: IdentityDep
+) -> HTMLResponse:
+    """The computed values of the step as the typed values give them (htmx, live)."""
+    query = request.query_params
+    typed = {k[6:]: v for k, v in query.items() if k.startswith("value:") and v.strip()}
+    problem: Problem | None = None
+    preview: list[record_views.Feedback | str] = []
+    try:
+        preview = record_views.computed_preview(
+            app, identity.actor, lot, query.get("step", ""), typed
+        )
+    except V2VError as error:
+        problem = problem_of(error)
+    response: HTMLResponse = templates.TemplateResponse(
+        request, "records/_computed.html", {"preview": preview, "problem": problem}
+    )
+    return response
+
+
 def _float(text: str, name: str) -> float:
     try:
         return float(text.strip().replace(",", "."))
