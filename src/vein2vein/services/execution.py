@@ -105,7 +105,8 @@ def record_step(
             step = record.process.step(step_id)
             # Locked for share: a lot rejected or equipment recalibrated meanwhile waits for
             # this step to commit (PostgreSQL), so a step never consumes a lot just rejected.
-            lots = [uow.materials.get(m.strip(), lock="share") for m in material_lots if m.strip()]
+            lots = uow.materials.get_many([m.strip() for m in material_lots if m.strip()],
+                                          lock="share")  # fmt: skip
             used = check_step_inputs(
                 step,
                 lots,

@@ -12,8 +12,6 @@ Loading a record (:func:`load_record`) parses the bound MBR version once per con
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from vein2vein.domain.batch import Batch
 from vein2vein.domain.batch_record import BatchRecord
 from vein2vein.domain.errors import InvalidInput, RuleViolation
@@ -35,14 +33,21 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=64)
-def _parsed(content_hash: str, source: str, name: str) -> ProcessDefinition:
-    return parse_mbr(source, name)
+# Parsed MBR versions by the SHA-256 of their text: a version's text never changes, so
+# its parse never goes stale (a bounded cache; a new text is parsed once).
+_DEFINITIONS: dict[str, ProcessDefinition] = {}
 
 
 def definition_of(record: MbrRecord) -> ProcessDefinition:
     """The process definition of one stored MBR version (parsed once per content hash)."""
-    return _parsed(record.content_hash, record.source, f"{record.process} v{record.version}")
+    found = _DEFINITIONS.get(record.content_hash)
+    if found is None:
+        if len(_DEFINITIONS) >= 64:
+            _DEFINITIONS.clear()
+        found = _DEFINITIONS[record.content_hash] = parse_mbr(
+            record.source, f"{record.process} v{record.version}"
+        )
+    return found
 
 
 def bind_process(uow: UnitOfWork, batch: Batch, process: str | None, by: str) -> RecordHeader:
@@ -107,14 +112,17 @@ def load_record(uow: UnitOfWork, lot: str) -> BatchRecord:
 
 
 def _load(records: BatchRecordRepository, mbrs: MbrRepository, lot: str) -> BatchRecord:
-    header = records.header(lot)
-    if header is None:
+    found = records.header_and_hash(lot)
+    if found is None:
         raise RuleViolation(
             f"batch {lot} has no batch record: processing has not started on a master batch "
             "record (a batch that started before batch records existed needs a QA decision: "
             "hold or terminate it)"
         )
-    definition = definition_of(mbrs.get(header.process, header.process_version))
+    header, content_hash = found
+    definition = _DEFINITIONS.get(content_hash) or definition_of(
+        mbrs.get(header.process, header.process_version)
+    )
     entries = records.entries(lot)
     for entry in entries:  # values in the MBR's order, whatever order the rows came in
         order = [p.name for p in definition.step(entry.step_id).parameters]

@@ -79,50 +79,66 @@ class BatchRecordRepository:
         ).one_or_none()
         return None if row is None else RecordHeader(**row._mapping)
 
+    def header_and_hash(self, lot: str) -> tuple[RecordHeader, str] | None:
+        """The header and the content hash of the MBR version it is bound to (one query)."""
+        br, pd = t.batch_record, t.process_definition
+        row = self._c.execute(
+            sa.select(br, pd.c.content_hash)
+            .join(pd, (pd.c.process == br.c.process) & (pd.c.version == br.c.process_version))
+            .where(br.c.lot == lot)
+        ).one_or_none()
+        if row is None:
+            return None
+        fields = dict(row._mapping)
+        content_hash = fields.pop("content_hash")
+        return RecordHeader(**fields), content_hash
+
     def entries(self, lot: str) -> list[StepEntry]:
         """Every step recorded for ``lot``, in the order recorded, with values, corrections,
-        equipment and the material lots consumed."""
+        equipment and the material lots consumed (three queries, each by the batch)."""
         sr, sv, vc, mu, ml = (
             t.step_record, t.step_value, t.value_correction, t.material_use, t.material_lot
         )  # fmt: skip
-        steps = self._c.execute(sa.select(sr).where(sr.c.lot == lot).order_by(sr.c.id)).all()
-        if not steps:
+        rows = self._c.execute(
+            sa.select(sr, sv.c.name, sv.c.unit, sv.c.entered, sv.c.reported, sv.c.outcome,
+                      sv.c.computed, sv.c.comment)
+            .outerjoin(sv, sv.c.step_record_id == sr.c.id)
+            .where(sr.c.lot == lot)
+            .order_by(sr.c.id)
+        ).all()  # fmt: skip
+        if not rows:
             return []
-        ids = [s.id for s in steps]
         corrections: dict[tuple[int, str], list[Correction]] = {}
         for c in self._c.execute(
-            sa.select(vc).where(vc.c.step_record_id.in_(ids)).order_by(vc.c.id)
+            sa.select(vc)
+            .join(sr, sr.c.id == vc.c.step_record_id)
+            .where(sr.c.lot == lot)
+            .order_by(vc.c.id)
         ):
             corrections.setdefault((c.step_record_id, c.name), []).append(
                 Correction(c.old, c.new, c.corrected_by, c.corrected_at, c.why)
             )
-        values: dict[int, dict[str, RecordedValue]] = {i: {} for i in ids}
-        for v in self._c.execute(sa.select(sv).where(sv.c.step_record_id.in_(ids))):
-            values[v.step_record_id][v.name] = RecordedValue(
-                v.name, v.unit, v.entered, v.reported, Outcome(v.outcome), v.computed,
-                v.comment, tuple(corrections.get((v.step_record_id, v.name), ())),
-            )  # fmt: skip
-        materials: dict[int, dict[str, str]] = {i: {} for i in ids}
+        materials: dict[int, dict[str, str]] = {}
         for u in self._c.execute(
             sa.select(mu.c.step_record_id, mu.c.material_lot, ml.c.type)
             .join(ml, ml.c.lot == mu.c.material_lot)
-            .where(mu.c.step_record_id.in_(ids))
+            .where(mu.c.batch_lot == lot)
         ):
-            materials[u.step_record_id][u.type] = u.material_lot
-        return [
-            StepEntry(
-                s.step_id,
-                s.occurrence,
-                s.performed_by,
-                s.performed_at,
-                values[s.id],
-                s.verified_by,
-                s.verified_at,
-                s.equipment_id,
-                materials[s.id],
-            )
-            for s in steps
-        ]
+            materials.setdefault(u.step_record_id, {})[u.type] = u.material_lot
+        entries: dict[int, StepEntry] = {}
+        for r in rows:
+            entry = entries.get(r.id)
+            if entry is None:
+                entry = entries[r.id] = StepEntry(
+                    r.step_id, r.occurrence, r.performed_by, r.performed_at, {}, r.verified_by,
+                    r.verified_at, r.equipment_id, materials.get(r.id, {}),
+                )  # fmt: skip
+            if r.name is not None:
+                entry.values[r.name] = RecordedValue(
+                    r.name, r.unit, r.entered, r.reported, Outcome(r.outcome), r.computed,
+                    r.comment, tuple(corrections.get((r.id, r.name), ())),
+                )  # fmt: skip
+        return list(entries.values())
 
     def _id(self, lot: str, step_id: str, occurrence: int) -> int:
         sr = t.step_record
@@ -289,6 +305,22 @@ class MaterialRepository:
         if found is None:
             raise NotFound(f"material lot {lot!r} does not exist")
         return found
+
+    def get_many(self, lots: Sequence[str], *, lock: str | None = None) -> list[MaterialLot]:
+        """Several lots in one query, in the order asked; an unknown one is named."""
+        if not lots:
+            return []
+        query = sa.select(t.material_lot).where(t.material_lot.c.lot.in_(list(lots)))
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share")
+        found = {}
+        for row in self._c.execute(query):
+            self._versions[row.lot] = row.version
+            found[row.lot] = _material(row)
+        for lot in lots:
+            if lot not in found:
+                raise NotFound(f"material lot {lot!r} does not exist")
+        return [found[lot] for lot in lots]
 
     def save(self, lot: MaterialLot) -> None:
         ml = t.material_lot
