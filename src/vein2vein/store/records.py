@@ -95,29 +95,29 @@ class BatchRecordRepository:
 
     def entries(self, lot: str) -> list[StepEntry]:
         """Every step recorded for ``lot``, in the order recorded, with values, corrections,
-        equipment and the material lots consumed (three queries, each by the batch)."""
+        equipment and the material lots consumed (two queries, each by the batch)."""
         sr, sv, vc, mu, ml = (
             t.step_record, t.step_value, t.value_correction, t.material_use, t.material_lot
         )  # fmt: skip
+        # Steps, their values and the values' corrections in one query (corrections are
+        # rare, so the rows they repeat are few).
         rows = self._c.execute(
             sa.select(sr, sv.c.name, sv.c.unit, sv.c.entered, sv.c.reported, sv.c.outcome,
-                      sv.c.computed, sv.c.comment)
+                      sv.c.computed, sv.c.comment, vc.c.old, vc.c.new, vc.c.corrected_by,
+                      vc.c.corrected_at, vc.c.why)
             .outerjoin(sv, sv.c.step_record_id == sr.c.id)
+            .outerjoin(vc, (vc.c.step_record_id == sr.c.id) & (vc.c.name == sv.c.name))
             .where(sr.c.lot == lot)
-            .order_by(sr.c.id)
+            .order_by(sr.c.id, vc.c.id)
         ).all()  # fmt: skip
         if not rows:
             return []
         corrections: dict[tuple[int, str], list[Correction]] = {}
-        for c in self._c.execute(
-            sa.select(vc)
-            .join(sr, sr.c.id == vc.c.step_record_id)
-            .where(sr.c.lot == lot)
-            .order_by(vc.c.id)
-        ):
-            corrections.setdefault((c.step_record_id, c.name), []).append(
-                Correction(c.old, c.new, c.corrected_by, c.corrected_at, c.why)
-            )
+        for r in rows:
+            if r.corrected_by is not None:
+                corrections.setdefault((r.id, r.name), []).append(
+                    Correction(r.old, r.new, r.corrected_by, r.corrected_at, r.why)
+                )
         materials: dict[int, dict[str, str]] = {}
         for u in self._c.execute(
             sa.select(mu.c.step_record_id, mu.c.material_lot, ml.c.type)
@@ -133,7 +133,7 @@ class BatchRecordRepository:
                     r.step_id, r.occurrence, r.performed_by, r.performed_at, {}, r.verified_by,
                     r.verified_at, r.equipment_id, materials.get(r.id, {}),
                 )  # fmt: skip
-            if r.name is not None:
+            if r.name is not None and r.name not in entry.values:
                 entry.values[r.name] = RecordedValue(
                     r.name, r.unit, r.entered, r.reported, Outcome(r.outcome), r.computed,
                     r.comment, tuple(corrections.get((r.id, r.name), ())),
