@@ -138,3 +138,17 @@ def test_steps_formulas_and_yaml_are_checked() -> None:
         parse_mbr("schema_version: 1\nproduct: [\n: :")
     with pytest.raises(InvalidInput, match="cannot read"):
         load_mbr(Path("/nonexistent/mbr.yaml"))
+
+
+def test_a_material_type_listed_twice_in_a_step_is_refused_with_its_place() -> None:
+    twice = (
+        "    expected_hours: 1\n"
+        "    materials:\n"
+        "      - {type: T-cell activation reagent, quantity: 1, unit: vial}\n"
+        "      - {type: T-cell activation reagent, quantity: 2, unit: vial}\n"
+    )
+    text = MINIMAL.replace("    expected_hours: 1\n", twice, 1)
+    assert text != MINIMAL
+    with pytest.raises(InvalidProcessFile) as refused:
+        parse_mbr(text)
+    assert "steps[0].materials: 'T-cell activation reagent' is listed twice" in str(refused.value)

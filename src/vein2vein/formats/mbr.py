@@ -114,6 +114,17 @@ class _Step(_Strict):
     materials: list[_Material] = []
     samples: list[_Sample] = []
 
+    @field_validator("materials")
+    @classmethod
+    def _one_line_per_type(cls, materials: list[_Material]) -> list[_Material]:
+        # One lot is scanned per material type: a type listed twice is one line with the sum.
+        seen: set[str] = set()
+        for m in materials:
+            if m.type in seen:
+                raise ValueError(f"{m.type!r} is listed twice; give it once with its quantity")
+            seen.add(m.type)
+        return materials
+
 
 class _File(_Strict):
     schema_version: int
