@@ -917,3 +917,23 @@ def test_corrections_and_material_use_are_append_only_in_the_database(app: App) 
     ):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), app.engine.begin() as c:
             c.execute(sa.text(statement))
+
+
+def test_a_verification_from_a_page_that_showed_other_values_is_refused(app: App) -> None:
+    lot = in_process(app)
+    record(app, lot, RECEIPT, verify=False)
+    crew = people_of(app)
+    shown = record_view(app, crew.qa.actor, lot).steps[0].entries[0].digest
+    execution.correct_value(app.uow(), lot, RECEIPT, 1, "cd3_percent", 46.0,
+                            by=crew["operator.cp1"], why="recount")  # fmt: skip
+    from vein2vein.domain.errors import ConcurrencyConflict
+
+    before = counts(app)
+    with pytest.raises(ConcurrencyConflict, match="changed since you looked at it"):
+        execution.verify_step(app.uow(), lot, RECEIPT, 1, by=crew["operator2.cp1"],
+                              signing=Signing(PASSWORD, "operator2.cp1"), seen=shown)  # fmt: skip
+    assert counts(app) == before
+    now_shown = record_view(app, crew.qa.actor, lot).steps[0].entries[0].digest
+    assert now_shown != shown
+    execution.verify_step(app.uow(), lot, RECEIPT, 1, by=crew["operator2.cp1"],
+                          signing=Signing(PASSWORD, "operator2.cp1"), seen=now_shown)  # fmt: skip

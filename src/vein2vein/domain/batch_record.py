@@ -39,8 +39,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from hashlib import sha256
 
-from vein2vein.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from vein2vein.domain.errors import (
+    ConcurrencyConflict,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+)
 from vein2vein.domain.materials import Equipment, MaterialLot
 from vein2vein.domain.people import Actor
 from vein2vein.domain.permissions import check_verifier
@@ -92,6 +98,13 @@ class StepEntry:
     verified_at: datetime | None = None
     equipment: str | None = None  # the equipment id used
     materials: dict[str, str] = field(default_factory=dict)  # material type → lot consumed
+
+    @property
+    def digest(self) -> str:
+        """A short fingerprint of the values as they read now: a verification form carries
+        the one its person saw, so a value changed since is never verified unseen."""
+        text = ";".join(f"{n}={v.reported!r}" for n, v in sorted(self.values.items()))
+        return sha256(text.encode()).hexdigest()[:16]
 
     @property
     def makers(self) -> set[str]:
@@ -341,9 +354,17 @@ class BatchRecord:
                 changed.append((entry, spec.name))
         return changed
 
-    def verify(self, step_id: str, occurrence: int, *, by: Actor, at: datetime) -> StepEntry:
-        """A second person verifies a step the MBR asks to be verified."""
+    def verify(
+        self, step_id: str, occurrence: int, *, by: Actor, at: datetime, seen: str | None = None
+    ) -> StepEntry:
+        """A second person verifies a step the MBR asks to be verified; ``seen``, when given,
+        is the :attr:`StepEntry.digest` of the values the person looked at."""
         entry = self.entry(step_id, occurrence)
+        if seen is not None and seen != entry.digest:
+            raise ConcurrencyConflict(
+                f"step {step_id} #{occurrence} of batch {self.lot} changed since you looked at "
+                "it; reload and check its values before verifying"
+            )
         if not self.process.step(step_id).verification:
             raise RuleViolation(f"step {step_id} needs no verification")
         if entry.verified_by is not None:

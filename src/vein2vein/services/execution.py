@@ -329,15 +329,17 @@ def verify_step(
     *,
     by: Identity,
     signing: Signing | None,
+    seen: str | None = None,
 ) -> StepEntry:
-    """A second person verifies a recorded step with an electronic signature (*verified*)."""
+    """A second person verifies a recorded step with an electronic signature (*verified*);
+    ``seen`` is the digest of the values the page showed (refused if they changed since)."""
     what = f"verification of step {step_id} #{occurrence} of batch {lot}"
     try:
         with recording_failures(uow), uow:
             _batch_in_process(uow, lot, by, "step.verify")
             now = uow.clock.now()
             record = load_record(uow, lot)
-            entry = record.verify(step_id, occurrence, by=by.actor, at=now)
+            entry = record.verify(step_id, occurrence, by=by.actor, at=now, seen=seen)
             intent = signing_intent(uow, by, signing, Meaning.VERIFIED, what, ("batch", lot))
             uow.records.save_verification(lot, entry)
             uow.record(

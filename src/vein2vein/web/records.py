@@ -270,13 +270,14 @@ def verify_step(
     occurrence: int,
     identity: CsrfDep,
     back: FormText = "record",
+    seen: FormText = "",
     signature_user_id: FormText = "",
     signature_password: FormText = "",
 ) -> Response:
     try:
         execution.verify_step(
             app.uow(), lot, step, occurrence, by=identity,
-            signing=_signing(signature_user_id, signature_password),
+            signing=_signing(signature_user_id, signature_password), seen=seen or None,
         )  # fmt: skip
     except V2VError as error:
         problem = problem_of(error)
