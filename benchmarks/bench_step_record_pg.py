@@ -26,6 +26,7 @@ from datetime import timedelta
 from importlib import resources
 
 from _common import NOW, PASSWORD, Result, bench_people, postgres_app, say
+from bench_transitions_pg import _audited  # the baseline: the same audited transitions
 
 from vein2vein.domain.clock import FixedClock
 from vein2vein.formats.mbr import parse_mbr
@@ -140,12 +141,6 @@ def _step(
         )  # fmt: skip
 
 
-def _transitions(app: App, lots: list[str], qa: Identity) -> None:
-    for lot in lots:
-        svc.perform_transition(app.uow(), lot, "hold", by=qa, reason="bench hold")
-        svc.perform_transition(app.uow(), lot, "resume", by=qa, reason="bench resume")
-
-
 def run(batches: int = 400) -> Result:
     clock = FixedClock(NOW - timedelta(days=1))
     with postgres_app(clock) as app:
@@ -154,7 +149,7 @@ def run(batches: int = 400) -> Result:
         labels = {lot: _label(app, lot) for lot in lots}
         clock.set(NOW)
         warm, rest = lots[:40], lots[40:]
-        _transitions(app, warm, qa)
+        _audited(app, warm, qa)
         for step_id in STEPS:
             _step(app, warm, labels, operator, step_id, plan)
         # Interleaved, one round per step, so both see the same database and machine state.
@@ -162,7 +157,7 @@ def run(batches: int = 400) -> Result:
         for step_id in STEPS:
             say(f"steps on PostgreSQL: {2 * len(rest):,} audited transitions (baseline)")
             start = time.perf_counter()
-            _transitions(app, rest, qa)
+            _audited(app, rest, qa)
             base += time.perf_counter() - start
             say(f"steps on PostgreSQL: {len(rest):,} recordings of {step_id}")
             start = time.perf_counter()

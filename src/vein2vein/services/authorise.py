@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from vein2vein.domain.errors import PermissionDenied
 from vein2vein.domain.events import Event
@@ -32,8 +33,7 @@ def check_permission(actor: Actor, rule: Rule, sites: Iterable[str] = ()) -> Non
         needed = " or ".join(sorted(r.value for r in rule.roles))
         held = ", ".join(sorted(r.value for r in actor.roles)) or "none"
         raise PermissionDenied(
-            f"{actor.user_id} may not {rule.permission}: needs the role {needed} "
-            f"(has {held})"
+            f"{actor.user_id} may not {rule.permission}: needs the role {needed} (has {held})"
         )
     wanted = [s for s in sites if s]
     if wanted and not any(actor.may_act_on(s) for s in wanted):
@@ -43,8 +43,19 @@ def check_permission(actor: Actor, rule: Rule, sites: Iterable[str] = ()) -> Non
         )
 
 
-def batch_sites(where: Where, centre: str, plant: str) -> list[str]:
-    """The sites of a batch that a person's scope must include for a rule's ``where``."""
+class _AtSites(Protocol):
+    """A batch, or a row of one: where it was ordered and where it is made."""
+
+    @property
+    def treatment_centre(self) -> str: ...
+
+    @property
+    def manufacturing_site(self) -> str: ...
+
+
+def batch_sites(where: Where, batch: _AtSites) -> list[str]:
+    """The sites of ``batch`` that a person's scope must include for a rule's ``where``."""
+    centre, plant = batch.treatment_centre, batch.manufacturing_site
     return {
         Where.ANYWHERE: [],
         Where.CENTRE: [centre],

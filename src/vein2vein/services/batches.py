@@ -22,7 +22,7 @@ from vein2vein.domain.events import Event
 from vein2vein.domain.identity import Din, IdentifierIssuer, parse_scan
 from vein2vein.domain.patient import Patient, Site, SiteKind, TherapyOrder, validate_code
 from vein2vein.domain.people import Actor
-from vein2vein.domain.permissions import DISPOSITIONS, Where, check_independent, rule_for
+from vein2vein.domain.permissions import DISPOSITIONS, check_independent, rule_for
 from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
 from vein2vein.services.authorise import (
     authorise,
@@ -262,7 +262,7 @@ def perform_transition(
         with recording_failures(uow), uow:
             now = uow.clock.now()
             batch = uow.batches.get(lot, for_update=True)
-            check_permission(by.actor, permission, _sites(permission.where, batch))
+            check_permission(by.actor, permission, batch_sites(permission.where, batch))
             if action in DISPOSITIONS:
                 check_independent(by.actor, action, batch_makers(uow.connection, lot), lot)
             if expected_version is not None and batch.version != expected_version:
@@ -327,10 +327,6 @@ def perform_transition(
     return batch
 
 
-def _sites(where: Where, batch: Batch) -> list[str]:
-    return batch_sites(where, batch.treatment_centre, batch.manufacturing_site)
-
-
 def record_mismatch(
     uow: UnitOfWork, lot: str, during: str, scanned: str, actor: str, detail: str
 ) -> None:
@@ -378,7 +374,7 @@ def scan_identity(
     permission = rule_for("batch.scan")
     with authorise(uow, by, "batch.scan", entity=("batch", lot)):
         batch = uow.batches.get(lot)
-        check_permission(by, permission, _sites(permission.where, batch))
+        check_permission(by, permission, batch_sites(permission.where, batch))
         try:
             batch.check_scan(scan)
         except IdentityMismatch as mismatch:

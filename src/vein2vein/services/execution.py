@@ -55,8 +55,7 @@ class StepRecorded:
 def _batch_in_process(uow: UnitOfWork, lot: str, by: Identity, permission: str) -> Batch:
     batch = uow.batches.get(lot, for_update=True)  # one writer of a batch record at a time
     rule = rule_for(permission)
-    check_permission(by.actor, rule, batch_sites(rule.where, batch.treatment_centre,
-                                                 batch.manufacturing_site))  # fmt: skip
+    check_permission(by.actor, rule, batch_sites(rule.where, batch))
     if batch.state is not BatchState.IN_PROCESS:
         raise RuleViolation(
             f"batch {lot} is {batch.state.value}: its record is written only while IN_PROCESS"
@@ -107,16 +106,15 @@ def record_step(
             # this step to commit (PostgreSQL), so a step never consumes a lot just rejected.
             lots = uow.materials.get_many([m.strip() for m in material_lots if m.strip()],
                                           lock="share")  # fmt: skip
+            equipment_id = (equipment or "").strip() or None
             used = check_step_inputs(
                 step,
                 lots,
-                uow.equipment.get(equipment.strip(), share=True)
-                if equipment and equipment.strip()
-                else None,
+                uow.equipment.get(equipment_id, share=True) if equipment_id else None,
                 site=batch.manufacturing_site,
                 on=now.date(),
             )
-            entry.equipment = equipment.strip() if equipment and equipment.strip() else None
+            entry.equipment = equipment_id
             entry.materials = {kind: lot_.lot for kind, lot_ in used.items()}
             uses = [(used[m.type].lot, m.quantity, m.unit) for m in step.materials]
             record_id = uow.records.add_entry(lot, entry, uses)

@@ -199,8 +199,7 @@ def open_deviation(uow: UnitOfWork, by: Actor, lot: str, *, severity: str, descr
     rule = rule_for("deviation.open")
     with authorise(uow, by, "deviation.open", entity=("batch", lot)):
         batch = uow.batches.get(lot)
-        check_permission(by, rule, batch_sites(rule.where, batch.treatment_centre,
-                                               batch.manufacturing_site))  # fmt: skip
+        check_permission(by, rule, batch_sites(rule.where, batch))
         reference = open_deviation_row(uow, lot, level, description.strip(), None, by.user_id,
                           uow.clock.now(), automatic=False)  # fmt: skip
         uow.commit()
@@ -227,8 +226,7 @@ def close_deviation(
     ):
         row = uow.deviations.get(reference)
         batch = uow.batches.get(row.deviation.lot)
-        check_permission(by.actor, rule, batch_sites(rule.where, batch.treatment_centre,
-                                                     batch.manufacturing_site))  # fmt: skip
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
         closed = row.deviation.closed(impact=impact, capa=capa, severity=level)
         assert rule.signature is not None
         intent = signing_intent(uow, by, signing, rule.signature, f"closure of {reference}",

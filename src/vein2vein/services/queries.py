@@ -303,7 +303,7 @@ def offered_actions(view: BatchView, actor: Actor) -> list[ActionOption]:
         if permitted(
             actor,
             rule := rule_for(Action(option.action)),
-            batch_sites(rule.where, b.treatment_centre, b.manufacturing_site),
+            batch_sites(rule.where, b),
         )
     ]
 
@@ -317,7 +317,7 @@ def action_allowed(app: App, lot: str, action: Action, actor: Actor) -> bool:
     if not rows or BatchState(rows[0].state) not in TRANSITIONS[action].sources:
         return False
     rule = rule_for(action)
-    sites = batch_sites(rule.where, rows[0].treatment_centre, rows[0].manufacturing_site)
+    sites = batch_sites(rule.where, rows[0])
     return permitted(actor, rule, sites)
 
 

@@ -4,6 +4,7 @@ deviations — what the pages, the PDF, the API and the CLI show (nothing here w
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -11,7 +12,7 @@ from vein2vein.domain.batch_record import BatchRecord, Exception_, StepEntry
 from vein2vein.domain.errors import InvalidInput, NotFound
 from vein2vein.domain.materials import DeviationState, Equipment, MaterialLot
 from vein2vein.domain.people import Actor
-from vein2vein.domain.process import StepDefinition
+from vein2vein.domain.process import ParameterSpec, StepDefinition
 from vein2vein.services.app import App
 from vein2vein.services.authorise import require
 from vein2vein.services.mbr import EFFECTIVE
@@ -259,21 +260,24 @@ class Feedback:
     par: str
     bounded: bool = True  # False for a value with no range at all (nothing to compare)
 
+    @classmethod
+    def of(cls, spec: ParameterSpec, value: float) -> Feedback:
+        """``value`` rounded and classified by ``spec`` (the one rule, as recording does)."""
+        classified = spec.classify(value)
+        bounded = any(v is not None for v in (spec.par.low, spec.par.high))
+        return cls(spec.name, spec.unit, classified.reported, classified.outcome.value,
+                   str(spec.nor), str(spec.par), bounded)  # fmt: skip
 
-def value_feedback(app: App, by: Actor, lot: str, step_id: str, name: str, text: str) -> Feedback:
+
+def value_feedback(
+    app: App, by: Actor, lot: str, step_id: str, name: str, value: float
+) -> Feedback:
     """Round and classify a typed value of ``name`` at ``step_id`` of batch ``lot``, as
-    recording would (``ParameterSpec.classify``), without recording anything."""
+    recording would, without recording anything."""
     require(by, "records.read")
     with app.reader() as connection:
         record = _load(BatchRecordRepository(connection), MbrRepository(connection), lot)
-    spec = record.process.step(step_id).parameter(name)
-    try:
-        value = float(text.strip().replace(",", "."))
-    except ValueError:
-        raise InvalidInput(f"{name} {text!r}: expected a number") from None
-    classified = spec.classify(value)
-    return Feedback(name, spec.unit, classified.reported, classified.outcome.value,
-                    str(spec.nor), str(spec.par))  # fmt: skip
+    return Feedback.of(record.process.step(step_id).parameter(name), value)
 
 
 def record_of(app: App, lot: str) -> RecordHeader | None:
@@ -286,9 +290,7 @@ def startable_processes(app: App, product: str) -> list[str]:
     """The processes with an effective MBR for ``product``: what start-processing offers."""
     with app.reader() as connection:
         return [
-            r.process
-            for r in MbrRepository(connection).list()
-            if r.status == EFFECTIVE and r.product == product
+            r.process for r in MbrRepository(connection).list(status=EFFECTIVE, product=product)
         ]
 
 
@@ -300,31 +302,19 @@ def deviation(app: App, by: Actor, reference: str) -> DeviationRow:
 
 
 def computed_preview(
-    app: App, by: Actor, lot: str, step_id: str, typed: dict[str, str]
+    app: App, by: Actor, lot: str, step_id: str, typed: dict[str, float]
 ) -> list[Feedback | str]:
     """The computed values of a step as the values typed so far give them (the operator
     page shows them before recording), each classified like a recorded one; the name alone
-    where a value it needs is missing or not a number."""
+    where a value it needs is missing. Typed values that are not parameters of the step or
+    not finite are left out."""
     require(by, "records.read")
     with app.reader() as connection:
         record = _load(BatchRecordRepository(connection), MbrRepository(connection), lot)
     step = record.process.step(step_id)
-    values: dict[str, float] = {}
-    for name, text in typed.items():
-        try:
-            number = float(text.strip().replace(",", "."))
-            step.parameter(name).classify(number)  # a non-finite number is left out
-        except (ValueError, NotFound):
-            continue
-        values[name] = number
-    out: list[Feedback | str] = []
-    for name, value in record.preview(step_id, values).items():
-        spec = step.parameter(name)
-        if value is None:
-            out.append(name)
-            continue
-        classified = spec.classify(value)
-        bounded = any(v is not None for v in (spec.par.low, spec.par.high))
-        out.append(Feedback(name, spec.unit, classified.reported, classified.outcome.value,
-                            str(spec.nor), str(spec.par), bounded))  # fmt: skip
-    return out
+    names = {p.name for p in step.parameters}
+    values = {n: v for n, v in typed.items() if n in names and math.isfinite(v)}
+    return [
+        name if value is None else Feedback.of(step.parameter(name), value)
+        for name, value in record.preview(step_id, values).items()
+    ]

@@ -54,11 +54,11 @@ def bind_process(uow: UnitOfWork, batch: Batch, process: str | None, by: str) ->
     """Open the batch record of ``batch`` on the effective version of ``process`` (or of the
     only process effective for its product); refused if there is none, or a choice to make.
     Called once the batch has started processing: its event follows the batch's own."""
-    effective = [r for r in uow.mbrs.list() if r.status == EFFECTIVE and r.product == batch.product]
+    effective = uow.mbrs.list(status=EFFECTIVE, product=batch.product)
     if process is not None:
         chosen = [r for r in effective if r.process == process]
         if not chosen:
-            known = [r for r in uow.mbrs.list() if r.process == process]
+            known = uow.mbrs.versions(process)
             why = (
                 "does not exist"
                 if not known

@@ -37,15 +37,18 @@ class MbrRepository:
 
     def versions(self, process: str) -> list[MbrRecord]:
         pd = t.process_definition
-        rows = self._c.execute(
-            sa.select(pd).where(pd.c.process == process).order_by(pd.c.version)
-        )
+        rows = self._c.execute(sa.select(pd).where(pd.c.process == process).order_by(pd.c.version))
         return [MbrRecord(**r._mapping) for r in rows]
 
-    def list(self) -> list[MbrRecord]:
+    def list(self, *, status: str | None = None, product: str | None = None) -> list[MbrRecord]:
+        """Every version (of ``product``, in ``status``, when given), by process and version."""
         pd = t.process_definition
-        rows = self._c.execute(sa.select(pd).order_by(pd.c.process, pd.c.version))
-        return [MbrRecord(**r._mapping) for r in rows]
+        query = sa.select(pd).order_by(pd.c.process, pd.c.version)
+        if status is not None:
+            query = query.where(pd.c.status == status)
+        if product is not None:
+            query = query.where(pd.c.product == product)
+        return [MbrRecord(**r._mapping) for r in self._c.execute(query)]
 
     def get(self, process: str, version: int) -> MbrRecord:
         pd = t.process_definition

@@ -23,7 +23,7 @@ from vein2vein.services import execution, materials, queries, record_views
 from vein2vein.services.auth import Identity
 from vein2vein.services.authorise import batch_sites, permitted
 from vein2vein.web._common import AppDep, templates
-from vein2vein.web.batches import _has_signed, _signing
+from vein2vein.web.batches import _has_signed, _number, _signing
 from vein2vein.web.errors import Problem, problem_of
 from vein2vein.web.session import CsrfDep, IdentityDep
 
@@ -54,9 +54,7 @@ class Typed:
 
 def _may(identity: Identity, permission: str, b: queries.BatchRow) -> bool:
     rule = rule_for(permission)
-    return permitted(
-        identity.actor, rule, batch_sites(rule.where, b.treatment_centre, b.manufacturing_site)
-    )
+    return permitted(identity.actor, rule, batch_sites(rule.where, b))
 
 
 def _context(
@@ -78,6 +76,20 @@ def _context(
         "page": "batches",
         **extra,
     }
+
+
+def _typed(text: str, name: str) -> float:
+    """A value typed into a form field that must hold a number."""
+    number = _number(text, name, float)
+    if number is None:
+        raise InvalidInput(f"{name} {text!r}: expected a number")
+    return number
+
+
+def _done(request: Request, page: str, lot: str, message: str) -> RedirectResponse:
+    """Back to ``page`` of batch ``lot`` after a successful post, saying what was done."""
+    url = request.url_for(page, lot=lot).include_query_params(done=message)
+    return RedirectResponse(url, status_code=303)
 
 
 def _render(
@@ -189,11 +201,12 @@ def execute_check(
 ) -> HTMLResponse:  # fmt: skip
     """The live NOR/PAR feedback of one field (htmx swaps it in beside the field)."""
     feedback = problem = None
-    if value.strip():
-        try:
-            feedback = record_views.value_feedback(app, identity.actor, lot, step, name, value)
-        except V2VError as error:
-            problem = problem_of(error)
+    try:
+        number = _number(value, name, float)
+        if number is not None:
+            feedback = record_views.value_feedback(app, identity.actor, lot, step, name, number)
+    except V2VError as error:
+        problem = problem_of(error)
     response: HTMLResponse = templates.TemplateResponse(
         request, "records/_feedback.html", {"f": feedback, "problem": problem, "name": name}
     )
@@ -206,7 +219,15 @@ def execute_computed(
 ) -> HTMLResponse:
     """The computed values of the step as the typed values give them (htmx, live)."""
     query = request.query_params
-    typed = {k[6:]: v for k, v in query.items() if k.startswith("value:") and v.strip()}
+    typed: dict[str, float] = {}
+    for key, text in query.items():
+        if key.startswith("value:"):
+            try:
+                number = _number(text, key[6:], float)
+            except InvalidInput:
+                continue  # not a number yet: the field's own feedback says so
+            if number is not None:
+                typed[key[6:]] = number
     problem: Problem | None = None
     preview: list[record_views.Feedback | str] = []
     try:
@@ -219,13 +240,6 @@ def execute_computed(
         request, "records/_computed.html", {"preview": preview, "problem": problem}
     )
     return response
-
-
-def _float(text: str, name: str) -> float:
-    try:
-        return float(text.strip().replace(",", "."))
-    except ValueError:
-        raise InvalidInput(f"{name} {text!r}: expected a number") from None
 
 
 @router.post("/{lot}/execute/{step}", response_class=HTMLResponse, name="execute_step")
@@ -242,7 +256,7 @@ async def execute_step(
         equipment=fields.get("equipment", ""),
     )
     try:
-        values = {k: _float(v, k) for k, v in typed.values.items() if v.strip()}
+        values = {k: _typed(v, k) for k, v in typed.values.items() if v.strip()}
         done = execution.record_step(
             app.uow(), lot, step, values, by=identity, scan=fields.get("scan", ""),
             comments=typed.comments, material_lots=[v for v in typed.lots.values() if v.strip()],
@@ -257,8 +271,7 @@ async def execute_step(
     message = f"Step {step} #{done.entry.occurrence} recorded."
     if done.deviations:
         message += f" Deviation {', '.join(done.deviations)} opened (value outside its PAR)."
-    url = request.url_for("execute_page", lot=lot).include_query_params(done=message)
-    return RedirectResponse(url, status_code=303)
+    return _done(request, "execute_page", lot, message)
 
 
 @router.post("/{lot}/record/{step}/{occurrence}/verify", name="record_verify")
@@ -287,8 +300,7 @@ def verify_step(
         return _render(request, "records/record.html", context, problem)
     page = "execute_page" if back == "execute" else "record_page"
     message = f"Step {step} #{occurrence} verified and signed."
-    url = request.url_for(page, lot=lot).include_query_params(done=message)
-    return RedirectResponse(url, status_code=303)
+    return _done(request, page, lot, message)
 
 
 @router.post("/{lot}/record/{step}/{occurrence}/correct", name="record_correct")
@@ -306,7 +318,7 @@ def correct_value(
 ) -> Response:
     try:
         execution.correct_value(
-            app.uow(), lot, step, occurrence, name, _float(value, name), by=identity, why=reason,
+            app.uow(), lot, step, occurrence, name, _typed(value, name), by=identity, why=reason,
             comment=comment or None,
         )  # fmt: skip
     except V2VError as error:
@@ -316,8 +328,7 @@ def correct_value(
         )  # fmt: skip
         return _render(request, "records/record.html", context, problem_of(error))
     message = f"{name} of step {step} #{occurrence} corrected; the original value is kept."
-    url = request.url_for("record_page", lot=lot).include_query_params(done=message)
-    return RedirectResponse(url, status_code=303)
+    return _done(request, "record_page", lot, message)
 
 
 @router.post("/{lot}/deviations/{reference}/close", name="record_close_deviation")
@@ -347,8 +358,7 @@ def close_deviation(
         )  # fmt: skip
         return _render(request, "records/review.html", context, problem_of(error))
     message = f"Deviation {reference} closed and signed."
-    url = request.url_for("review_page", lot=lot).include_query_params(done=message)
-    return RedirectResponse(url, status_code=303)
+    return _done(request, "review_page", lot, message)
 
 
 @router.post("/{lot}/deviations", name="record_open_deviation")
@@ -371,5 +381,4 @@ def open_deviation(
         )  # fmt: skip
         return _render(request, "records/review.html", context, problem_of(error))
     message = f"Deviation {reference} opened ({severity})."
-    url = request.url_for("review_page", lot=lot).include_query_params(done=message)
-    return RedirectResponse(url, status_code=303)
+    return _done(request, "review_page", lot, message)
