@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.process import (
@@ -44,6 +43,7 @@ from vein2vein.domain.process import (
     SampleSpec,
     StepDefinition,
 )
+from vein2vein.formats._yaml import InvalidFile, Strict, read_model
 
 __all__ = ["InvalidProcessFile", "load_mbr", "parse_mbr"]
 
@@ -54,20 +54,13 @@ _CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 _NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 
-class InvalidProcessFile(InvalidInput):
+class InvalidProcessFile(InvalidFile):
     """An MBR file that cannot be used; ``problems`` holds every error with its place."""
 
     code = "invalid-mbr"
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.problems = problems
-        more = f"; … {len(problems) - 10} more" if len(problems) > 10 else ""
-        shown = "; ".join(problems[:10]) + more
-        super().__init__(f"{source}: {len(problems)} problem(s): {shown}")
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
 
 
 Bounds = Annotated[list[float | None], Field(min_length=2, max_length=2)]
@@ -110,9 +103,9 @@ class _Step(_Strict):
     equipment_class: str | None = Field(default=None, pattern=_CODE)
     verification: bool = False
     repeatable: bool = False
-    parameters: dict[Annotated[str, Field(pattern=_NAME)], _Parameter] = {}
-    materials: list[_Material] = []
-    samples: list[_Sample] = []
+    parameters: dict[Annotated[str, Field(pattern=_NAME)], _Parameter] = Field(default_factory=dict)
+    materials: list[_Material] = Field(default_factory=list)
+    samples: list[_Sample] = Field(default_factory=list)
 
     @field_validator("materials")
     @classmethod
@@ -155,21 +148,16 @@ def _formula_names(formula: str) -> set[str]:
             names.add(node.id)
         elif not isinstance(
             node,
-            ast.Expression | ast.BinOp | ast.UnaryOp | ast.Constant | ast.Load | ast.operator
+            ast.Expression
+            | ast.BinOp
+            | ast.UnaryOp
+            | ast.Constant
+            | ast.Load
+            | ast.operator
             | ast.unaryop,
         ) or (isinstance(node, ast.Constant) and not isinstance(node.value, int | float)):
             raise ValueError(f"formula {formula!r}: only + - * / ( ), numbers and parameter names")
     return names
-
-
-def _place(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(file)"
 
 
 def _range(raw: list[float | None] | None) -> Range:
@@ -178,21 +166,7 @@ def _range(raw: list[float | None] | None) -> Range:
 
 def parse_mbr(text: str, source: str = "<mbr>") -> ProcessDefinition:
     """Read an MBR from YAML ``text``; raise :class:`InvalidProcessFile` naming every error."""
-    try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        why = getattr(exc, "problem", None) or exc
-        raise InvalidProcessFile(source, [f"{where}: not YAML ({why})"]) from None
-    try:
-        model = _File.model_validate(raw)
-    except ValidationError as invalid:
-        found = [
-            f"{_place(tuple(e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-            for e in invalid.errors()
-        ]
-        raise InvalidProcessFile(source, found) from None
+    model = read_model(text, source, _File, InvalidProcessFile)
     problems: list[str] = []
     steps: list[StepDefinition] = []
     seen: set[str] = set()

@@ -337,3 +337,147 @@ deviation = sa.Table(
     sa.Column("closed_at", UTCDateTime, nullable=True),
     sa.Column("closed_by", sa.String(50), nullable=True),
 )
+
+# -- QC and release (issue 6) ---------------------------------------------------------------
+
+# A version of a specification under change control, like a process definition: the file as
+# imported and its SHA-256; DRAFT → EFFECTIVE (signed approval) → SUPERSEDED.
+specification = sa.Table(
+    "specification",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("product", sa.String(32), nullable=False),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.Column("imported_by", sa.String(50), nullable=False),
+    sa.Column("approved_at", UTCDateTime, nullable=True),
+    sa.Column("approved_by", sa.String(50), nullable=True),
+    sa.Index("ix_specification_product_stage", "product", "stage"),
+)
+
+# A sample carries the batch's chain of identity and is bound to the specification version
+# effective when it was drawn; step_id is None for the apheresis sampled on receipt.
+qc_sample = sa.Table(
+    "qc_sample",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("coi", sa.String(40), nullable=False),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("step_id", sa.String(64), nullable=True),
+    sa.Column("spec_code", sa.String(32), nullable=False),
+    sa.Column("spec_version", sa.Integer, nullable=False),
+    sa.Column("drawn_at", UTCDateTime, nullable=False),
+    sa.Column("drawn_by", sa.String(50), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["spec_code", "spec_version"],
+        ["specification.code", "specification.version"],
+        name="fk_qc_sample_specification",
+    ),
+)
+
+test_result = sa.Table(
+    "test_result",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sample_id", sa.String(32), sa.ForeignKey("qc_sample.id"), nullable=False),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("attribute", sa.String(40), nullable=False),
+    sa.Column("method", sa.String(40), nullable=False),
+    sa.Column("method_version", sa.String(20), nullable=False),
+    sa.Column("analyst", sa.String(50), nullable=False),
+    sa.Column("instrument", sa.String(40), nullable=True),
+    sa.Column("tested_at", UTCDateTime, nullable=False),
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+    sa.Column("entered", sa.String(200), nullable=False),
+    sa.Column("reported", sa.String(100), nullable=False),
+    sa.Column("number", sa.Float, nullable=True),
+    sa.Column("unit", sa.String(20), nullable=False),
+    sa.Column("conformance", sa.String(16), nullable=False),
+    sa.Column("oot", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("retest_of", sa.Integer, sa.ForeignKey("test_result.id"), nullable=True),
+    sa.Column("verified_by", sa.String(50), nullable=True),
+    sa.Column("verified_at", UTCDateTime, nullable=True),
+    sa.Column("invalidated_by", sa.String(50), nullable=True),
+    sa.Column("invalidated_at", UTCDateTime, nullable=True),
+    sa.Column("invalid_reason", sa.Text, nullable=True),
+    sa.Column("oot_reviewed_by", sa.String(50), nullable=True),
+    sa.Column("oot_comment", sa.Text, nullable=True),
+    sa.Index("ix_test_result_sample", "sample_id"),
+    sa.Index("ix_test_result_attribute", "attribute", "status"),
+)
+
+oos_investigation = sa.Table(
+    "oos_investigation",
+    metadata,
+    sa.Column("reference", sa.String(32), primary_key=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("result_id", sa.Integer, sa.ForeignKey("test_result.id"), nullable=False),
+    sa.Column("phase", sa.Integer, nullable=False),
+    sa.Column("phase_i_finding", sa.Text, nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=True),
+    sa.Column("conclusion", sa.Text, nullable=True),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(50), nullable=True),
+)
+
+# Signed exceptions that stay visible on the batch and its certificate: QA's acceptance of an
+# apheresis out of criteria, and the treating physician's request to release a dose OOS.
+qc_exception = sa.Table(
+    "qc_exception",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("attributes", sa.String(400), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("document", sa.String(100), nullable=True),
+    sa.Column("signed_by", sa.String(50), nullable=False),
+    sa.Column("signed_at", UTCDateTime, nullable=False),
+)
+
+# A conditional release waits for its pending results: FINAL when they conform, FAILED when
+# one does not (the treating centre is alerted).
+conditional_release = sa.Table(
+    "conditional_release",
+    metadata,
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), primary_key=True),
+    sa.Column("pending", sa.String(400), nullable=False),
+    sa.Column("released_at", UTCDateTime, nullable=False),
+    sa.Column("released_by", sa.String(50), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("result_id", sa.Integer, sa.ForeignKey("test_result.id"), nullable=True),
+)
+
+qc_alert = sa.Table(
+    "qc_alert",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False, index=True),
+    sa.Column("treatment_centre", sa.String(32), sa.ForeignKey("site.code"), nullable=False),
+    sa.Column("result_id", sa.Integer, sa.ForeignKey("test_result.id"), nullable=False),
+    sa.Column("deviation", sa.String(32), sa.ForeignKey("deviation.reference"), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("raised_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_by", sa.String(50), nullable=True),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("acknowledgement", sa.Text, nullable=True),
+)
+
+# QA's signed review of a completed batch record (review by exception), before release.
+record_review = sa.Table(
+    "record_review",
+    metadata,
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch_record.lot"), primary_key=True),
+    sa.Column("reviewed_by", sa.String(50), nullable=False),
+    sa.Column("reviewed_at", UTCDateTime, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+)

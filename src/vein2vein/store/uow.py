@@ -20,6 +20,7 @@ from vein2vein.store import audit
 from vein2vein.store.engine import WRITE, connect
 from vein2vein.store.mbr import MbrRepository
 from vein2vein.store.people import CredentialRepository, UserRepository
+from vein2vein.store.qc import QcRepository, SpecRepository
 from vein2vein.store.records import (
     BatchRecordRepository,
     DeviationRepository,
@@ -83,6 +84,8 @@ class UnitOfWork:
         self.materials = MaterialRepository(self.connection)
         self.equipment = EquipmentRepository(self.connection)
         self.deviations = DeviationRepository(self.connection)
+        self.specs = SpecRepository(self.connection)
+        self.qc = QcRepository(self.connection)
         return self
 
     def __exit__(
