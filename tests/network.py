@@ -17,7 +17,7 @@ from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.process import ParameterSpec, ProcessDefinition
 from vein2vein.formats.mbr import parse_mbr
-from vein2vein.services import auth, execution, materials, mbr, people
+from vein2vein.services import auth, execution, materials, mbr, people, qc, specs
 from vein2vein.services import batches as svc
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity, Signing
@@ -48,7 +48,24 @@ STAFF: dict[str, tuple[str, list[str], str]] = {
     "qa2.cp1": ("Quentin Second", ["qa-reviewer"], "*"),
     "qp.cp1": ("Dr Kim Lee", ["qp"], "CP1"),
     "planner.net": ("Pat Lanner", ["planner"], "*"),
+    "qc.cp1": ("Quincy Analyst", ["qc-analyst"], "CP1"),
+    "qc2.cp1": ("Cass Second", ["qc-analyst"], "CP1"),
+    "dr.tc": ("Dr Phil Ician", ["physician"], "TC1,TC2"),
 }
+
+SPECS = ("cart-cd19-acceptance.yaml", "cart-cd19-in-process.yaml", "cart-cd19-release.yaml")
+
+# Results that meet every example specification, as an analyst types them.
+ACCEPTABLE: dict[str, str] = {
+    "tnc": "8.5", "cd3_cells": "3.2", "cd3_percent": "45.0", "viability": "96",
+    "volume": "250", "hours_from_collection": "20.0",
+}  # fmt: skip
+RELEASABLE: dict[str, str] = {
+    "viability": "88", "car_percent": "42", "dose": "1.2", "vcn": "2.1", "identity": "detected",
+    "potency": "1200, 1250, 1300", "endotoxin": "0.25", "mycoplasma": "not detected",
+    "sterility_rapid": "no growth", "sterility_culture": "no growth", "rcl": "not detected",
+    "cd4_cd8_ratio": "1.4",
+}  # fmt: skip
 
 _PERFORMER = {
     Action.COLLECT: "coordinator.tc",
@@ -142,9 +159,19 @@ def small_network(app: App, *, processes: bool = True) -> People:
         identities[user_id] = sign_in(app, user_id)
     crew = People(identities)
     _PEOPLE[id(app)] = crew
+    prepare_specs(app, crew)
     if processes:
         prepare_processes(app, crew)
     return crew
+
+
+def prepare_specs(app: App, crew: People) -> None:
+    """The three example specifications of CART-CD19, effective."""
+    for name in SPECS:
+        spec = specs.import_spec(app.uow(), crew.admin.actor, spec_text(name), name)
+        specs.approve_spec(app.uow(), crew.qa, spec.code, spec.version,
+                           reason="reviewed for the tests", signing=Signing(PASSWORD, "qa.cp1"))  # fmt: skip
+
 
 
 def prepare_processes(app: App, crew: People) -> None:
@@ -182,6 +209,54 @@ def prepare_processes(app: App, crew: People) -> None:
             app.uow(), crew.admin.actor, equipment_id=equipment_for(kind), equipment_class=kind,
             site="CP1", description=f"Test {kind}", calibration_due=today + timedelta(days=365),
         )  # fmt: skip
+
+
+def spec_text(name: str) -> str:
+    return resources.files("vein2vein.examples").joinpath("spec", name).read_text("utf-8")
+
+
+def sample(
+    app: App, lot: str, stage: str, *, by: str = "operator.cp1", step: str | None = None
+) -> str:
+    """Draw a sample of ``stage`` from batch ``lot`` (its label scanned)."""
+    crew = people_of(app)
+    return qc.draw_sample(app.uow(), crew[by].actor, lot, stage=stage, scan=scan_code(app, lot),
+                          step_id=step)  # fmt: skip
+
+
+def results(
+    app: App, sample_id: str, values: dict[str, str], *, verify: bool = True,
+    by: str = "qc.cp1", verifier: str = "qc2.cp1",
+) -> dict[str, qc.ResultEntered]:  # fmt: skip
+    """Enter ``values`` (attribute → as typed) on a sample and, unless told not to, have the
+    second analyst verify each."""
+    crew = people_of(app)
+    entered = {}
+    for attribute, value in values.items():
+        entered[attribute] = qc.enter_result(app.uow(), crew[by].actor, sample_id, attribute, value)
+        if verify:
+            qc.verify_result(app.uow(), crew[verifier], entered[attribute].id,
+                             signing=Signing(PASSWORD, verifier))  # fmt: skip
+    return entered
+
+
+def pass_acceptance(app: App, lot: str, **overrides: str) -> str:
+    """Sample the received apheresis and enter verified results (meeting the criteria unless
+    ``overrides`` say otherwise); the sample id."""
+    sample_id = sample(app, lot, "starting-material")
+    results(app, sample_id, ACCEPTABLE | overrides)
+    return sample_id
+
+
+def pass_release_qc(app: App, lot: str, *, review: bool = True, **overrides: str) -> str:
+    """Sample the batch for release, enter verified results (conforming unless ``overrides``
+    say otherwise) and have QA review its record; the sample id."""
+    sample_id = sample(app, lot, "release")
+    results(app, sample_id, RELEASABLE | overrides)
+    if review:
+        qc.review_record(app.uow(), people_of(app).qa, lot, comment="reviewed by exception",
+                         signing=Signing(PASSWORD, "qa.cp1"))  # fmt: skip
+    return sample_id
 
 
 def material_lot(kind: str) -> str:
@@ -322,6 +397,10 @@ def advance(app: App, lot: str, to: BatchState, clock: FixedClock | None = None)
             continue  # walked already
         if action is Action.COMPLETE_PROCESSING:
             execute_record(app, lot, clock)
+        elif action is Action.ACCEPT:
+            pass_acceptance(app, lot)
+        elif action is Action.RELEASE:
+            pass_release_qc(app, lot)
         batch = act(
             app,
             lot,

@@ -35,6 +35,7 @@ __all__ = [
     "LotStatus",
     "MaterialLot",
     "Severity",
+    "blocking_release",
     "blocks_release",
 ]
 
@@ -174,9 +175,13 @@ class Deviation:
         return replace(self, state=DeviationState.CLOSED, impact=impact.strip(), capa=capa)
 
 
+def blocking_release(deviations: Iterable[Deviation]) -> list[Deviation]:
+    """The deviations that stop a batch's release: open, and major or critical."""
+    return [d for d in deviations
+            if d.state is DeviationState.OPEN and d.severity is not Severity.MINOR]  # fmt: skip
+
+
 def blocks_release(deviations: Iterable[Deviation]) -> bool:
     """Whether a batch with these deviations may not be released: one is open and major or
     critical."""
-    return any(
-        d.state is DeviationState.OPEN and d.severity is not Severity.MINOR for d in deviations
-    )
+    return bool(blocking_release(deviations))

@@ -39,7 +39,8 @@ class Role(StrEnum):
 
     COORDINATOR = "coordinator"  # treatment centre: orders, collection, receipt, infusion
     OPERATOR = "operator"  # manufacturing: receipt, processing, scans
-    QC_ANALYST = "qc-analyst"  # QC results (issue 6)
+    QC_ANALYST = "qc-analyst"  # QC samples, results, second-analyst verification
+    PHYSICIAN = "physician"  # treating physician: requests an OOS release, hears alerts
     QA_REVIEWER = "qa-reviewer"  # acceptance, holds, dispositions, audit trail review
     QP = "qp"  # qualified person: release
     LOGISTICS = "logistics"  # couriers, shipment, custody

@@ -159,6 +159,78 @@ PERMISSIONS: dict[str, Rule] = dict(
             Meaning.APPROVED,
             summary="close a deviation with its impact assessment",
         ),
+        # -- QC and release (issue 6) ---------------------------------------------------
+        _rule(
+            "spec.import",
+            {R.QA_REVIEWER, R.ADMINISTRATOR},
+            summary="import a new version of a specification as a draft",
+        ),
+        _rule(
+            "spec.approve",
+            _QA,
+            signature=Meaning.APPROVED,
+            summary="approve a draft specification, which makes it effective",
+        ),
+        _rule(
+            "sample.draw",
+            {R.OPERATOR, R.QC_ANALYST},
+            Where.PLANT,
+            summary="draw a QC sample from a batch (it carries the COI)",
+        ),
+        _rule("result.enter", {R.QC_ANALYST}, Where.PLANT, summary="enter a test result"),
+        _rule(
+            "result.verify",
+            {R.QC_ANALYST},
+            Where.PLANT,
+            Meaning.VERIFIED,
+            summary="verify a result as the second analyst",
+        ),
+        _rule(
+            "result.invalidate",
+            {R.QC_ANALYST, R.QA_REVIEWER},
+            Where.PLANT,
+            summary="invalidate a result with a reason (the original is kept)",
+        ),
+        _rule(
+            "oot.review",
+            _QA,
+            Where.PLANT,
+            summary="review an out-of-trend result",
+        ),
+        _rule(
+            "oos.escalate",
+            {R.QC_ANALYST, R.QA_REVIEWER},
+            Where.PLANT,
+            summary="close phase I of an OOS investigation without a laboratory cause",
+        ),
+        _rule(
+            "oos.conclude",
+            _QA,
+            Where.PLANT,
+            Meaning.APPROVED,
+            summary="conclude an OOS investigation",
+        ),
+        _rule(
+            "record.review",
+            _QA,
+            Where.PLANT,
+            Meaning.REVIEWED,
+            summary="sign the review of a completed batch record",
+        ),
+        _rule(
+            "release.request-oos",
+            {R.PHYSICIAN},
+            Where.CENTRE,
+            Meaning.REQUESTED,
+            summary="request, as treating physician, the release of an OOS dose",
+        ),
+        _rule(
+            "alert.acknowledge",
+            {R.COORDINATOR, R.PHYSICIAN},
+            Where.CENTRE,
+            summary="acknowledge a QC alert about a dose of the centre",
+        ),
+        _rule("qc.read", _EVERYONE, summary="see QC results, workload and certificates"),
         # -- orders and scans --------------------------------------------------------------
         _rule("order.create", {R.COORDINATOR}, summary="order a therapy for a patient"),
         _rule(

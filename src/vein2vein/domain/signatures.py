@@ -57,6 +57,7 @@ class Meaning(StrEnum):
     APPROVED = "approved"
     RELEASED = "released"
     REJECTED = "rejected"
+    REQUESTED = "requested"  # a treating physician's request (release out of specification)
 
 
 def content_hash(canonical: str) -> str:

@@ -300,5 +300,5 @@ def to_pdf(view: AuditTrailView, *, printed_by: Actor, printed_at: datetime) -> 
     Chain head at printing: record {view.head_seq}, {escape(view.head_hash[:16])}…</p>{more}
     <table><thead><tr><th>seq</th><th>when (UTC)</th><th>who</th><th>action</th>
     <th>record</th><th>old</th><th>new</th><th>reason / signature</th></tr></thead>
-    <tbody>{''.join(rows)}</tbody></table></body></html>"""
+    <tbody>{"".join(rows)}</tbody></table></body></html>"""
     return bytes(HTML(string=html).write_pdf())

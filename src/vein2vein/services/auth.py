@@ -312,9 +312,7 @@ def resolve_token(uow: UnitOfWork, token: str | None, *, kinds: tuple[str, ...])
             raise AuthenticationFailed(
                 f"account {credential.user_id} is deactivated or locked; sign in refused"
             )
-        if user.must_change_password or uow.security.policy.expired(
-            user.password_changed_at, now
-        ):
+        if user.must_change_password or uow.security.policy.expired(user.password_changed_at, now):
             raise PasswordExpired(
                 f"the password of {user.user_id} must be changed before going on "
                 "(`v2v password change`, or the sign-in page)"

@@ -30,11 +30,8 @@ from vein2vein.services.authorise import (
     check_permission,
     record_denial,
 )
-from vein2vein.services.records import (
-    bind_process,
-    check_record_complete,
-    check_release_blockers,
-)
+from vein2vein.services.records import bind_process, check_record_complete
+from vein2vein.services.release import QC_GATED, qc_gate
 from vein2vein.store.queries import batch_makers
 from vein2vein.store.uow import UnitOfWork
 
@@ -48,11 +45,6 @@ __all__ = [
     "register_site",
     "scan_identity",
 ]
-
-# Every form of release: refused while a major or critical deviation is open.
-_RELEASES = frozenset(
-    {Action.RELEASE, Action.RELEASE_CONDITIONALLY, Action.RELEASE_OOS, Action.CONFIRM_RELEASE}
-)
 
 
 def register_site(
@@ -231,6 +223,7 @@ def perform_transition(
     expected_version: int | None = None,
     signing: Signing | None = None,
     process: str | None = None,
+    exception: str | None = None,
 ) -> Batch:
     """Move batch ``lot`` by ``action`` (one row of the transition table), as ``by``.
 
@@ -247,8 +240,14 @@ def perform_transition(
 
     The batch record rules (services/records.py): start-processing binds the batch to the
     effective MBR of ``process`` (needed when more than one is effective for its product);
-    complete-processing needs a complete record; no release while a major or critical
-    deviation is open.
+    complete-processing needs a complete record.
+
+    The QC gate (services/qc.py): acceptance needs the apheresis's verified results within
+    the acceptance criteria — or, out of them, QA's ``exception`` (its reason), signed with
+    the acceptance; every form of release needs the release check to allow it (results,
+    OOS investigations, out-of-trend reviews, open major/critical deviations, the record
+    review), a conditional release only the 14-day culture pending, a release out of
+    specification the treating physician's signed request.
     """
     try:
         action = Action(action)
@@ -292,12 +291,17 @@ def perform_transition(
                 din = IdentifierIssuer(uow.sequences).issue_din(centre.fin, now.year)
             if action is not Action.START_PROCESSING and process is not None:
                 raise InvalidInput(f"a process is chosen only to start processing, not {action}")
-            if action in (Action.START_PROCESSING, Action.COMPLETE_PROCESSING, *_RELEASES):
+            if action in (Action.START_PROCESSING, Action.COMPLETE_PROCESSING, *QC_GATED):
                 batch.check_allowed(action)  # a refusal by state comes first
             if action is Action.COMPLETE_PROCESSING:
                 check_record_complete(uow, lot)
-            elif action in _RELEASES:
-                check_release_blockers(uow, lot)
+            after_qc = None
+            if action in QC_GATED:
+                after_qc = qc_gate(uow, batch, action, actor=actor, exception=exception)
+            elif exception is not None:
+                raise InvalidInput(
+                    f"an exception is given only to accept starting material, not to {action}"
+                )
             intent = None
             if permission.signature is not None:
                 batch.check_allowed(action)  # a refusal by state before asking to sign
@@ -312,6 +316,8 @@ def perform_transition(
             batch.perform(action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din)
             if action is Action.START_PROCESSING:
                 bind_process(uow, batch, process, actor)
+            if after_qc is not None:
+                after_qc(now)
             if intent is not None:
                 batch.events[:] = [
                     replace(e, signature=intent) if e.name == rule.event else e

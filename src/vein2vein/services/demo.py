@@ -376,9 +376,7 @@ class _Player:
                 equipment_class=act.equipment_class, site=act.site,
                 description=act.description, calibration_due=act.calibration_due,
             )  # fmt: skip
-            self.equipment.setdefault((act.site, act.equipment_class), []).append(
-                act.equipment_id
-            )
+            self.equipment.setdefault((act.site, act.equipment_class), []).append(act.equipment_id)
             self.counts["equipment"] += 1
         else:
             materials.record_calibration(uow, who.actor, act.equipment_id, due=act.due,

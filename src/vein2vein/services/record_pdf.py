@@ -23,7 +23,6 @@ from vein2vein.services.record_views import RecordView, StepView
 __all__ = ["to_pdf"]
 
 
-
 def _e(value: object) -> str:
     return escape(str(value))
 

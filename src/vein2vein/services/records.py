@@ -4,8 +4,8 @@
   (:func:`bind_process`); the batch stays on that version whatever is approved later.
 - **complete-processing** is refused until every step is recorded and verified where the MBR
   asks (:func:`check_record_complete`).
-- **release** (in any form) is refused while a major or critical deviation is open
-  (:func:`check_release_blockers`).
+- **release** (in any form) passes the QC gate (services/qc.py), which counts open major
+  and critical deviations among what stops it.
 
 Loading a record (:func:`load_record`) parses the bound MBR version once per content hash.
 """
@@ -16,7 +16,6 @@ from vein2vein.domain.batch import Batch
 from vein2vein.domain.batch_record import BatchRecord
 from vein2vein.domain.errors import InvalidInput, RuleViolation
 from vein2vein.domain.events import Event
-from vein2vein.domain.materials import DeviationState, Severity, blocks_release
 from vein2vein.domain.process import ProcessDefinition
 from vein2vein.formats.mbr import parse_mbr
 from vein2vein.services.mbr import EFFECTIVE
@@ -27,7 +26,6 @@ from vein2vein.store.uow import UnitOfWork
 __all__ = [
     "bind_process",
     "check_record_complete",
-    "check_release_blockers",
     "definition_of",
     "load_record",
 ]
@@ -148,18 +146,3 @@ def check_record_complete(uow: UnitOfWork, lot: str) -> None:
     if unverified:
         parts.append(f"steps awaiting verification: {', '.join(unverified)}")
     raise RuleViolation(f"batch {lot}: the batch record is not complete ({'; '.join(parts)})")
-
-
-def check_release_blockers(uow: UnitOfWork, lot: str) -> None:
-    """Refuse a release while a major or critical deviation of the batch is open."""
-    deviations = [row.deviation for row in uow.deviations.for_lot(lot)]
-    if blocks_release(deviations):
-        open_ = [
-            f"{d.reference} ({d.severity.value})"
-            for d in deviations
-            if d.state is DeviationState.OPEN and d.severity is not Severity.MINOR
-        ]
-        raise RuleViolation(
-            f"batch {lot} cannot be released: open deviation {', '.join(open_)} must be "
-            "closed by QA first"
-        )

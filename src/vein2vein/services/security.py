@@ -16,9 +16,7 @@ class Argon2Hasher:
     :meth:`needs_rehash` says when it should be re-made at sign-in."""
 
     def __init__(self, *, time_cost: int = 3, memory_kib: int = 65_536, parallelism: int = 4):
-        self._argon2 = _Argon2(
-            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
-        )
+        self._argon2 = _Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
     def hash(self, password: str) -> str:
         return self._argon2.hash(password)

@@ -1,0 +1,718 @@
+"""QC write side: samples, results, verification, invalidation, OOS investigations,
+out-of-trend review, the batch record review, the physician's OOS release request, culture
+alerts — and the QC gate every acceptance and release of a batch passes through.
+
+Each use case is one transaction with its audit records; the rules are in domain/qc.py and
+domain/specification.py, called from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from vein2vein.domain.batch import Batch, BatchState
+from vein2vein.domain.errors import IdentityMismatch, InvalidInput, PermissionDenied, RuleViolation
+from vein2vein.domain.events import Event
+from vein2vein.domain.materials import Severity
+from vein2vein.domain.people import Actor
+from vein2vein.domain.permissions import rule_for
+from vein2vein.domain.qc import (
+    OosInvestigation,
+    OosOutcome,
+    ResultStatus,
+    TestResult,
+    check_new_result,
+    check_result_verifier,
+    out_of_trend,
+)
+from vein2vein.domain.specification import Conformance, Stage
+from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
+from vein2vein.services.authorise import authorise, batch_sites, check_permission
+from vein2vein.services.execution import open_deviation_row
+from vein2vein.services.release import (
+    OOS_RELEASE_REQUEST,
+    finalise_if_ready,
+    release_check_for,
+    spec_of,
+    what_stops,
+)
+from vein2vein.services.specs import effective_spec
+from vein2vein.store.qc import (
+    ExceptionRow,
+    ReviewRow,
+    SampleRow,
+)
+from vein2vein.store.queries import batch_makers
+from vein2vein.store.uow import UnitOfWork
+
+__all__ = [
+    "ResultEntered",
+    "acknowledge_alert",
+    "conclude_oos",
+    "draw_sample",
+    "enter_result",
+    "escalate_oos",
+    "invalidate_result",
+    "request_oos_release",
+    "review_oot",
+    "review_record",
+    "verify_result",
+]
+
+
+# Where a sample of each stage may be drawn: the apheresis on receipt, the rest in process.
+_SAMPLING_STATES = {
+    Stage.STARTING_MATERIAL: {BatchState.RECEIVED},
+    Stage.IN_PROCESS: {BatchState.IN_PROCESS},
+    Stage.RELEASE: {BatchState.IN_PROCESS, BatchState.QC_PENDING},
+}
+
+
+def _stage(stage: str | Stage) -> Stage:
+    try:
+        return Stage(stage)
+    except ValueError:
+        choices = ", ".join(s.value for s in Stage)
+        raise InvalidInput(f"stage {stage!r}: expected one of {choices}") from None
+
+
+def draw_sample(
+    uow: UnitOfWork,
+    by: Actor,
+    lot: str,
+    *,
+    stage: str | Stage,
+    scan: str,
+    step_id: str | None = None,
+) -> str:
+    """Draw a QC sample from batch ``lot`` (its label scanned: the sample carries the COI),
+    bound to the specification of the stage effective now; returns the sample id."""
+    level = _stage(stage)
+    if not scan or not scan.strip():
+        raise InvalidInput(f"sample of batch {lot}: scan the batch label (DIN or COI)")
+    rule = rule_for("sample.draw")
+    try:
+        with authorise(uow, by, "sample.draw", entity=("batch", lot)):
+            batch = uow.batches.get(lot)
+            check_permission(by, rule, batch_sites(rule.where, batch))
+            if batch.state not in _SAMPLING_STATES[level]:
+                allowed = ", ".join(sorted(s.value for s in _SAMPLING_STATES[level]))
+                raise RuleViolation(
+                    f"batch {lot} is {batch.state.value}: a {level.value} sample "
+                    f"is drawn when the batch is {allowed}"
+                )
+            batch.check_scan(scan)
+            if level is Stage.STARTING_MATERIAL:
+                if step_id:
+                    raise InvalidInput(
+                        "a starting-material sample is drawn on receipt, not at a step"
+                    )
+            elif step_id:
+                header = uow.records.header_and_hash(lot)
+                if header is None:
+                    raise RuleViolation(f"batch {lot} has no batch record to sample a step of")
+                from vein2vein.services.records import load_record
+
+                load_record(uow, lot).process.step(step_id)  # NotFound names the steps
+            record, _ = effective_spec(uow.specs, batch.product, level)
+            now = uow.clock.now()
+            number = uow.sequences.next_sequence("SMP", "SAMPLE", now.year % 100)
+            sample_id = f"SMP-{now.year}-{number:06d}"
+            uow.qc.add_sample(
+                SampleRow(
+                    sample_id,
+                    lot,
+                    batch.coi.value,
+                    level,
+                    step_id or None,
+                    record.code,
+                    record.version,
+                    now,
+                    by.user_id,
+                )
+            )
+            uow.record(
+                Event(
+                    "SampleDrawn",
+                    by.user_id,
+                    now,
+                    "batch",
+                    lot,
+                    new={
+                        "sample": sample_id,
+                        "stage": level.value,
+                        "step": step_id,
+                        "coi": batch.coi.value,
+                        "specification": f"{record.code} v{record.version}",
+                    },
+                )
+            )
+            uow.commit()
+    except IdentityMismatch as mismatch:
+        from vein2vein.services.batches import record_mismatch
+
+        record_mismatch(uow, lot, "sample", scan, by.user_id, str(mismatch))
+        raise
+    return sample_id
+
+
+@dataclass(frozen=True, slots=True)
+class ResultEntered:
+    id: int
+    reported: str
+    conformance: Conformance
+    oot: bool
+    investigation: str | None  # the OOS investigation it opened
+    alert: int | None  # the alert it raised (a failed culture after a conditional release)
+
+
+def enter_result(
+    uow: UnitOfWork,
+    by: Actor,
+    sample_id: str,
+    attribute: str,
+    value: str,
+    *,
+    method_version: str | None = None,
+    instrument: str | None = None,
+    tested_at: datetime | None = None,
+    retest_of: int | None = None,
+) -> ResultEntered:
+    """Enter the result of ``attribute`` on a sample: rounded, compared and flagged at entry.
+
+    An OOS result (beyond the starting material) opens an OOS investigation; a result out of
+    the product's trend is flagged for QA's review; an OOS result on a batch released
+    conditionally fails that release: the treating centre is alerted at once and a critical
+    deviation is opened, in the same transaction."""
+    rule = rule_for("result.enter")
+    with authorise(uow, by, "result.enter", entity=("sample", sample_id)):
+        sample = uow.qc.sample(sample_id)
+        batch = uow.batches.get(sample.lot, for_update=True)
+        check_permission(by, rule, batch_sites(rule.where, batch))
+        spec = spec_of(uow.specs, sample)
+        spec_attr = spec.attribute(attribute)
+        method = spec.method_of(spec_attr)
+        if method_version is not None and method_version.strip() != method.version:
+            raise InvalidInput(
+                f"{attribute}: method {method.code} version {method_version.strip()!r} is not "
+                f"the version {spec.code} v{spec.version} names ({method.version})"
+            )
+        evaluated = spec_attr.evaluate(spec_attr.parse(value))
+        now = uow.clock.now()
+        when = tested_at or now
+        if when.tzinfo is None:
+            raise InvalidInput(f"{attribute}: the test time {when!r} has no time zone")
+        if when > now or when < sample.drawn_at:
+            raise InvalidInput(
+                f"{attribute}: tested at {when.isoformat()} is not between the "
+                f"sample's drawing ({sample.drawn_at.isoformat()}) and now"
+            )
+        existing = uow.qc.results(sample.lot, sample_id=sample_id)
+        check_new_result(sample_id, attribute, existing, retest_of)
+        oot = evaluated.number is not None and out_of_trend(
+            evaluated.number,
+            uow.qc.history(batch.product, attribute, excluding_lot=batch.lot),
+        )
+        result = TestResult(
+            0,
+            batch.lot,
+            sample_id,
+            sample.stage,
+            f"{spec.code} v{spec.version}",
+            attribute,
+            method.code,
+            method.version,
+            by.user_id,
+            (instrument or "").strip() or None,
+            when,
+            value.strip(),
+            evaluated.reported,
+            evaluated.number,
+            spec_attr.unit,
+            evaluated.conformance,
+            oot,
+            ResultStatus.ENTERED,
+            retest_of,
+        )
+        result_id = uow.qc.add_result(result, entered_at=now)
+        uow.record(
+            Event(
+                "TestResultEntered",
+                by.user_id,
+                now,
+                "result",
+                str(result_id),
+                new={
+                    "lot": batch.lot,
+                    "sample": sample_id,
+                    "attribute": attribute,
+                    "method": method.code,
+                    "method_version": method.version,
+                    "instrument": result.instrument,
+                    "tested_at": when.isoformat(),
+                    "entered": result.entered,
+                    "reported": evaluated.reported,
+                    "unit": spec_attr.unit,
+                    "conformance": evaluated.conformance.value,
+                    "out_of_trend": oot,
+                    "retest_of": retest_of,
+                },
+            )
+        )
+        investigation = alert = None
+        if evaluated.conformance is Conformance.OOS and sample.stage is not Stage.STARTING_MATERIAL:
+            investigation = _open_investigation(uow, batch.lot, result_id, by.user_id, now)
+            alert = _fail_conditional_release(
+                uow, batch, result_id, attribute, evaluated.reported, by.user_id, now
+            )
+        uow.commit()
+    return ResultEntered(
+        result_id, evaluated.reported, evaluated.conformance, oot, investigation, alert
+    )
+
+
+def _open_investigation(
+    uow: UnitOfWork, lot: str, result_id: int, actor: str, now: datetime
+) -> str:
+    number = uow.sequences.next_sequence("OOS", "OOS", now.year % 100)
+    reference = f"OOS-{now.year}-{number:05d}"
+    uow.qc.add_investigation(OosInvestigation(reference, lot, result_id), at=now)
+    uow.record(
+        Event(
+            "OosInvestigationOpened",
+            actor,
+            now,
+            "oos",
+            reference,
+            new={"lot": lot, "result": result_id, "phase": 1},
+        )
+    )
+    return reference
+
+
+def _fail_conditional_release(
+    uow: UnitOfWork,
+    batch: Batch,
+    result_id: int,
+    attribute: str,
+    reported: str,
+    actor: str,
+    now: datetime,
+) -> int | None:
+    conditional = uow.qc.conditional(batch.lot)
+    if conditional is None or conditional.status != "PENDING":
+        return None
+    uow.qc.close_conditional(batch.lot, status="FAILED", at=now, result_id=result_id)
+    deviation = open_deviation_row(
+        uow,
+        batch.lot,
+        Severity.CRITICAL,
+        f"{attribute} is {reported} (result {result_id}) after the conditional release of "
+        f"{conditional.released_at:%Y-%m-%d}: the dose may have been infused; treating centre "
+        f"{batch.treatment_centre} alerted",
+        None,
+        actor,
+        now,
+        automatic=True,
+    )
+    message = (
+        f"Batch {batch.lot} (COI {batch.coi.value}), released conditionally, failed "
+        f"{attribute}: {reported}. Do not infuse; if infused, follow the patient for "
+        f"infection and contact the manufacturer. Deviation {deviation}."
+    )
+    alert_id = uow.qc.add_alert(
+        lot=batch.lot,
+        treatment_centre=batch.treatment_centre,
+        result_id=result_id,
+        deviation=deviation,
+        message=message,
+        raised_at=now,
+    )
+    uow.record(
+        Event(
+            "ConditionalReleaseFailed",
+            actor,
+            now,
+            "batch",
+            batch.lot,
+            new={
+                "result": result_id,
+                "attribute": attribute,
+                "reported": reported,
+                "deviation": deviation,
+            },
+        )
+    )
+    uow.record(
+        Event(
+            "QcAlertRaised",
+            actor,
+            now,
+            "alert",
+            str(alert_id),
+            new={"lot": batch.lot, "treatment_centre": batch.treatment_centre, "message": message},
+        )
+    )
+    return alert_id
+
+
+def verify_result(
+    uow: UnitOfWork, by: Identity, result_id: int, *, signing: Signing | None
+) -> TestResult:
+    """The second analyst verifies a result (signed, *verified*); neither its analyst nor
+    the one who drew its sample may. A release made conditionally becomes final once every
+    result it waited for is in, verified and conforming."""
+    rule = rule_for("result.verify")
+    with (
+        recording_failures(uow),
+        authorise(uow, by.actor, "result.verify", entity=("result", str(result_id))),
+    ):
+        result = uow.qc.result(result_id, lock=True)
+        batch = uow.batches.get(result.lot, for_update=True)
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
+        check_result_verifier(by.actor.user_id, result, uow.qc.sample(result.sample_id).drawn_by)
+        assert rule.signature is not None
+        intent = signing_intent(
+            uow,
+            by,
+            signing,
+            rule.signature,
+            f"verification of result {result_id}",
+            ("result", str(result_id)),
+        )
+        now = uow.clock.now()
+        verified = replace(
+            result, status=ResultStatus.VERIFIED, verified_by=by.actor.user_id, verified_at=now
+        )
+        uow.qc.update_result(result, verified)
+        uow.record(
+            Event(
+                "TestResultVerified",
+                by.actor.user_id,
+                now,
+                "result",
+                str(result_id),
+                new={
+                    "lot": result.lot,
+                    "attribute": result.attribute,
+                    "reported": result.reported,
+                    "conformance": result.conformance.value,
+                },
+                old={"status": result.status.value},
+                signature=intent,
+            )
+        )
+        finalise_if_ready(uow, batch, by.actor.user_id, now)
+        uow.commit()
+    return verified
+
+
+def invalidate_result(uow: UnitOfWork, by: Actor, result_id: int, *, reason: str) -> TestResult:
+    """Invalidate a result with a reason; the original stays. An OOS result is invalidated
+    only by an investigation that found a laboratory error (conclude_oos)."""
+    rule = rule_for("result.invalidate")
+    with authorise(uow, by, "result.invalidate", entity=("result", str(result_id))):
+        result = uow.qc.result(result_id, lock=True)
+        batch = uow.batches.get(result.lot)
+        check_permission(by, rule, batch_sites(rule.where, batch))
+        if result.oos and result.stage is not Stage.STARTING_MATERIAL:
+            refs = [
+                i.investigation.reference
+                for i in uow.qc.investigations(result.lot)
+                if i.investigation.result_id == result_id
+            ]
+            raise RuleViolation(
+                f"result {result_id} is out of specification: it is invalidated only when its "
+                f"investigation ({', '.join(refs) or 'none'}) concludes a laboratory error"
+            )
+        invalid = _invalidate(uow, result, by.user_id, reason)
+        uow.commit()
+    return invalid
+
+
+def _invalidate(uow: UnitOfWork, result: TestResult, actor: str, reason: str) -> TestResult:
+    now = uow.clock.now()
+    invalid = result.invalidated(by=actor, at=now, reason=reason)
+    uow.qc.update_result(result, invalid)
+    uow.record(
+        Event(
+            "TestResultInvalidated",
+            actor,
+            now,
+            "result",
+            str(result.id),
+            new={
+                "lot": result.lot,
+                "attribute": result.attribute,
+                "status": "invalidated",
+                "reported": result.reported,
+                "conformance": result.conformance.value,
+            },
+            old={"status": result.status.value},
+            reason=invalid.invalid_reason,
+        )
+    )
+    return invalid
+
+
+def review_oot(uow: UnitOfWork, by: Actor, result_id: int, *, comment: str) -> TestResult:
+    """QA reviews an out-of-trend result, with a comment (what was looked at, why it stands)."""
+    if not comment or not comment.strip():
+        raise InvalidInput(f"review of result {result_id}: the comment is empty")
+    rule = rule_for("oot.review")
+    with authorise(uow, by, "oot.review", entity=("result", str(result_id))):
+        result = uow.qc.result(result_id, lock=True)
+        batch = uow.batches.get(result.lot, for_update=True)
+        check_permission(by, rule, batch_sites(rule.where, batch))
+        if not result.oot:
+            raise RuleViolation(f"result {result_id} is not out of trend: nothing to review")
+        if result.oot_reviewed_by is not None:
+            raise RuleViolation(f"result {result_id} was reviewed by {result.oot_reviewed_by}")
+        now = uow.clock.now()
+        reviewed = replace(result, oot_reviewed_by=by.user_id, oot_comment=comment.strip())
+        uow.qc.update_result(result, reviewed)
+        uow.record(
+            Event(
+                "OutOfTrendReviewed",
+                by.user_id,
+                now,
+                "result",
+                str(result_id),
+                new={"lot": result.lot, "attribute": result.attribute},
+                reason=comment.strip(),
+            )
+        )
+        finalise_if_ready(uow, batch, by.user_id, now)
+        uow.commit()
+    return reviewed
+
+
+def escalate_oos(uow: UnitOfWork, by: Actor, reference: str, *, finding: str) -> OosInvestigation:
+    """Phase I (laboratory) found no assignable cause: the investigation goes to phase II."""
+    rule = rule_for("oos.escalate")
+    with authorise(uow, by, "oos.escalate", entity=("oos", reference)):
+        row = uow.qc.investigation(reference)
+        check_permission(by, rule, batch_sites(rule.where, uow.batches.get(row.investigation.lot)))
+        after = row.investigation.escalated(finding)
+        uow.qc.save_investigation(row.investigation, after)
+        uow.record(
+            Event(
+                "OosInvestigationEscalated",
+                by.user_id,
+                uow.clock.now(),
+                "oos",
+                reference,
+                new={"phase": 2, "phase_i_finding": after.phase_i_finding},
+                old={"phase": 1},
+            )
+        )
+        uow.commit()
+    return after
+
+
+def conclude_oos(
+    uow: UnitOfWork,
+    by: Identity,
+    reference: str,
+    *,
+    outcome: str,
+    conclusion: str,
+    signing: Signing | None,
+) -> OosInvestigation:
+    """QA concludes an OOS investigation with a signature (*approved*). A laboratory error
+    invalidates the result in the same transaction (a retest may follow); a confirmed OOS
+    stands: the batch is rejected, or released out of specification on a physician's
+    request. The OOS flag of the result stays visible either way."""
+    try:
+        verdict = OosOutcome(outcome)
+    except ValueError:
+        choices = ", ".join(o.value for o in OosOutcome)
+        raise InvalidInput(f"outcome {outcome!r}: expected one of {choices}") from None
+    rule = rule_for("oos.conclude")
+    with (
+        recording_failures(uow),
+        authorise(uow, by.actor, "oos.conclude", entity=("oos", reference)),
+    ):
+        row = uow.qc.investigation(reference)
+        batch = uow.batches.get(row.investigation.lot, for_update=True)
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
+        after = row.investigation.concluded(verdict, conclusion)
+        assert rule.signature is not None
+        intent = signing_intent(
+            uow, by, signing, rule.signature, f"conclusion of {reference}", ("oos", reference)
+        )
+        now = uow.clock.now()
+        uow.qc.save_investigation(row.investigation, after, at=now, by=by.actor.user_id)
+        uow.record(
+            Event(
+                "OosInvestigationConcluded",
+                by.actor.user_id,
+                now,
+                "oos",
+                reference,
+                new={
+                    "lot": batch.lot,
+                    "result": after.result_id,
+                    "outcome": verdict.value,
+                    "phase": after.phase,
+                },
+                reason=after.conclusion,
+                signature=intent,
+            )
+        )
+        if verdict is OosOutcome.LABORATORY_ERROR:
+            result = uow.qc.result(after.result_id, lock=True)
+            _invalidate(
+                uow,
+                result,
+                by.actor.user_id,
+                f"laboratory error found by {reference}: {after.conclusion}",
+            )
+        finalise_if_ready(uow, batch, by.actor.user_id, now)
+        uow.commit()
+    return after
+
+
+def review_record(
+    uow: UnitOfWork, by: Identity, lot: str, *, comment: str, signing: Signing | None
+) -> ReviewRow:
+    """QA signs (*reviewed*) the review of a completed batch record; one who made the batch
+    may not review it."""
+    if not comment or not comment.strip():
+        raise InvalidInput(f"review of batch {lot}: say what was reviewed")
+    rule = rule_for("record.review")
+    with recording_failures(uow), authorise(uow, by.actor, "record.review", entity=("batch", lot)):
+        batch = uow.batches.get(lot, for_update=True)
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
+        if batch.state is not BatchState.QC_PENDING:
+            raise RuleViolation(
+                f"batch {lot} is {batch.state.value}: its record is reviewed "
+                "once processing is complete (QC_PENDING)"
+            )
+        if uow.qc.review(lot) is not None:
+            raise RuleViolation(f"the batch record of {lot} is reviewed already")
+        if by.actor.user_id in batch_makers(uow.connection, lot):
+            raise PermissionDenied(
+                f"{by.actor.user_id} may not review the record of batch {lot}: they made it"
+            )
+        assert rule.signature is not None
+        intent = signing_intent(
+            uow, by, signing, rule.signature, f"review of the batch record of {lot}", ("batch", lot)
+        )
+        now = uow.clock.now()
+        review = ReviewRow(lot, by.actor.user_id, now, comment.strip())
+        uow.qc.add_review(review)
+        uow.record(
+            Event(
+                "BatchRecordReviewed",
+                by.actor.user_id,
+                now,
+                "batch",
+                lot,
+                reason=review.comment,
+                signature=intent,
+            )
+        )
+        uow.commit()
+    return review
+
+
+def request_oos_release(
+    uow: UnitOfWork,
+    by: Identity,
+    lot: str,
+    *,
+    reason: str,
+    document: str,
+    signing: Signing | None,
+) -> ExceptionRow:
+    """The treating physician requests, signed (*requested*), the release of a dose out of
+    specification: their documented clinical reason and the document's reference. Only a
+    batch whose sole blockers are confirmed OOS results can be the subject of a request."""
+    if not reason or not reason.strip():
+        raise InvalidInput(f"request for batch {lot}: give the clinical reason")
+    if not document or not document.strip():
+        raise InvalidInput(
+            f"request for batch {lot}: give the reference of the signed request "
+            "document (e.g. the letter in the patient's file)"
+        )
+    rule = rule_for("release.request-oos")
+    with (
+        recording_failures(uow),
+        authorise(uow, by.actor, "release.request-oos", entity=("batch", lot)),
+    ):
+        batch = uow.batches.get(lot, for_update=True)
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
+        if batch.state is not BatchState.QC_PENDING:
+            raise RuleViolation(
+                f"batch {lot} is {batch.state.value}: an OOS release is "
+                "requested while it awaits its disposition (QC_PENDING)"
+            )
+        _, check = release_check_for(uow, batch)
+        if not check.releasable_oos:
+            raise RuleViolation(
+                f"batch {lot}: a release out of specification is requested "
+                "only when confirmed OOS results are all that stop release; " + what_stops(check)
+            )
+        assert rule.signature is not None
+        intent = signing_intent(
+            uow,
+            by,
+            signing,
+            rule.signature,
+            f"request to release batch {lot} out of specification",
+            ("batch", lot),
+        )
+        now = uow.clock.now()
+        row = ExceptionRow(
+            0,
+            lot,
+            OOS_RELEASE_REQUEST,
+            tuple(check.oos_attributes),
+            reason.strip(),
+            document.strip(),
+            by.actor.user_id,
+            now,
+        )
+        uow.qc.add_exception(row)
+        uow.record(
+            Event(
+                "OosReleaseRequested",
+                by.actor.user_id,
+                now,
+                "batch",
+                lot,
+                new={"attributes": list(row.attributes), "document": row.document},
+                reason=row.reason,
+                signature=intent,
+            )
+        )
+        uow.commit()
+    return row
+
+
+def acknowledge_alert(uow: UnitOfWork, by: Actor, alert_id: int, *, note: str) -> None:
+    """The treating centre acknowledges a QC alert, saying what it did."""
+    if not note or not note.strip():
+        raise InvalidInput(f"alert {alert_id}: say what was done (e.g. dose quarantined)")
+    rule = rule_for("alert.acknowledge")
+    with authorise(uow, by, "alert.acknowledge", entity=("alert", str(alert_id))):
+        alert = uow.qc.alert(alert_id)
+        check_permission(by, rule, [alert.treatment_centre])
+        if alert.acknowledged_by is not None:
+            raise RuleViolation(f"alert {alert_id} was acknowledged by {alert.acknowledged_by}")
+        now = uow.clock.now()
+        uow.qc.acknowledge(alert_id, by=by.user_id, at=now, note=note.strip())
+        uow.record(
+            Event(
+                "QcAlertAcknowledged",
+                by.user_id,
+                now,
+                "alert",
+                str(alert_id),
+                new={"lot": alert.lot},
+                reason=note.strip(),
+            )
+        )
+        uow.commit()

@@ -1,0 +1,250 @@
+"""The QC gate of a batch's acceptance and release, and the checks the pages show.
+
+:func:`qc_gate` is called by perform_transition (services/batches.py) before an acceptance
+or any form of release is applied; it refuses with everything that stops it, or returns
+what to write with the transition. :func:`release_check_for` and :func:`acceptance_for`
+are what the pages, the API and the CLI show: the same checks, never re-implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from vein2vein.domain.batch import Action, Batch, BatchState
+from vein2vein.domain.errors import InvalidInput, RuleViolation
+from vein2vein.domain.events import Event
+from vein2vein.domain.materials import blocking_release
+from vein2vein.domain.qc import AcceptanceCheck, ReleaseCheck, acceptance_check, release_check
+from vein2vein.domain.specification import Specification, Stage
+from vein2vein.services.specs import definition, effective_spec
+from vein2vein.store.qc import (
+    ConditionalRelease,
+    ExceptionRow,
+    QcRepository,
+    SampleRow,
+    SpecRepository,
+)
+from vein2vein.store.records import DeviationRepository
+from vein2vein.store.uow import UnitOfWork
+
+__all__ = [
+    "ACCEPTANCE_EXCEPTION",
+    "OOS_RELEASE_REQUEST",
+    "QC_GATED",
+    "acceptance_for",
+    "finalise_if_ready",
+    "qc_gate",
+    "release_check_for",
+    "spec_of",
+    "what_stops",
+]
+
+ACCEPTANCE_EXCEPTION = "acceptance-exception"
+OOS_RELEASE_REQUEST = "oos-release-request"
+
+
+def spec_of(specs: SpecRepository, sample: SampleRow) -> Specification:
+    """The specification version a sample was drawn under."""
+    return definition(specs.get(sample.spec_code, sample.spec_version))
+
+
+# -- checks shared by the gate and the views ---------------------------------------------
+
+
+def acceptance_for(
+    qc: QcRepository, specs: SpecRepository, batch: Batch
+) -> tuple[Specification, AcceptanceCheck]:
+    """The batch's starting-material results against the specification they were sampled
+    under (the effective one, when no sample has been drawn yet)."""
+    samples = [s for s in qc.samples(batch.lot) if s.stage is Stage.STARTING_MATERIAL]
+    if samples:
+        spec = spec_of(specs, samples[-1])
+    else:
+        _, spec = effective_spec(specs, batch.product, Stage.STARTING_MATERIAL)
+    return spec, acceptance_check(spec, qc.results(batch.lot))
+
+
+def _release_check(
+    qc: QcRepository, specs: SpecRepository, deviations: DeviationRepository, batch: Batch
+) -> tuple[Specification, ReleaseCheck]:
+    samples = [s for s in qc.samples(batch.lot) if s.stage is Stage.RELEASE]
+    if samples:
+        spec = spec_of(specs, samples[-1])
+    else:
+        _, spec = effective_spec(specs, batch.product, Stage.RELEASE)
+    blocking = [
+        d.reference for d in blocking_release(r.deviation for r in deviations.for_lot(batch.lot))
+    ]
+    check = release_check(
+        spec,
+        qc.results(batch.lot),
+        open_investigations=[i.investigation for i in qc.investigations(batch.lot, open_only=True)],
+        open_deviations=blocking,
+        record_reviewed=qc.review(batch.lot) is not None,
+    )
+    return spec, check
+
+
+def release_check_for(uow: UnitOfWork, batch: Batch) -> tuple[Specification, ReleaseCheck]:
+    return _release_check(uow.qc, uow.specs, uow.deviations, batch)
+
+
+def what_stops(check: ReleaseCheck) -> str:
+    return "what stops it: " + "; ".join(str(b) for b in check.blockers)
+
+
+def finalise_if_ready(uow: UnitOfWork, batch: Batch, actor: str, now: datetime) -> None:
+    """Make a conditional release final once nothing stops the release any more."""
+    conditional = uow.qc.conditional(batch.lot)
+    if conditional is None or conditional.status != "PENDING":
+        return
+    _, check = release_check_for(uow, batch)
+    if not check.releasable:
+        return
+    last = max(r.id for r in uow.qc.results(batch.lot) if r.attribute in conditional.pending)
+    uow.qc.close_conditional(batch.lot, status="FINAL", at=now, result_id=last)
+    reason = (
+        f"the results pending at the conditional release of "
+        f"{conditional.released_at:%Y-%m-%d %H:%M} UTC by {conditional.released_by} "
+        f"({', '.join(conditional.pending)}) conform and are verified (result {last})"
+    )
+    uow.record(
+        Event(
+            "ConditionalReleaseMadeFinal",
+            actor,
+            now,
+            "batch",
+            batch.lot,
+            new={"result": last},
+            reason=reason,
+        )
+    )
+    if batch.state is BatchState.CONDITIONALLY_RELEASED:
+        batch.confirm_release(by=actor, at=now, reason=reason)
+
+
+# -- the gate of acceptance and release -----------------------------------------------
+
+QC_GATED = frozenset(
+    {
+        Action.ACCEPT,
+        Action.RELEASE,
+        Action.RELEASE_CONDITIONALLY,
+        Action.RELEASE_OOS,
+        Action.CONFIRM_RELEASE,
+    }
+)
+
+
+def qc_gate(
+    uow: UnitOfWork, batch: Batch, action: Action, *, actor: str, exception: str | None = None
+) -> Callable[[datetime], None]:
+    """Check what QC says about ``action`` on ``batch`` before it is applied; refused with
+    everything that stops it. Returns what to write once the transition is applied (in the
+    same transaction): an acceptance exception, a conditional release awaiting its results,
+    the closure of a conditional release."""
+    if exception is not None and action is not Action.ACCEPT:
+        raise InvalidInput(
+            f"an exception is given only to accept starting material, not to {action}"
+        )
+    if action is Action.ACCEPT:
+        spec, acceptance = acceptance_for(uow.qc, uow.specs, batch)
+        if not acceptance.complete:
+            raise RuleViolation(
+                f"batch {batch.lot}: the apheresis cannot be accepted yet "
+                f"({'; '.join(acceptance.problems())})"
+            )
+        if acceptance.out_of_criteria:
+            if not exception or not exception.strip():
+                raise RuleViolation(
+                    f"batch {batch.lot}: the apheresis is out of the criteria of {spec.code} "
+                    f"({'; '.join(acceptance.problems())}): reject it, or accept it as a signed "
+                    "exception with its reason"
+                )
+            attrs = tuple(r.attribute for r in acceptance.out_of_criteria)
+
+            def after_exception(now: datetime) -> None:
+                uow.qc.add_exception(
+                    ExceptionRow(
+                        0,
+                        batch.lot,
+                        ACCEPTANCE_EXCEPTION,
+                        attrs,
+                        exception.strip(),
+                        None,
+                        actor,
+                        now,
+                    )
+                )
+                uow.record(
+                    Event(
+                        "AcceptanceExceptionGranted",
+                        actor,
+                        now,
+                        "batch",
+                        batch.lot,
+                        new={"attributes": list(attrs)},
+                        reason=exception.strip(),
+                    )
+                )
+
+            return after_exception
+        if exception is not None:
+            raise InvalidInput(
+                f"batch {batch.lot} meets the acceptance criteria: no exception is needed"
+            )
+        return _nothing
+    _, check = release_check_for(uow, batch)
+    if action in (Action.RELEASE, Action.CONFIRM_RELEASE):
+        if not check.releasable:
+            hint = ""
+            if action is Action.RELEASE and check.conditionally_releasable:
+                hint = " (a conditional release is possible)"
+            raise RuleViolation(f"batch {batch.lot} cannot be released{hint}: {what_stops(check)}")
+        if action is Action.CONFIRM_RELEASE:
+            return lambda now: _confirm_conditional(uow, batch.lot, now)
+        return _nothing
+    if action is Action.RELEASE_CONDITIONALLY:
+        if not check.conditionally_releasable:
+            raise RuleViolation(
+                f"batch {batch.lot} cannot be released conditionally: only a result allowed to "
+                "be pending (the 14-day culture, with its rapid method passed) may be missing; "
+                + what_stops(check)
+            )
+        pending = check.pending_conditional
+
+        def after_conditional(now: datetime) -> None:
+            uow.qc.add_conditional(ConditionalRelease(batch.lot, pending, now, actor, "PENDING"))
+
+        return after_conditional
+    # RELEASE_OOS
+    if not check.releasable_oos:
+        raise RuleViolation(
+            f"batch {batch.lot} cannot be released out of specification: only "
+            "confirmed OOS results may stand in the way; " + what_stops(check)
+        )
+    requested = {
+        a
+        for e in uow.qc.exceptions(batch.lot)
+        if e.kind == OOS_RELEASE_REQUEST
+        for a in e.attributes
+    }
+    missing = [a for a in check.oos_attributes if a not in requested]
+    if missing:
+        raise RuleViolation(
+            f"batch {batch.lot}: no signed request of the treating physician to "
+            f"release it with {', '.join(missing)} out of specification"
+        )
+    return _nothing
+
+
+def _nothing(now: datetime) -> None:
+    return None
+
+
+def _confirm_conditional(uow: UnitOfWork, lot: str, now: datetime) -> None:
+    conditional = uow.qc.conditional(lot)
+    if conditional is not None and conditional.status == "PENDING":
+        last = max(r.id for r in uow.qc.results(lot) if r.attribute in conditional.pending)
+        uow.qc.close_conditional(lot, status="FINAL", at=now, result_id=last)
