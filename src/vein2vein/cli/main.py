@@ -364,6 +364,7 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
                 handoff=handoff,
                 expected_version=kwargs.get("expected_version"),
                 process=kwargs.get("process"),
+                exception=kwargs.get("exception"),
             )
         extra = (
             f", DIN {batch.din.eye_readable}" if rule.action is Action.COLLECT and batch.din else ""
@@ -430,6 +431,21 @@ def _transition_command(rule: Transition) -> Callable[..., None]:
                 default=None,
                 annotation=Annotated[
                     str | None, typer.Option(help="The process (MBR), if several are effective.")
+                ],
+            )
+        )
+    if rule.action is Action.ACCEPT:
+        params.append(
+            inspect.Parameter(
+                "exception",
+                keyword,
+                default=None,
+                annotation=Annotated[
+                    str | None,
+                    typer.Option(
+                        help="Accept an apheresis outside its acceptance criteria: QA's reason "
+                        "for the exception (signed, shown on the batch and its certificate)."
+                    ),
                 ],
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from vein2vein.domain.batch import Action, Batch, BatchState
 from vein2vein.domain.errors import InvalidInput, RuleViolation
@@ -33,6 +34,7 @@ __all__ = [
     "OOS_RELEASE_REQUEST",
     "QC_GATED",
     "acceptance_for",
+    "check_release",
     "finalise_if_ready",
     "qc_gate",
     "release_check_for",
@@ -52,8 +54,17 @@ def spec_of(specs: SpecRepository, sample: SampleRow) -> Specification:
 # -- checks shared by the gate and the views ---------------------------------------------
 
 
+class _OfProduct(Protocol):
+    """A batch, or a row of one: its lot and product are all the checks need."""
+
+    @property
+    def lot(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+
+
 def acceptance_for(
-    qc: QcRepository, specs: SpecRepository, batch: Batch
+    qc: QcRepository, specs: SpecRepository, batch: _OfProduct
 ) -> tuple[Specification, AcceptanceCheck]:
     """The batch's starting-material results against the specification they were sampled
     under (the effective one, when no sample has been drawn yet)."""
@@ -65,9 +76,11 @@ def acceptance_for(
     return spec, acceptance_check(spec, qc.results(batch.lot))
 
 
-def _release_check(
-    qc: QcRepository, specs: SpecRepository, deviations: DeviationRepository, batch: Batch
+def check_release(
+    qc: QcRepository, specs: SpecRepository, deviations: DeviationRepository, batch: _OfProduct
 ) -> tuple[Specification, ReleaseCheck]:
+    """What stops the release of ``batch`` (domain/qc.py release_check) against the release
+    specification its samples were drawn under (the effective one before any sample)."""
     samples = [s for s in qc.samples(batch.lot) if s.stage is Stage.RELEASE]
     if samples:
         spec = spec_of(specs, samples[-1])
@@ -87,7 +100,7 @@ def _release_check(
 
 
 def release_check_for(uow: UnitOfWork, batch: Batch) -> tuple[Specification, ReleaseCheck]:
-    return _release_check(uow.qc, uow.specs, uow.deviations, batch)
+    return check_release(uow.qc, uow.specs, uow.deviations, batch)
 
 
 def what_stops(check: ReleaseCheck) -> str:

@@ -28,8 +28,7 @@ from urllib.parse import quote
 from vein2vein.domain.audit import verify_chain
 
 _SELECT = (
-    "SELECT seq, prev_hash, hash, body FROM audit_record "
-    "WHERE seq BETWEEN {p} AND {p} ORDER BY seq"
+    "SELECT seq, prev_hash, hash, body FROM audit_record WHERE seq BETWEEN {p} AND {p} ORDER BY seq"
 )
 _FETCH = 20_000
 

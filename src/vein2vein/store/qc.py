@@ -470,3 +470,28 @@ def _investigation(row: Any) -> InvestigationRow:
         row.conclusion,
     )
     return InvestigationRow(inv, row.opened_at, row.closed_at, row.closed_by)
+
+
+def milestones(connection: sa.Connection, actions: list[str]) -> dict[str, dict[str, datetime]]:
+    """For every batch, when each of ``actions`` (audit record actions) first happened."""
+    a = t.audit_record
+    rows = connection.execute(
+        sa.select(a.c.entity_id, a.c.action, sa.func.min(a.c.at))
+        .where(a.c.entity_type == "batch", a.c.action.in_(actions))
+        .group_by(a.c.entity_id, a.c.action)
+    )
+    out: dict[str, dict[str, datetime]] = {}
+    for lot, action, at in rows:
+        out.setdefault(lot, {})[action] = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return out
+
+
+def step_times(connection: sa.Connection, step_id: str) -> dict[str, datetime]:
+    """For every batch, when step ``step_id`` of its record was first performed."""
+    s = t.step_record
+    rows = connection.execute(
+        sa.select(s.c.lot, sa.func.min(s.c.performed_at, type_=t.UTCDateTime()))
+        .where(s.c.step_id == step_id)
+        .group_by(s.c.lot)
+    )  # fmt: skip
+    return {lot: at for lot, at in rows}

@@ -74,9 +74,7 @@ class PatientRepository:
 
     def set_weight(self, pseudonym: str, weight_kg: float) -> None:
         self._c.execute(
-            t.patient.update()
-            .where(t.patient.c.pseudonym == pseudonym)
-            .values(weight_kg=weight_kg)
+            t.patient.update().where(t.patient.c.pseudonym == pseudonym).values(weight_kg=weight_kg)
         )
 
     def find(self, pseudonym: str) -> Patient | None:
