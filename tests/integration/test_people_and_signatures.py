@@ -12,6 +12,7 @@ from tests.network import (
     PASSWORD,
     act,
     advance,
+    pass_release_qc,
     execute_record,
     order,
     people_of,
@@ -108,6 +109,7 @@ def test_a_release_is_signed_with_the_password_in_the_same_transaction(app: App)
     qp = crew["qp.cp1"]
     lot = order(app)
     advance(app, lot, BatchState.QC_PENDING)
+    pass_release_qc(app, lot)
     with pytest.raises(InvalidInput, match="needs your electronic signature"):
         act(app, lot, Action.RELEASE, reason="in spec", signing=None)
     with pytest.raises(InvalidInput, match="first signature of this session"):
@@ -130,9 +132,7 @@ def test_a_release_is_signed_with_the_password_in_the_same_transaction(app: App)
     batch = act(app, lot, Action.RELEASE, reason="in spec", signing=Signing(PASSWORD, "qp.cp1"))
     assert batch.state is BatchState.RELEASED
     # A signature that verifies ends the run of failures: "five in a row" means in a row.
-    (qp_account,) = [
-        u for u in queries.list_users(app, crew.admin.actor) if u.user_id == "qp.cp1"
-    ]
+    (qp_account,) = [u for u in queries.list_users(app, crew.admin.actor) if u.user_id == "qp.cp1"]
     assert qp_account.failed_attempts == 0
     view = queries.batch_view(app, lot)
     (released,) = [e for e in view.audit if e.action == "BatchReleased"]
@@ -141,6 +141,7 @@ def test_a_release_is_signed_with_the_password_in_the_same_transaction(app: App)
     # Later signatures in the same session need the password only.
     other = order(app, "PT-000202")
     advance(app, other, BatchState.QC_PENDING)
+    pass_release_qc(app, other)
     act(app, other, Action.RELEASE, by=qp, reason="in spec", signing=Signing(PASSWORD))
     assert queries.batch_view(app, other).batch.state == "RELEASED"
     assert app.verify_audit().ok

@@ -16,7 +16,13 @@ from vein2vein.domain.batch import Action, Batch, BatchState
 from vein2vein.domain.errors import InvalidInput, RuleViolation
 from vein2vein.domain.events import Event
 from vein2vein.domain.materials import blocking_release
-from vein2vein.domain.qc import AcceptanceCheck, ReleaseCheck, acceptance_check, release_check
+from vein2vein.domain.qc import (
+    AcceptanceCheck,
+    BlockerKind,
+    ReleaseCheck,
+    acceptance_check,
+    release_check,
+)
 from vein2vein.domain.specification import Specification, Stage
 from vein2vein.services.specs import definition, effective_spec
 from vein2vein.store.qc import (
@@ -104,7 +110,15 @@ def release_check_for(uow: UnitOfWork, batch: Batch) -> tuple[Specification, Rel
 
 
 def what_stops(check: ReleaseCheck) -> str:
-    return "what stops it: " + "; ".join(str(b) for b in check.blockers)
+    """The blockers of a release check in one line, grouped by kind."""
+    groups: dict[str, list[str]] = {}
+    for b in check.blockers:
+        groups.setdefault(b.kind.value, []).append(
+            b.subject if b.kind is BlockerKind.MISSING else f"{b.subject} ({b.detail})"
+        )
+    return "what stops it: " + "; ".join(
+        f"{kind}: {', '.join(items)}" for kind, items in groups.items()
+    )
 
 
 def finalise_if_ready(uow: UnitOfWork, batch: Batch, actor: str, now: datetime) -> None:
