@@ -5,6 +5,7 @@ What the pages, the certificate of analysis, the API and the CLI show — nothin
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ from vein2vein.store.queries import BatchRow
 from vein2vein.store.records import DeviationRepository
 
 __all__ = [
+    "SIGNED_WHAT",
     "BatchQc",
     "PendingTest",
     "ResultView",
@@ -60,6 +62,22 @@ _RELEASE_EVENTS = [
 ]
 _COLLECTED = TRANSITIONS[Action.COLLECT].event
 _INFUSED = TRANSITIONS[Action.INFUSE].event
+
+
+# What a signed record of a batch's QC and release is, in words.
+SIGNED_WHAT = {
+    "StartingMaterialAccepted": "acceptance of the starting material",
+    "StartingMaterialRejected": "rejection of the starting material",
+    "BatchRecordReviewed": "review of the batch record",
+    "TestResultVerified": "second-analyst verification of a result",
+    "OosInvestigationConcluded": "conclusion of an OOS investigation",
+    "OosReleaseRequested": "physician's request to release out of specification",
+    "BatchReleased": "release",
+    "BatchConditionallyReleased": "conditional release",
+    "BatchReleasedOutOfSpecification": "release out of specification",
+    "ReleaseConfirmed": "confirmation of a conditional release",
+    "BatchRejected": "rejection of the batch",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +117,11 @@ class BatchQc:
     review: ReviewRow | None
     signatures: dict[str, list[SignatureView]]  # by entity key: "batch", "oos:<ref>"
     names: dict[str, str]
+    signed_actions: dict[int, str]  # audit seq of a signed record → its action
+
+    def what_was_signed(self, signature: SignatureView) -> str:
+        action = self.signed_actions.get(signature.seq, "")
+        return SIGNED_WHAT.get(action, action)
 
     def name(self, user_id: str | None) -> str:
         return self.names.get(user_id or "", user_id or "")
@@ -160,9 +183,14 @@ def batch_qc(app: App, by: Actor, lot: str) -> BatchQc:
         alerts_ = qc.alerts(lot)
         review = qc.review(lot)
     signatures: dict[str, list[SignatureView]] = {}
+    signed_actions: dict[int, str] = {}
     for s in signed:
+        action = json.loads(s.body).get("action", "") if s.body else ""
+        if action == "StepVerified":
+            continue  # a step of the batch record: shown with the record, not with QC
         key = "batch" if s.entity_type == "batch" else f"{s.entity_type}:{s.entity_id}"
         signatures.setdefault(key, []).append(SignatureView.of(s))
+        signed_actions[s.audit_seq] = action
     opened = {i.investigation.result_id: i.investigation.reference for i in investigations}
     retests = {r.retest_of: r.id for r in results if r.retest_of is not None}
     views = []
@@ -203,6 +231,7 @@ def batch_qc(app: App, by: Actor, lot: str) -> BatchQc:
         review,
         signatures,
         names,
+        signed_actions,
     )
 
 
