@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from vein2vein import api, web
+from vein2vein.api import qc as api_qc
 from vein2vein.api import records as api_records
 from vein2vein.bootstrap import bootstrap
 from vein2vein.domain.errors import V2VError
@@ -92,6 +93,7 @@ def create_app(app: App | None = None) -> FastAPI:
     asgi.add_exception_handler(HTTPException, on_http_error)
     asgi.include_router(api.router, prefix="/api")
     asgi.include_router(api_records.router, prefix="/api")
+    asgi.include_router(api_qc.router, prefix="/api")
     asgi.include_router(web.router)
     asgi.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return asgi

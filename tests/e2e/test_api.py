@@ -437,6 +437,7 @@ def test_a_release_is_signed_with_the_password_and_the_signature_shows_beside_it
 ) -> None:
     lot = network.order(app)
     network.advance(app, lot, BatchState.QC_PENDING)
+    network.pass_release_qc(app, lot)
     qp = _as(client, "qp.cp1")
     release = f"/api/batches/{lot}/transitions/release"
 

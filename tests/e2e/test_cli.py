@@ -12,6 +12,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests import network
+from tests.conftest import settings_for
+from vein2vein.domain.clock import SystemClock
+from vein2vein.services import people, qc, specs
+from vein2vein.services.app import App
+from vein2vein.services.auth import Signing
+
 V2V = str(Path(sys.executable).with_name("v2v"))
 
 
@@ -20,6 +27,7 @@ PASSWORD = "Cli-test-password-2026"
 
 class Cli:
     def __init__(self, database_url: str, home: Path | None = None) -> None:
+        self.url = database_url
         config = home or Path(tempfile.mkdtemp(prefix="v2v-cli-"))
         self.env = {
             **os.environ,
@@ -57,6 +65,43 @@ def cli(database_url: str) -> Cli:
 
 def login(cli: Cli, user: str, password: str = PASSWORD) -> None:
     cli("login", "--user", user, input=f"{password}\n")
+
+
+class Lab:
+    """The QC lab of the network ``setup_people`` made, working through the services (this
+    file tests the batch commands; tests/e2e/test_cli_qc.py tests ``v2v qc``): two analysts
+    and a second QA reviewer; the example specifications effective."""
+
+    def __init__(self, cli: Cli) -> None:
+        self.app = App.connect(cli.url, clock=SystemClock(), settings=settings_for(cli.url))
+        admin = network.sign_in(self.app, "admin", PASSWORD)
+        for user_id, role in (("qc.one", "qc-analyst"), ("qc.two", "qc-analyst"),
+                              ("qa.two", "qa-reviewer")):  # fmt: skip
+            people.create_user(self.app.uow(), admin.actor, user_id=user_id, full_name=user_id,
+                               roles=[role], sites="*", password=PASSWORD,
+                               must_change_password=False)  # fmt: skip
+        self.who = {
+            u: network.sign_in(self.app, u, PASSWORD) for u in ("qc.one", "qc.two", "qa.two")
+        }
+        for name in network.SPECS:
+            done = specs.import_spec(self.app.uow(), admin.actor, network.spec_text(name), name)
+            specs.approve_spec(self.app.uow(), self.who["qa.two"], done.code, done.version,
+                               reason="reviewed", signing=Signing(PASSWORD, "qa.two"))  # fmt: skip
+
+    def results(
+        self, lot: str, stage: str, values: dict[str, str], *, review: bool = False
+    ) -> None:
+        sample = qc.draw_sample(self.app.uow(), self.who["qc.one"].actor, lot, stage=stage,
+                                scan=network.scan_code(self.app, lot))  # fmt: skip
+        for attribute, value in values.items():
+            entered = qc.enter_result(
+                self.app.uow(), self.who["qc.one"].actor, sample, attribute, value
+            )
+            qc.verify_result(self.app.uow(), self.who["qc.two"], entered.id,
+                             signing=Signing(PASSWORD, "qc.two"))  # fmt: skip
+        if review:
+            qc.review_record(self.app.uow(), self.who["qa.two"], lot, comment="reviewed",
+                             signing=Signing(PASSWORD, "qa.two"))  # fmt: skip
 
 
 def setup_people(cli: Cli) -> None:
@@ -352,9 +397,7 @@ steps:
 """
 
 
-def test_a_release_from_the_command_line_asks_for_the_signature(
-    cli: Cli, tmp_path: Path
-) -> None:
+def test_a_release_from_the_command_line_asks_for_the_signature(cli: Cli, tmp_path: Path) -> None:
     lot = setup_network(cli)
     (tmp_path / "one.yaml").write_text(ONE_STEP_MBR)
     login(cli, "admin")
@@ -368,6 +411,7 @@ def test_a_release_from_the_command_line_asks_for_the_signature(
         "password", "change", "--user", "qp.one",
         input=f"Temporary-pass-2026\n{PASSWORD}\n{PASSWORD}\n",
     )  # fmt: skip
+    lab = Lab(cli)
     login(cli, "tester")
     cli("batch", "collect", lot)
     shown = cli.json("batch", "show", lot)
@@ -375,6 +419,7 @@ def test_a_release_from_the_command_line_asks_for_the_signature(
     bag = shown["identity"]["din_data_content"]
     cli("batch", "dispatch", lot, "--scan", bag)
     cli("batch", "receive", lot, "--scan", bag)
+    lab.results(lot, "starting-material", network.ACCEPTABLE)  # the QC lab's part
     # The first signature of a session asks for the user id and the password.
     accepted = cli("batch", "accept", lot, "--reason", "in spec", input=f"tester\n{PASSWORD}\n")
     assert "First signature of this session" in accepted.stdout and "ACCEPTED" in accepted.stdout
@@ -385,6 +430,7 @@ def test_a_release_from_the_command_line_asks_for_the_signature(
     maker = cli("batch", "hold", lot, "--reason", "wait")  # tester may hold, not release
     assert "ON_HOLD" in maker.stdout
     cli("batch", "resume", lot, "--reason", "go on")
+    lab.results(lot, "release", network.RELEASABLE, review=True)
     login(cli, "qp.one")
     wrong = cli("batch", "release", lot, "--reason", "in spec", input="qp.one\nwrong\n", code=10)
     assert "error[signature-refused]: signature refused: wrong password" in wrong.stderr
@@ -396,6 +442,7 @@ def test_a_release_from_the_command_line_asks_for_the_signature(
     assert isinstance(log, list)
     actions = [e["action"] for e in log]
     assert "BatchReleased" in actions and "StartingMaterialAccepted" in actions
+    lab.app.dispose()
 
 
 def test_qa_reviews_the_audit_trail_exports_it_and_signs_the_review(
@@ -423,9 +470,7 @@ def test_qa_reviews_the_audit_trail_exports_it_and_signs_the_review(
     )  # fmt: skip
     assert "review recorded and signed: audit record" in signed.stdout
     listed = cli("audit", "reviews").stdout
-    assert "all explained" in listed and "reviewed by Tess Ter (tester)" in " ".join(
-        listed.split()
-    )
+    assert "all explained" in listed and "reviewed by Tess Ter (tester)" in " ".join(listed.split())
 
 
 def test_mbr_files_are_validated_shown_and_compared(tmp_path: Path) -> None:
@@ -439,8 +484,8 @@ def test_mbr_files_are_validated_shown_and_compared(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(
         conventional.read_text(encoding="utf-8").replace(
-            "moi: {unit: \"TU/cell\", precision: 1, target: 5, nor: [3, 7]",
-            "moi: {unit: \"TU/cell\", precision: 1, target: 5, nor: [7, 3]",
+            'moi: {unit: "TU/cell", precision: 1, target: 5, nor: [3, 7]',
+            'moi: {unit: "TU/cell", precision: 1, target: 5, nor: [7, 3]',
         ),
         encoding="utf-8",
     )

@@ -95,7 +95,9 @@ def perform_transition(
     """Move the batch by ``action``, as the signed-in person. Where the permission table asks
     for an electronic signature (e.g. release), send ``signature``: your password again, and
     your user id at the first signature made with this token. ``process`` chooses the MBR
-    that start-processing binds the batch to, where more than one is effective."""
+    that start-processing binds the batch to, where more than one is effective; ``exception``
+    is QA's reason to accept an apheresis out of its criteria. Acceptance and every release
+    are refused by the QC gate with everything that stops them."""
     sig = body.signature
     signing = Signing(sig.password, sig.user_id or None) if sig is not None else None
     handoff = svc.HandoffDetails(
@@ -115,6 +117,7 @@ def perform_transition(
         expected_version=body.expected_version,
         signing=signing,
         process=body.process or None,
+        exception=body.exception or None,
     )
     return _detail(app, lot)
 

@@ -169,6 +169,12 @@ class TransitionCreate(_Create):
         max_length=64,
         description="start-processing only: the process (MBR) to run, if several are effective.",
     )
+    exception: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="accept only: QA's reason to accept an apheresis out of its criteria "
+        "(signed with the acceptance, shown on the batch and its certificate).",
+    )
 
 
 class ScanCreate(_Create):

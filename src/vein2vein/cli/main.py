@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from vein2vein.cli import _audit_review, _auth, _mbr, _people, _records, _running
+from vein2vein.cli import _audit_review, _auth, _mbr, _people, _qc, _records, _running
 from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
     age,
@@ -65,6 +65,7 @@ app.command("whoami")(_people.whoami)
 app.add_typer(_people.user_app, name="user")
 app.add_typer(_people.password_app, name="password")
 _records.register(app)
+_qc.register(app)
 
 
 @app.callback()

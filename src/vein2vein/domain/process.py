@@ -50,7 +50,8 @@ def round_to(value: float, precision: int) -> float:
     if not 0 <= precision <= 9:
         raise InvalidInput(f"precision {precision!r}: expected 0..9 decimals")
     quantum = Decimal(1).scaleb(-precision)
-    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
+    # + 0.0: a value that rounds to zero reports as 0.00, never as -0.00.
+    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,8 @@ Examples
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 from vein2vein.domain.errors import InvalidInput, NotFound
@@ -77,7 +77,7 @@ ResultValue = float | str | tuple[float, ...]
 class Evaluated:
     """A result as reported (rounded, or the answer as listed) and whether it conforms."""
 
-    reported: str  # what the certificate prints, e.g. "82", "no growth", "1,250 (3 values)"
+    reported: str  # what the certificate prints, e.g. "82", "no growth", "1250 (mean of 3)"
     number: float | None  # the rounded number compared with the limits, where there is one
     conformance: Conformance
 
@@ -115,6 +115,9 @@ class Attribute:
 
     def __post_init__(self) -> None:
         round_to(0.0, self.precision)  # validates the precision
+        # Answers are compared without regard to case or surrounding spaces.
+        object.__setattr__(self, "choices", tuple(c.strip().lower() for c in self.choices))
+        object.__setattr__(self, "accepted", frozenset(a.strip().lower() for a in self.accepted))
         if self.kind is Kind.CATEGORICAL and not (
             self.accepted and self.accepted <= set(self.choices)
         ):
@@ -151,9 +154,12 @@ class Attribute:
             return tuple(_number(self.name, p) for p in parts)
         if self.kind is Kind.REPORT:
             try:
-                return _number(self.name, text)
-            except InvalidInput:
-                return text
+                number = float(text.replace("\u2212", "-"))
+            except ValueError:
+                return text  # a report-only attribute may be a text
+            if not math.isfinite(number):
+                raise InvalidInput(f"{self.name} {text!r}: expected a finite number or a text")
+            return number
         return _number(self.name, text)
 
     def evaluate(self, value: ResultValue) -> Evaluated:
@@ -182,7 +188,10 @@ class Attribute:
                     f"got {len(value) if isinstance(value, tuple) else 'one'}"
                 )
             numbers = [self._finite(v) for v in value]
-            reported = round_to(statistics.fmean(numbers), self.precision)
+            # The mean in decimal, as the analyst would compute it: 1.13 and 1.14 average
+            # 1.135, which reports as 1.14 (a binary mean is 1.1349999…, reporting 1.13).
+            mean = sum(Decimal(repr(v)) for v in numbers) / len(numbers)
+            reported = round_to(float(mean), self.precision)
             shown = f"{self._format(reported)} (mean of {len(numbers)})"
             return Evaluated(shown, reported, self._compare(reported))
         number = self._finite(value)

@@ -41,16 +41,39 @@ def place(loc: tuple[int | str, ...]) -> str:
     return out or "(file)"
 
 
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML would keep
+    the last one silently: a limit written twice must not pass unnoticed)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(
+                    problem=f"{key!r} is given twice", problem_mark=key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_model(text: str, source: str, model: type[M], error: type[InvalidFile]) -> M:
     """``text`` read as YAML (safe loader) and checked by ``model``; ``error`` raised with
     every problem found, each with its place."""
     try:
-        raw: Any = yaml.safe_load(text)
+        raw: Any = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         why = getattr(exc, "problem", None) or exc
-        raise error(source, [f"{where}: not YAML ({why})"]) from None
+        raise error(
+            source,
+            [f"{where}: {why}" if isinstance(exc, _DuplicateKey) else f"{where}: not YAML ({why})"],
+        ) from None
     try:
         return model.model_validate(raw)
     except ValidationError as invalid:

@@ -22,6 +22,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
+from vein2vein.services._demo_qc import (
+    FAILURES,
+    QcAct,
+    QcKind,
+    acceptance_values,
+    culture_time,
+    plan_acceptance,
+    release_acts,
+)
 from vein2vein.services._demo_records import (
     PROCESS_OF_KIND,
     RecordAct,
@@ -115,6 +124,7 @@ class StepKind(StrEnum):
     WRONG_SCAN = "wrong-scan"  # a transition attempted with another patient's bag
     SPOT_CHECK = "spot-check"  # scan_identity outside a transition
     RECORD = "record"  # an act on the batch record (a step, its verification, a correction)
+    QC = "qc"  # a QC act: a sample, a result, an investigation, a review (services._demo_qc)
 
 
 class Scan(StrEnum):
@@ -147,6 +157,8 @@ class Step:
     scan: Scan = Scan.NONE
     temperature_c: float | None = None
     record: RecordAct | None = None  # what a RECORD step does
+    qc: QcAct | None = None  # what a QC step does
+    exception: str | None = None  # QA's reason to accept an apheresis out of its criteria
 
 
 @dataclass
@@ -288,6 +300,14 @@ class _Path:
             Step(StepKind.TRANSITION, self.offset, actor, action, reason, scan, temperature_c)
         )
 
+    def qc(self, planned: list[tuple[timedelta, str, QcAct]]) -> None:
+        """QC acts at their own offsets (the path's own offset does not move)."""
+        self.steps += [Step(StepKind.QC, at, actor, qc=act) for at, actor, act in planned]
+
+    def at_least(self, delta: timedelta, ready: timedelta) -> timedelta:
+        """``delta`` from now, or as long as it takes to reach ``ready`` if that is later."""
+        return max(delta, ready - self.offset + timedelta(minutes=1))
+
 
 def _journey_steps(
     rng: random.Random, centre: str, plant: str, flavour: _Flavour, weight_kg: float
@@ -305,31 +325,64 @@ def _journey_steps(
         scan=Scan.DIN,
         temperature_c=_fresh(rng),
     )
-    transit = (HOUR, 6 * HOUR) if rapid else (DAY, 2 * DAY)  # a point-of-care unit is on site
+    # A point-of-care unit is on site; the central plant is a day away, within the 48 h a fresh
+    # apheresis may take from the end of collection to acceptance.
+    transit = (HOUR, 6 * HOUR) if rapid else (18 * HOUR, 36 * HOUR)
+    # Now and then the courier is late: past the 48 h criterion, accepted by QA's exception.
+    late = not rapid and not flavour.reject_material and rng.random() < 0.03
+    travel = _between(rng, *transit)
+    if late:
+        dispatched = path.steps[-1].offset - path.steps[-2].offset
+        travel = 48 * HOUR - dispatched + _between(rng, 30 * MINUTE, 4 * HOUR)
     path.add(
-        _between(rng, *transit),
+        travel,
         Action.RECEIVE,
         f"receiving.{ms}",
         scan=Scan.DIN,
         temperature_c=_fresh(rng),
     )
-    review = _between(rng, HOUR, 20 * HOUR)
+    review = _between(rng, 3 * HOUR, 20 * HOUR)
+    received_at = path.offset
+    collected = next(s for s in path.steps if s.action is Action.COLLECT)
+    in_transit = (received_at - collected.offset) / HOUR
     if flavour.reject_material:
         reason = rng.choice(_MATERIAL_REJECTIONS).format(v=rng.randint(55, 78))
+        values = acceptance_values(
+            rng, viability=rng.randint(90, 99), cd3_e9=round(rng.uniform(1.2, 6.0), 1),
+            hours_in_transit=in_transit,
+        )  # fmt: skip
+        if "viability" in reason:
+            values["viability"] = reason.split()[1]
+        elif "CD3+" in reason:
+            values["cd3_cells"] = f"{rng.uniform(0.3, 0.9):.2f}"
+        path.qc(plan_acceptance(rng, received_at + 30 * MINUTE, received_at + review, values, ms))
         path.add(review, Action.REJECT_MATERIAL, qa, reason=reason)
     else:
         # Most apheresis arrives above 90 % viable (the MBR's normal range); a few lower.
         viability = rng.randint(90, 99) if rng.random() > 0.06 else rng.randint(84, 89)
+        exception = None
+        if late:
+            exception = (f"{in_transit:.1f} h from the end of collection, over the 48 h "
+                         "criterion (courier delayed by a road closure); the bag stayed at 2-8 °C "
+                         f"and viability ({viability} %) and CD3+ cells are well within their "
+                         "limits; a second collection is not possible; agreed with the "
+                         "treating physician")  # fmt: skip
         cd3 = round(rng.uniform(1.2, 6.0), 1)
+        values = acceptance_values(rng, viability=viability, cd3_e9=cd3,
+                                   hours_in_transit=in_transit)  # fmt: skip
+        path.qc(plan_acceptance(rng, received_at + 30 * MINUTE, received_at + review, values, ms))
         path.add(
             review,
             Action.ACCEPT,
             qa,
             reason=(
-                f"starting material within specification: viability {viability} %, "
-                f"CD3+ {cd3:.1f}e9 cells"
+                "starting material "
+                + ("accepted by exception" if exception else "within specification")
+                + f": viability {viability} %, CD3+ {cd3:.1f}e9 cells"
             ),
         )
+        if exception is not None:
+            path.steps[-1] = replace(path.steps[-1], exception=exception)
         path.add(
             _between(rng, 2 * HOUR, 48 * HOUR), Action.START_PROCESSING, operator, scan=Scan.DIN
         )
@@ -372,11 +425,23 @@ def _disposition(
     rapid = plant != CENTRAL_PLANT
     tc, ms = centre.lower(), plant.lower()
     qa, qp = f"qa.{ms}", f"qp.{ms}"  # QA rejects; the qualified person releases
+    completed = path.offset
+
+    def qc(story: str, failure: tuple[str, str] | None = None) -> timedelta:
+        acts, ready = release_acts(rng, site=ms, centre=centre, completed=completed,
+                                   story=story, failure=failure)  # fmt: skip
+        path.qc(acts)
+        return ready
+
     if disposition == "reject":
         reason = rng.choice(_QC_REJECTIONS).format(v=rng.randint(48, 68))
-        path.add(_between(rng, 7 * DAY, 14 * DAY), Action.REJECT, qa, reason=reason)
+        attribute, value = next(f for k, f in FAILURES.items() if k in reason)
+        ready = qc("reject", (attribute, value.format(v=reason.split(" % ")[0].split()[-1])))
+        path.add(path.at_least(_between(rng, 7 * DAY, 14 * DAY), ready), Action.REJECT, qa,
+                 reason=reason)  # fmt: skip
         return
     if disposition == "reject-deviation":  # a major deviation QA could not close
+        qc("release")
         reason = (
             "critical process parameter outside its proven acceptable range; the deviation's "
             "investigation found a product impact that cannot be excluded: not certifiable"
@@ -384,18 +449,21 @@ def _disposition(
         path.add(_between(rng, 10 * DAY, 14 * DAY), Action.REJECT, qa, reason=reason)
         return
     if disposition == "oos":
+        viability = rng.randint(62, 69)
+        ready = qc("oos", ("viability", str(viability)))
         path.add(
-            _between(rng, 7 * DAY, 14 * DAY),
+            path.at_least(_between(rng, 7 * DAY, 14 * DAY), ready),
             Action.RELEASE_OOS,
             qp,
             reason=(
-                f"post-thaw viability {rng.randint(62, 69)} % below the 70 % specification; "
+                f"post-thaw viability {viability} % below the 70 % specification; "
                 "released at the treating physician's written request (no alternative therapy)"
             ),
         )
     elif disposition in ("conditional", "confirm", "cond-reject"):
+        ready = qc("cond-fail" if disposition == "cond-reject" else "conditional")
         path.add(
-            _between(rng, 7 * DAY, 9 * DAY),
+            path.at_least(_between(rng, 3 * DAY, 4 * DAY), ready),
             Action.RELEASE_CONDITIONALLY,
             qp,
             reason=(
@@ -403,24 +471,27 @@ def _disposition(
                 "no growth so far); conditional release per SOP"
             ),
         )
+        culture = culture_time([(st.offset, st.actor, st.qc) for st in path.steps
+                                if st.qc is not None])  # fmt: skip
         if disposition == "cond-reject":
+            path.qc([(culture + _between(rng, 20 * MINUTE, 3 * HOUR), f"coordinator.{tc}",
+                      QcAct(QcKind.ACKNOWLEDGE, text="dose not infused: quarantined in the "
+                            "pharmacy's LN2 store; physician informed"))])  # fmt: skip
             path.add(
-                _between(rng, 2 * DAY, 5 * DAY),
+                path.at_least(_between(rng, 2 * DAY, 5 * DAY), culture + 4 * HOUR),
                 Action.REJECT,
                 qa,
                 reason="14-day sterility positive after conditional release; dose withdrawn",
             )
             return
         if disposition == "confirm":
-            path.add(
-                _between(rng, 4 * DAY, 6 * DAY),
-                Action.CONFIRM_RELEASE,
-                qp,
-                reason="14-day sterility: no growth; release confirmed",
-            )
+            # The culture's conforming result makes the release final (RELEASED); then ship.
+            path.offset = max(path.offset, culture + MINUTE)
     else:
+        ready = qc("retest" if rng.random() < 0.05 else "invalid" if rng.random() < 0.04
+                   else "release")  # fmt: skip
         path.add(
-            _between(rng, 7 * DAY, 14 * DAY),
+            path.at_least(_between(rng, 14 * DAY + 6 * HOUR, 16 * DAY), ready),
             Action.RELEASE,
             qp,
             reason="all release tests within specification; batch certified",
@@ -465,7 +536,7 @@ def _with_hold(rng: random.Random, steps: list[Step], qa: str) -> list[Step]:
         [
             i
             for i in range(1, len(steps))
-            if steps[i].kind is not StepKind.RECORD
+            if steps[i].kind is StepKind.TRANSITION
             and steps[i].action is not Action.COMPLETE_PROCESSING
         ]
     )
@@ -485,7 +556,7 @@ def _with_termination(rng: random.Random, steps: list[Step], coordinator: str) -
     states = _states(steps)
     # Terminate only from an open state, after the order and before the last transition;
     # between two transitions (during processing, the record stops there).
-    moves = [i for i, s in enumerate(steps) if s.kind is not StepKind.RECORD]
+    moves = [i for i, s in enumerate(steps) if s.kind not in (StepKind.RECORD, StepKind.QC)]
     candidates = [k for k in range(1, len(moves)) if states[moves[k] - 1] not in _ENDED]
     if not candidates:
         return steps
@@ -508,7 +579,10 @@ def _states(steps: list[Step]) -> list[BatchState]:
     state, held_from = S.ORDERED, None
     states: list[BatchState] = []
     for step in steps:
-        if step.kind is StepKind.TRANSITION and step.action is not None:
+        if step.kind is StepKind.QC and step.qc is not None and step.qc.final:
+            if state is S.CONDITIONALLY_RELEASED:
+                state = S.RELEASED  # services/release.py: the pending result conforms
+        elif step.kind is StepKind.TRANSITION and step.action is not None:
             if step.action is Action.HOLD:
                 held_from = state
             target = TRANSITIONS[step.action].target

@@ -25,9 +25,12 @@ __all__ = [
     "MBR_FILES",
     "PROCESS_OF_KIND",
     "RAPID",
+    "SPEC_FILES",
     "ApproveMbr",
+    "ApproveSpec",
     "Calibrate",
     "ImportMbr",
+    "ImportSpec",
     "ReceiveLot",
     "RegisterEquipment",
     "ReleaseLot",
@@ -42,6 +45,7 @@ DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 
 CONVENTIONAL, RAPID = "CART-CD19-CONV", "CART-CD19-RAPID"
+SPEC_FILES = ("cart-cd19-acceptance.yaml", "cart-cd19-in-process.yaml", "cart-cd19-release.yaml")
 MBR_FILES = {CONVENTIONAL: "cart-cd19-conventional.yaml", RAPID: "cart-cd19-rapid.yaml"}
 PROCESS_OF_KIND = {"manufacturing-facility": CONVENTIONAL, "point-of-care": RAPID}
 
@@ -104,7 +108,21 @@ class Calibrate:
     reason: str
 
 
-SupplyAct = ImportMbr | ApproveMbr | ReceiveLot | ReleaseLot | RegisterEquipment | Calibrate
+@dataclass(frozen=True, slots=True)
+class ImportSpec:
+    name: str  # an example specification file
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveSpec:
+    name: str
+    reason: str
+
+
+SupplyAct = (
+    ImportMbr | ApproveMbr | ImportSpec | ApproveSpec | ReceiveLot | ReleaseLot
+    | RegisterEquipment | Calibrate
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +203,18 @@ def plan_supply(
         )
         out.append(Supply(at, "qa.network", ApproveMbr(process, version, reason)))
         at += _minutes(rng, 30, 90)
+
+    # QA brings in the specifications of the product; network QA approves them.
+    at = since + DAY + 2 * 60 * MINUTE
+    for name in SPEC_FILES:
+        out.append(Supply(at, "qa.cp1", ImportSpec(name)))
+        at += _minutes(rng, 5, 20)
+    at = since + 3 * DAY + 4 * 60 * MINUTE
+    for name in SPEC_FILES:
+        reason = (f"{name}: limits reviewed against the clinical lots and the process "
+                  "validation; methods at their validated versions")  # fmt: skip
+        out.append(Supply(at, "qa.network", ApproveSpec(name, reason)))
+        at += _minutes(rng, 10, 30)
 
     at = since + 2 * DAY
     for code, kind in sites:

@@ -27,7 +27,7 @@ from vein2vein.domain.identity import ChainOfIdentityId
 from vein2vein.domain.people import Role
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.process import Outcome
-from vein2vein.services import auth, execution, materials, mbr, people, queries
+from vein2vein.services import auth, execution, materials, mbr, people, qc, queries, specs
 from vein2vein.services import batches as svc
 from vein2vein.services._demo_plan import (
     MIN_PATIENTS,
@@ -39,6 +39,7 @@ from vein2vein.services._demo_plan import (
     plan_network,
     process_of,
 )
+from vein2vein.services._demo_qc import QcAct, QcKind, spec, spec_text
 from vein2vein.services._demo_records import (
     MBR_FILES,
     VECTOR_TITRE,
@@ -53,6 +54,7 @@ from vein2vein.services._demo_records import (
     definition,
     mbr_text,
 )
+from vein2vein.services._demo_supply import ApproveSpec, ImportSpec
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity
 from vein2vein.services.people import UserView
@@ -152,6 +154,7 @@ def build_demo(
         clock.advance(timedelta(minutes=1))
         _report(progress, done, total)
     actors = {step.actor for _, _, step in timeline} | {s.actor for s in plan.supply}
+    actors |= {step.qc.verifier for _, _, step in timeline if step.qc and step.qc.verifier}
     people_ids = (actors | set(_EXTRA_USERS)) - {ADMIN}  # the administrator exists already
     for user_id in sorted(people_ids):
         player.add_user(admin, user_id)
@@ -213,6 +216,10 @@ class _Player:
         self.deviations: dict[tuple[int, str, int, str], str] = {}
         self.capas: Counter[int] = Counter()  # CAPAs raised, by year
         self.counts: Counter[str] = Counter()
+        self.samples: dict[tuple[int, str], str] = {}  # (journey, stage) → sample id
+        self.results: dict[tuple[int, str, str], int] = {}  # (journey, stage, attribute) → id
+        self.investigations: dict[tuple[int, str, str], str] = {}
+        self.alerts: dict[int, int] = {}
 
     def bootstrap(self, user_id: str) -> Identity:
         people.bootstrap_administrator(
@@ -266,6 +273,10 @@ class _Player:
             assert step.record is not None
             self._record(journey, lot, who, step.record)
             return
+        if step.kind is StepKind.QC:
+            assert step.qc is not None
+            self._qc(journey, lot, who, step.qc)
+            return
         if step.kind is StepKind.SPOT_CHECK:
             svc.scan_identity(
                 self.app.uow(), lot, self.din_labels[key], by=who.actor, location=journey.plant
@@ -302,6 +313,7 @@ class _Player:
             handoff=handoff,
             signing=auth.Signing(_HISTORY, step.actor) if signs else None,
             process=process_of(journey.plant) if starts else None,
+            exception=step.exception,
         )
         if batch.din is not None and key not in self.din_labels:
             self.din_labels[key] = batch.din.data_content(batch.din.type3_flags)
@@ -351,6 +363,63 @@ class _Player:
                                       signing=signing)  # fmt: skip
             self.counts["deviations closed"] += 1
 
+    def _qc(self, journey: Journey, lot: str, who: Identity, act: QcAct) -> None:
+        """One QC act: a sample, a result and its second-analyst verification (and QA's
+        review when it is out of trend), an invalidation, an investigation's steps, the
+        record review, the physician's request, the centre's acknowledgement of an alert."""
+        key, uow = journey.key, self.app.uow()
+        signing = auth.Signing(_HISTORY, who.actor.user_id)
+        site = journey.plant.lower()
+        if act.kind is QcKind.SAMPLE:
+            label = (
+                self.din_labels[key] if act.stage == "starting-material" else self.coi_labels[key]
+            )
+            self.samples[(key, act.stage)] = qc.draw_sample(uow, who.actor, lot, stage=act.stage,
+                                                            scan=label)  # fmt: skip
+            self.counts["QC samples"] += 1
+        elif act.kind is QcKind.RESULT:
+            slot = (key, act.stage, act.attribute)
+            entered = qc.enter_result(
+                uow, who.actor, self.samples[(key, act.stage)], act.attribute, act.value,
+                instrument=_INSTRUMENTS.get(act.attribute),
+                retest_of=self.results[slot] if act.retest else None,
+            )  # fmt: skip
+            self.results[slot] = entered.id
+            if entered.investigation:
+                self.investigations[slot] = entered.investigation
+                self.counts["OOS investigations"] += 1
+            if entered.alert is not None:
+                self.alerts[key] = entered.alert
+                self.counts["culture alerts"] += 1
+            verifier = self.identity(act.verifier)
+            qc.verify_result(self.app.uow(), verifier, entered.id,
+                             signing=auth.Signing(_HISTORY, act.verifier))  # fmt: skip
+            self.counts["QC results"] += 1
+            self.counts["retests"] += act.retest
+            if entered.oot:
+                qc.review_oot(self.app.uow(), self.identity(f"qa.{site}").actor, entered.id,
+                              comment="reviewed: within the process's known variability for "
+                              "this patient population; no action")  # fmt: skip
+                self.counts["out-of-trend reviewed"] += 1
+        elif act.kind is QcKind.INVALIDATE:
+            qc.invalidate_result(uow, who.actor, self.results[(key, act.stage, act.attribute)],
+                                 reason=act.text)  # fmt: skip
+            self.counts["results invalidated"] += 1
+        elif act.kind is QcKind.ESCALATE:
+            reference = self.investigations[(key, act.stage, act.attribute)]
+            qc.escalate_oos(uow, who.actor, reference, finding=act.text)
+        elif act.kind is QcKind.CONCLUDE:
+            reference = self.investigations[(key, act.stage, act.attribute)]
+            qc.conclude_oos(uow, who, reference, outcome=act.outcome, conclusion=act.text,
+                            signing=signing)  # fmt: skip
+        elif act.kind is QcKind.REVIEW:
+            qc.review_record(uow, who, lot, comment=act.text, signing=signing)
+        elif act.kind is QcKind.REQUEST:
+            qc.request_oos_release(uow, who, lot, reason=act.text, signing=signing,
+                                   document=f"{journey.centre}-REQ-{key:04d}")  # fmt: skip
+        else:
+            qc.acknowledge_alert(uow, who.actor, self.alerts[key], note=act.text)
+
     def supply(self, item: Supply) -> None:
         """Set-up and supplies: MBRs, material lots, equipment and its calibration."""
         who, act = self.identity(item.actor), item.act
@@ -378,6 +447,13 @@ class _Player:
             )  # fmt: skip
             self.equipment.setdefault((act.site, act.equipment_class), []).append(act.equipment_id)
             self.counts["equipment"] += 1
+        elif isinstance(act, ImportSpec):
+            specs.import_spec(uow, who.actor, spec_text(act.name), act.name)
+        elif isinstance(act, ApproveSpec):
+            parsed = spec(act.name)
+            specs.approve_spec(uow, who, parsed.code, parsed.version, reason=act.reason,
+                               signing=signing)  # fmt: skip
+            self.counts["specifications"] += 1
         else:
             materials.record_calibration(uow, who.actor, act.equipment_id, due=act.due,
                                          reason=act.reason)  # fmt: skip
@@ -418,7 +494,15 @@ def _summary(app: App, journeys: list[Journey], player: _Player) -> DemoSummary:
 PASSWORD = "Demo-vein2vein-2026"
 _HISTORY = "History-vein2vein-2025"  # the password while the history is played
 ADMIN = "admin.network"
-_EXTRA_USERS = ("qc.cp1", "planner.network", "qa.network")
+_EXTRA_USERS = ("planner.network", "qa.network")
+# The instrument each test runs on (the demo's QC labs have one of each).
+_INSTRUMENTS = {
+    "tnc": "NC-202", "cd3_cells": "FCM-LYRIC-2", "cd3_percent": "FCM-LYRIC-2",
+    "viability": "FCM-LYRIC-1", "car_percent": "FCM-LYRIC-1", "cd4_cd8_ratio": "FCM-LYRIC-2",
+    "vcn": "DDPCR-QX-1", "identity": "QPCR-7500", "rcl": "QPCR-7500",
+    "mycoplasma": "QPCR-7500", "potency": "PLATE-RDR-3", "endotoxin": "LAL-KTA-2",
+    "sterility_rapid": "ATP-LUM-1", "sterility_culture": "BACT-ALERT-3D",
+}  # fmt: skip
 _ROLE_OF = {
     "admin": Role.ADMINISTRATOR,
     "coordinator": Role.COORDINATOR,
@@ -431,6 +515,8 @@ _ROLE_OF = {
     "operator2": Role.OPERATOR,  # the second person who verifies steps
     "qa": Role.QA_REVIEWER,
     "qp": Role.QP,
+    "qc2": Role.QC_ANALYST,  # the second analyst who verifies results
+    "physician": Role.PHYSICIAN,
     "qc": Role.QC_ANALYST,
     "planner": Role.PLANNER,
 }
@@ -447,6 +533,8 @@ _TITLE = {
     "qa": "QA reviewer",
     "qp": "Qualified person",
     "qc": "QC analyst",
+    "qc2": "Second QC analyst",
+    "physician": "Treating physician",
     "planner": "Planner",
 }
 

@@ -35,5 +35,10 @@ HTTP_STATUS: dict[str, int] = {
 
 
 def status_for(error: V2VError) -> int:
-    """The HTTP status that answers ``error``."""
-    return HTTP_STATUS.get(error.code, 500)
+    """The HTTP status that answers ``error``: its own code's, else the nearest parent
+    class's (an invalid MBR or specification file is invalid input: 422)."""
+    for kind in type(error).__mro__:
+        code = getattr(kind, "code", None)
+        if isinstance(code, str) and code in HTTP_STATUS:
+            return HTTP_STATUS[code]
+    return 500

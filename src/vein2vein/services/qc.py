@@ -161,6 +161,7 @@ def draw_sample(
 class ResultEntered:
     id: int
     reported: str
+    unit: str
     conformance: Conformance
     oot: bool
     investigation: str | None  # the OOS investigation it opened
@@ -268,7 +269,13 @@ def enter_result(
             )
         uow.commit()
     return ResultEntered(
-        result_id, evaluated.reported, evaluated.conformance, oot, investigation, alert
+        result_id,
+        evaluated.reported,
+        spec_attr.unit,
+        evaluated.conformance,
+        oot,
+        investigation,
+        alert,
     )
 
 

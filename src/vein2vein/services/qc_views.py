@@ -100,7 +100,10 @@ class SampleView:
 
     @property
     def label(self) -> str:
-        where = f"step {self.sample.step_id}" if self.sample.step_id else "on receipt"
+        if self.sample.step_id:
+            where = f"step {self.sample.step_id}"
+        else:
+            where = "on receipt" if self.sample.stage is Stage.STARTING_MATERIAL else "for release"
         return f"{self.sample.id} · {self.sample.stage.value} · {where}"
 
 

@@ -16,6 +16,7 @@ from hashlib import sha256
 from vein2vein.domain.errors import (
     DuplicateIdentifier,
     InvalidInput,
+    NotFound,
     PermissionDenied,
     RuleViolation,
 )
@@ -232,12 +233,12 @@ def show_spec(
     with app.reader() as connection:
         versions = SpecRepository(connection).list(code=code)
     if not versions:
-        raise InvalidInput(f"specification {code!r} does not exist")
+        raise NotFound(f"specification {code!r} does not exist")
     if version is None:
         chosen = next((r for r in versions if r.status == EFFECTIVE), versions[-1])
     else:
         match = [r for r in versions if r.version == version]
         if not match:
-            raise InvalidInput(f"specification {code} has no version {version}")
+            raise NotFound(f"specification {code} has no version {version}")
         chosen = match[0]
     return SpecVersion.of(chosen), definition(chosen)
