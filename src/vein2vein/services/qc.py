@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from vein2vein.domain.batch import Batch, BatchState
-from vein2vein.domain.errors import IdentityMismatch, InvalidInput, PermissionDenied, RuleViolation
+from vein2vein.domain.errors import IdentityMismatch, InvalidInput, RuleViolation
 from vein2vein.domain.events import Event
 from vein2vein.domain.materials import Severity
 from vein2vein.domain.people import Actor
@@ -31,24 +31,21 @@ from vein2vein.services.auth import Identity, Signing, recording_failures, signi
 from vein2vein.services.authorise import authorise, batch_sites, check_permission
 from vein2vein.services.execution import open_deviation_row
 from vein2vein.services.release import (
-    OOS_RELEASE_REQUEST,
+    acknowledge_alert,
     finalise_if_ready,
-    release_check_for,
+    request_oos_release,
+    review_record,
     spec_of,
-    what_stops,
 )
 from vein2vein.services.specs import effective_spec
 from vein2vein.store.qc import (
-    ExceptionRow,
-    ReviewRow,
     SampleRow,
 )
-from vein2vein.store.queries import batch_makers
 from vein2vein.store.uow import UnitOfWork
 
 __all__ = [
     "ResultEntered",
-    "acknowledge_alert",
+    "acknowledge_alert",  # defined in services/release.py, offered here with the rest
     "conclude_oos",
     "draw_sample",
     "enter_result",
@@ -579,147 +576,3 @@ def conclude_oos(
         finalise_if_ready(uow, batch, by.actor.user_id, now)
         uow.commit()
     return after
-
-
-def review_record(
-    uow: UnitOfWork, by: Identity, lot: str, *, comment: str, signing: Signing | None
-) -> ReviewRow:
-    """QA signs (*reviewed*) the review of a completed batch record; one who made the batch
-    may not review it."""
-    if not comment or not comment.strip():
-        raise InvalidInput(f"review of batch {lot}: say what was reviewed")
-    rule = rule_for("record.review")
-    with recording_failures(uow), authorise(uow, by.actor, "record.review", entity=("batch", lot)):
-        batch = uow.batches.get(lot, for_update=True)
-        check_permission(by.actor, rule, batch_sites(rule.where, batch))
-        if batch.state is not BatchState.QC_PENDING:
-            raise RuleViolation(
-                f"batch {lot} is {batch.state.value}: its record is reviewed "
-                "once processing is complete (QC_PENDING)"
-            )
-        if uow.qc.review(lot) is not None:
-            raise RuleViolation(f"the batch record of {lot} is reviewed already")
-        if by.actor.user_id in batch_makers(uow.connection, lot):
-            raise PermissionDenied(
-                f"{by.actor.user_id} may not review the record of batch {lot}: they made it"
-            )
-        assert rule.signature is not None
-        intent = signing_intent(
-            uow, by, signing, rule.signature, f"review of the batch record of {lot}", ("batch", lot)
-        )
-        now = uow.clock.now()
-        review = ReviewRow(lot, by.actor.user_id, now, comment.strip())
-        uow.qc.add_review(review)
-        uow.record(
-            Event(
-                "BatchRecordReviewed",
-                by.actor.user_id,
-                now,
-                "batch",
-                lot,
-                reason=review.comment,
-                signature=intent,
-            )
-        )
-        uow.commit()
-    return review
-
-
-def request_oos_release(
-    uow: UnitOfWork,
-    by: Identity,
-    lot: str,
-    *,
-    reason: str,
-    document: str,
-    signing: Signing | None,
-) -> ExceptionRow:
-    """The treating physician requests, signed (*requested*), the release of a dose out of
-    specification: their documented clinical reason and the document's reference. Only a
-    batch whose sole blockers are confirmed OOS results can be the subject of a request."""
-    if not reason or not reason.strip():
-        raise InvalidInput(f"request for batch {lot}: give the clinical reason")
-    if not document or not document.strip():
-        raise InvalidInput(
-            f"request for batch {lot}: give the reference of the signed request "
-            "document (e.g. the letter in the patient's file)"
-        )
-    rule = rule_for("release.request-oos")
-    with (
-        recording_failures(uow),
-        authorise(uow, by.actor, "release.request-oos", entity=("batch", lot)),
-    ):
-        batch = uow.batches.get(lot, for_update=True)
-        check_permission(by.actor, rule, batch_sites(rule.where, batch))
-        if batch.state is not BatchState.QC_PENDING:
-            raise RuleViolation(
-                f"batch {lot} is {batch.state.value}: an OOS release is "
-                "requested while it awaits its disposition (QC_PENDING)"
-            )
-        _, check = release_check_for(uow, batch)
-        if not check.releasable_oos:
-            raise RuleViolation(
-                f"batch {lot}: a release out of specification is requested "
-                "only when confirmed OOS results are all that stop release; " + what_stops(check)
-            )
-        assert rule.signature is not None
-        intent = signing_intent(
-            uow,
-            by,
-            signing,
-            rule.signature,
-            f"request to release batch {lot} out of specification",
-            ("batch", lot),
-        )
-        now = uow.clock.now()
-        row = ExceptionRow(
-            0,
-            lot,
-            OOS_RELEASE_REQUEST,
-            tuple(check.oos_attributes),
-            reason.strip(),
-            document.strip(),
-            by.actor.user_id,
-            now,
-        )
-        uow.qc.add_exception(row)
-        uow.record(
-            Event(
-                "OosReleaseRequested",
-                by.actor.user_id,
-                now,
-                "batch",
-                lot,
-                new={"attributes": list(row.attributes), "document": row.document},
-                reason=row.reason,
-                signature=intent,
-            )
-        )
-        uow.commit()
-    return row
-
-
-def acknowledge_alert(uow: UnitOfWork, by: Actor, alert_id: int, *, note: str) -> None:
-    """The treating centre acknowledges a QC alert, saying what it did."""
-    if not note or not note.strip():
-        raise InvalidInput(f"alert {alert_id}: say what was done (e.g. dose quarantined)")
-    rule = rule_for("alert.acknowledge")
-    with authorise(uow, by, "alert.acknowledge", entity=("alert", str(alert_id))):
-        alert = uow.qc.alert(alert_id)
-        check_permission(by, rule, [alert.treatment_centre])
-        if alert.acknowledged_by is not None:
-            raise RuleViolation(f"alert {alert_id} was acknowledged by {alert.acknowledged_by}")
-        now = uow.clock.now()
-        uow.qc.acknowledge(alert_id, by=by.user_id, at=now, note=note.strip())
-        uow.record(
-            Event(
-                "QcAlertAcknowledged",
-                by.user_id,
-                now,
-                "alert",
-                str(alert_id),
-                new={"lot": alert.lot},
-                reason=note.strip(),
-            )
-        )
-        uow.commit()

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Protocol
 
 from vein2vein.domain.batch import Action, Batch, BatchState
-from vein2vein.domain.errors import InvalidInput, RuleViolation
+from vein2vein.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from vein2vein.domain.events import Event
 from vein2vein.domain.materials import blocking_release
+from vein2vein.domain.people import Actor
+from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.qc import (
     AcceptanceCheck,
     BlockerKind,
@@ -24,14 +26,18 @@ from vein2vein.domain.qc import (
     release_check,
 )
 from vein2vein.domain.specification import Specification, Stage
+from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
+from vein2vein.services.authorise import authorise, batch_sites, check_permission
 from vein2vein.services.specs import definition, effective_spec
 from vein2vein.store.qc import (
     ConditionalRelease,
     ExceptionRow,
     QcRepository,
+    ReviewRow,
     SampleRow,
     SpecRepository,
 )
+from vein2vein.store.queries import batch_makers
 from vein2vein.store.records import DeviationRepository
 from vein2vein.store.uow import UnitOfWork
 
@@ -40,10 +46,13 @@ __all__ = [
     "OOS_RELEASE_REQUEST",
     "QC_GATED",
     "acceptance_for",
+    "acknowledge_alert",
     "check_release",
     "finalise_if_ready",
     "qc_gate",
     "release_check_for",
+    "request_oos_release",
+    "review_record",
     "spec_of",
     "what_stops",
 ]
@@ -275,3 +284,150 @@ def _confirm_conditional(uow: UnitOfWork, lot: str, now: datetime) -> None:
     if conditional is not None and conditional.status == "PENDING":
         last = max(r.id for r in uow.qc.results(lot) if r.attribute in conditional.pending)
         uow.qc.close_conditional(lot, status="FINAL", at=now, result_id=last)
+
+
+# -- what QA, the physician and the treating centre sign or say ------------------------
+
+
+def review_record(
+    uow: UnitOfWork, by: Identity, lot: str, *, comment: str, signing: Signing | None
+) -> ReviewRow:
+    """QA signs (*reviewed*) the review of a completed batch record; one who made the batch
+    may not review it."""
+    if not comment or not comment.strip():
+        raise InvalidInput(f"review of batch {lot}: say what was reviewed")
+    rule = rule_for("record.review")
+    with recording_failures(uow), authorise(uow, by.actor, "record.review", entity=("batch", lot)):
+        batch = uow.batches.get(lot, for_update=True)
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
+        if batch.state is not BatchState.QC_PENDING:
+            raise RuleViolation(
+                f"batch {lot} is {batch.state.value}: its record is reviewed "
+                "once processing is complete (QC_PENDING)"
+            )
+        if uow.qc.review(lot) is not None:
+            raise RuleViolation(f"the batch record of {lot} is reviewed already")
+        if by.actor.user_id in batch_makers(uow.connection, lot):
+            raise PermissionDenied(
+                f"{by.actor.user_id} may not review the record of batch {lot}: they made it"
+            )
+        assert rule.signature is not None
+        intent = signing_intent(
+            uow, by, signing, rule.signature, f"review of the batch record of {lot}", ("batch", lot)
+        )
+        now = uow.clock.now()
+        review = ReviewRow(lot, by.actor.user_id, now, comment.strip())
+        uow.qc.add_review(review)
+        uow.record(
+            Event(
+                "BatchRecordReviewed",
+                by.actor.user_id,
+                now,
+                "batch",
+                lot,
+                reason=review.comment,
+                signature=intent,
+            )
+        )
+        uow.commit()
+    return review
+
+
+def request_oos_release(
+    uow: UnitOfWork,
+    by: Identity,
+    lot: str,
+    *,
+    reason: str,
+    document: str,
+    signing: Signing | None,
+) -> ExceptionRow:
+    """The treating physician requests, signed (*requested*), the release of a dose out of
+    specification: their documented clinical reason and the document's reference. Only a
+    batch whose sole blockers are confirmed OOS results can be the subject of a request."""
+    if not reason or not reason.strip():
+        raise InvalidInput(f"request for batch {lot}: give the clinical reason")
+    if not document or not document.strip():
+        raise InvalidInput(
+            f"request for batch {lot}: give the reference of the signed request "
+            "document (e.g. the letter in the patient's file)"
+        )
+    rule = rule_for("release.request-oos")
+    with (
+        recording_failures(uow),
+        authorise(uow, by.actor, "release.request-oos", entity=("batch", lot)),
+    ):
+        batch = uow.batches.get(lot, for_update=True)
+        check_permission(by.actor, rule, batch_sites(rule.where, batch))
+        if batch.state is not BatchState.QC_PENDING:
+            raise RuleViolation(
+                f"batch {lot} is {batch.state.value}: an OOS release is "
+                "requested while it awaits its disposition (QC_PENDING)"
+            )
+        _, check = release_check_for(uow, batch)
+        if not check.releasable_oos:
+            raise RuleViolation(
+                f"batch {lot}: a release out of specification is requested "
+                "only when confirmed OOS results are all that stop release; " + what_stops(check)
+            )
+        assert rule.signature is not None
+        intent = signing_intent(
+            uow,
+            by,
+            signing,
+            rule.signature,
+            f"request to release batch {lot} out of specification",
+            ("batch", lot),
+        )
+        now = uow.clock.now()
+        row = ExceptionRow(
+            0,
+            lot,
+            OOS_RELEASE_REQUEST,
+            tuple(check.oos_attributes),
+            reason.strip(),
+            document.strip(),
+            by.actor.user_id,
+            now,
+        )
+        uow.qc.add_exception(row)
+        uow.record(
+            Event(
+                "OosReleaseRequested",
+                by.actor.user_id,
+                now,
+                "batch",
+                lot,
+                new={"attributes": list(row.attributes), "document": row.document},
+                reason=row.reason,
+                signature=intent,
+            )
+        )
+        uow.commit()
+    return row
+
+
+def acknowledge_alert(uow: UnitOfWork, by: Actor, alert_id: int, *, note: str) -> None:
+    """The treating centre acknowledges a QC alert, saying what it did."""
+    if not note or not note.strip():
+        raise InvalidInput(f"alert {alert_id}: say what was done (e.g. dose quarantined)")
+    rule = rule_for("alert.acknowledge")
+    with authorise(uow, by, "alert.acknowledge", entity=("alert", str(alert_id))):
+        alert = uow.qc.alert(alert_id)
+        check_permission(by, rule, [alert.treatment_centre])
+        if alert.acknowledged_by is not None:
+            raise RuleViolation(f"alert {alert_id} was acknowledged by {alert.acknowledged_by}")
+        now = uow.clock.now()
+        uow.qc.acknowledge(alert_id, by=by.user_id, at=now, note=note.strip())
+        uow.record(
+            Event(
+                "QcAlertAcknowledged",
+                by.user_id,
+                now,
+                "alert",
+                str(alert_id),
+                new={"lot": alert.lot},
+                reason=note.strip(),
+            )
+        )
+        uow.commit()
