@@ -115,11 +115,11 @@ def test_an_apheresis_out_of_criteria_is_accepted_only_as_a_signed_exception(
     network.results(lab.app, sample, others)
 
     low = analyst("qc", "result", "enter", sample, "tnc", "1.5")
-    tnc = _id(r"result (\d+): tnc 1\.50 — OUT OF CRITERIA", low.stdout)
+    tnc = _id(r"result (\d+): tnc 1\.50 10\^9 cells — OUT OF CRITERIA", low.stdout)
     assert "OUT OF THE ACCEPTANCE CRITERIA" in low.stdout
     ok = analyst("qc", "result", "enter", sample, "viability", "96",
                  "--instrument", "FLOW-1", "--method-version", "3.0")  # fmt: skip
-    viability = _id(r"result (\d+): viability 96 — conforms", ok.stdout)
+    viability = _id(r"result (\d+): viability 96 % — conforms", ok.stdout)
     own = analyst("qc", "result", "verify", tnc, input=FIRST["qc.cp1"], code=11)
     assert f"qc.cp1 may not verify result {tnc}: they entered it" in own.stderr
     verified = second("qc", "result", "verify", tnc, input=FIRST["qc2.cp1"])
@@ -169,7 +169,7 @@ def test_an_oos_release_result_is_investigated_confirmed_and_released_at_the_phy
     analyst, qa, doctor, qp = (lab(u) for u in ("qc.cp1", "qa.cp1", "dr.tc", "qp.cp1"))
 
     entered = analyst("qc", "result", "enter", sample, "potency", "400, 420, 410")
-    potency = _id(r"result (\d+): potency 410 \(mean of 3\) — OUT OF SPECIFICATION",
+    potency = _id(r"result (\d+): potency 410 \(mean of 3\) pg/mL — OUT OF SPECIFICATION",
                   entered.stdout)  # fmt: skip
     ref = _id(r"OOS: investigation (OOS-\d{4}-\d{5}) opened", entered.stdout)
     check = words(analyst("qc", "check", lab.lot, code=1).stdout)

@@ -598,6 +598,7 @@ def test_a_wrong_csrf_token_is_refused_and_changes_nothing(site: Site, page: Any
 def qc_pending(site: Site) -> str:
     lot = network.order(site.app)
     network.advance(site.app, lot, BatchState.QC_PENDING)
+    network.pass_release_qc(site.app, lot)
     return lot
 
 

@@ -360,7 +360,7 @@ def test_a_batch_with_every_result_verified_and_conforming_and_its_record_review
 def test_a_missing_release_result_blocks_release() -> None:
     release = check(passing()[:1] + passing()[2:])
     assert kinds(release) == [(BlockerKind.MISSING, "sterility_rapid")]
-    assert "Sterility (rapid) (Rapid sterility) has no result" in release.blockers[0].detail
+    assert "no result yet (Rapid sterility)" in release.blockers[0].detail
     assert not release.releasable and not release.conditionally_releasable
 
 
@@ -471,7 +471,7 @@ def test_a_batch_is_released_conditionally_when_only_the_culture_is_pending_and_
     release = check(passing()[:2])
     assert kinds(release) == [(BlockerKind.MISSING, "sterility_culture")]
     assert release.pending_conditional == ("sterility_culture",)
-    assert "sterility_rapid conforms, so it may be pending" in release.blockers[0].detail
+    assert "Sterility (rapid) conforms, so it may be pending" in release.blockers[0].detail
     assert release.conditionally_releasable
     assert not release.releasable and not release.releasable_oos
 

@@ -374,10 +374,13 @@ def release_check(
             r.stage is Stage.RELEASE for r in current[attribute.name]
         ):
             partner = attribute.pending_allowed_with
-            detail = f"{attribute.title} ({spec.method_of(attribute).title}) has no result"
+            detail = f"no result yet ({spec.method_of(attribute).title})"
             if partner is not None and _passes(current.get(partner, [])):
                 pending.append(attribute.name)
-                detail += f"; {partner} conforms, so it may be pending at a conditional release"
+                detail += (
+                    f"; {spec.attribute(partner).title} conforms, so it may be pending "
+                    "at a conditional release"
+                )
             blockers.append(Blocker(BlockerKind.MISSING, attribute.name, detail))
     investigating = {i.result_id: i for i in open_investigations if i.open}
     for name, standing in current.items():

@@ -222,6 +222,7 @@ def batch_action(
     signature_user_id: FormText = "",
     signature_password: FormText = "",
     process: FormText = "",
+    exception: FormText = "",
 ) -> Response:
     htmx = request.headers.get("HX-Request") == "true"
     typed = {
@@ -232,6 +233,7 @@ def batch_action(
         "to_party": to_party,
         "location": location,
         "temperature_c": temperature_c,
+        "exception": exception,
     }
     problem = outcome = None
     try:
@@ -254,6 +256,7 @@ def batch_action(
             expected_version=int(version) if version is not None else None,
             signing=_signing(signature_user_id, signature_password),
             process=process.strip() or None,
+            exception=exception.strip() or None,
         )
         outcome = Outcome(action, before, batch.state.value, identity.actor.full_name)
     except V2VError as error:
