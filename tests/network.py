@@ -169,8 +169,10 @@ def prepare_specs(app: App, crew: People) -> None:
     """The three example specifications of CART-CD19, effective."""
     for name in SPECS:
         spec = specs.import_spec(app.uow(), crew.admin.actor, spec_text(name), name)
-        specs.approve_spec(app.uow(), crew.qa, spec.code, spec.version,
-                           reason="reviewed for the tests", signing=Signing(PASSWORD, "qa.cp1"))  # fmt: skip
+        specs.approve_spec(
+            app.uow(), crew.qa, spec.code, spec.version, reason="reviewed for the tests",
+            signing=Signing(PASSWORD, "qa.cp1"),
+        )  # fmt: skip
 
 
 
