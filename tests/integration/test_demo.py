@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -191,6 +191,7 @@ def test_the_same_seed_builds_the_same_network_on_either_engine(
         build_demo(other_app, seed=12, patients=SMALL)
         assert again == first
         assert lots_and_states(again_app) == lots_and_states(app)
+
         # Every record the same but for the credential ids in sign-in records, which are
         # random by design (secrets.token_hex), so the chains' hashes differ.
         def trail(a: App) -> list[tuple[str, str, str, str | None]]:
@@ -246,9 +247,9 @@ def test_the_demo_has_people_of_every_role_who_sign_in_with_the_printed_password
     # The credentials the build signed in with end with it; the people sign in afresh.
     with app.engine.connect() as c:
         live = c.execute(
-            sa.select(sa.func.count()).select_from(t.credential).where(
-                t.credential.c.revoked_at.is_(None)
-            )
+            sa.select(sa.func.count())
+            .select_from(t.credential)
+            .where(t.credential.c.revoked_at.is_(None))
         ).scalar_one()
     assert live == 0
     signed = auth.sign_in(app.uow(), user_id="qp.cp1", password=summary.password, kind="api")
@@ -408,12 +409,7 @@ def test_material_lots_and_equipment_are_released_and_calibrated_where_they_are_
     used = {u.material_lot for v in views.values() for u in v.materials}
 
     lots = {view.lot.lot: view for view in record_views.list_lots(app, READER)}
-    types = {
-        m.type
-        for v in views.values()
-        for s in v.steps
-        for m in s.definition.materials
-    }
+    types = {m.type for v in views.values() for s in v.steps for m in s.definition.materials}
     assert {lots[lot].lot.type for lot in used} == types
     assert all(lots[lot].lot.status is LotStatus.RELEASED for lot in used)
     assert all(lot.lot.expiry > NOW.date() for lot in lots.values())
@@ -432,3 +428,57 @@ def test_material_lots_and_equipment_are_released_and_calibrated_where_they_are_
         }
         assert classes <= {e.equipment.equipment_class for e in equipment
                            if e.equipment.site == site}  # fmt: skip
+
+
+def test_every_batch_has_its_qc_history_with_the_cases_a_qc_lab_sees(
+    default_network: tuple[App, DemoSummary],
+) -> None:
+    app, _ = default_network
+    from vein2vein.services.qc_views import batch_qc, workload
+
+    states = dict(lots_and_states(app))
+    with app.engine.connect() as c:
+        sampled = {(lot, stage) for lot, stage in c.execute(
+            sa.select(t.qc_sample.c.lot, t.qc_sample.c.stage))}  # fmt: skip
+        statuses = Counter(c.execute(sa.select(t.conditional_release.c.status)).scalars())
+        invalidated = (
+            c.execute(sa.select(t.test_result.c.id).where(t.test_result.c.status == "invalidated"))
+            .scalars()
+            .all()
+        )
+        retests = (
+            c.execute(
+                sa.select(t.test_result.c.retest_of).where(
+                    t.test_result.c.retest_of.in_(invalidated)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        oos = c.execute(
+            sa.select(sa.func.count()).select_from(t.test_result)
+            .where(t.test_result.c.conformance == "oos")
+        ).scalar_one()  # fmt: skip
+        alerts = c.execute(sa.select(t.qc_alert)).all()
+    # Every apheresis QA decided on was tested; every batch past processing was sampled.
+    with app.engine.connect() as c:
+        decided = set(c.execute(
+            sa.select(t.audit_record.c.entity_id).where(
+                t.audit_record.c.action.in_(["StartingMaterialAccepted",
+                                             "StartingMaterialRejected"]))).scalars())  # fmt: skip
+    assert decided and all((lot, "starting-material") in sampled for lot in decided)
+    past = {"QC_PENDING", "RELEASED", "CONDITIONALLY_RELEASED", "RELEASED_OOS", "SHIPPED",
+            "DELIVERED", "INFUSED"}  # fmt: skip
+    assert all((lot, "release") in sampled for lot, s in states.items() if s in past)
+    assert oos >= 3 and invalidated and set(invalidated) <= set(retests) | set(invalidated)
+    assert retests, "an invalidated result and its retest"
+    assert statuses["FINAL"] >= 1 and statuses["FAILED"] >= 1
+    assert alerts and all(
+        a.acknowledged_by for a in alerts if a.raised_at < NOW - timedelta(days=1)
+    )
+    # A batch released out of specification carries the physician's signed request.
+    oos_lot = next(lot for lot, s in states.items() if s == "RELEASED_OOS")
+    view = batch_qc(app, READER, oos_lot)
+    assert view.oos_requests and view.oos_results
+    # The QC page has work waiting on it.
+    assert workload(app, READER).pending

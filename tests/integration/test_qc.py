@@ -4,10 +4,12 @@ a test that fails without it."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.test_record_pdf import pdf_text
 from tests.network import (
     ACCEPTABLE,
     PASSWORD,
@@ -38,6 +40,7 @@ from vein2vein.domain.specification import Conformance
 from vein2vein.services import qc, queries, specs
 from vein2vein.services.app import App
 from vein2vein.services.auth import Signing
+from vein2vein.services.coa_pdf import certificate_pdf
 from vein2vein.services.qc_views import batch_qc, workload
 from vein2vein.store import tables as t
 
@@ -299,7 +302,7 @@ def test_an_oos_result_opens_an_investigation_and_its_flag_survives_invalidation
     sample_id = sample(app, lot, "release")
     entered = results(app, sample_id, {"endotoxin": "3.1"})["endotoxin"]
     assert entered.conformance is Conformance.OOS and entered.investigation.startswith("OOS-")
-    with pytest.raises(RuleViolation, match="invalidated only when its investigation"):
+    with pytest.raises(RuleViolation, match="invalidated only when its OOS investigation"):
         qc.invalidate_result(app.uow(), crew["qc.cp1"].actor, entered.id, reason="typo")
     with pytest.raises(RuleViolation, match="confirmed only after a full \\(phase II\\)"):
         qc.conclude_oos(
@@ -341,7 +344,7 @@ def test_an_out_of_trend_result_is_flagged_and_blocks_release_until_qa_reviews_i
         advance(app, lot, BatchState.QC_PENDING)
         pass_release_qc(app, lot, car_percent=str(40 + i % 5))
     lot = _qc_pending(app, "PT-000999")
-    sample_id = pass_release_qc(app, lot, car_percent="85")  # in spec (≥ 15), far off trend
+    pass_release_qc(app, lot, car_percent="85")  # in spec (≥ 15), far off trend
     view = batch_qc(app, crew.qa.actor, lot)
     (car,) = [r for r in view.results if r.result.attribute == "car_percent"]
     assert car.result.oot and car.result.conformance is Conformance.CONFORMS
@@ -356,7 +359,6 @@ def test_an_out_of_trend_result_is_flagged_and_blocks_release_until_qa_reviews_i
     )
     act(app, lot, Action.RELEASE, reason="in spec")
     assert queries.batch_view(app, lot).batch.state == "RELEASED"
-    assert sample_id
 
 
 # -- release ------------------------------------------------------------------------------
@@ -485,6 +487,8 @@ def test_a_failed_culture_after_a_conditional_release_alerts_the_centre_and_open
         alert_id,
         note="dose quarantined in the centre's LN2 store; physician informed",
     )
+    with pytest.raises(RuleViolation, match="conditional release FAILED"):
+        act(app, lot, Action.DELIVER, scan=scan_code(app, lot))  # the dose goes no further
     (acked,) = batch_qc(app, crew.qa.actor, lot).alerts
     assert acked.acknowledged_by == "coordinator.tc"
     assert _audit(app, "QcAlertAcknowledged")
@@ -495,7 +499,7 @@ def test_an_oos_dose_is_released_only_at_the_physicians_signed_request_and_marke
 ) -> None:
     crew = small_network(app)
     lot = _qc_pending(app)
-    sample_id = pass_release_qc(app, lot, dose="0.38")
+    pass_release_qc(app, lot, dose="0.38")
     (inv,) = batch_qc(app, crew.qa.actor, lot).investigations
     ref = inv.investigation.reference
     with pytest.raises(RuleViolation, match="OOS investigation open: dose"):
@@ -534,7 +538,6 @@ def test_an_oos_dose_is_released_only_at_the_physicians_signed_request_and_marke
     (request,) = view.oos_requests
     assert request.attributes == ("dose",) and request.signed_by == "dr.tc"
     assert any(s.meaning == "requested" for s in view.signatures["batch"])
-    assert sample_id
 
 
 def test_release_of_a_batch_with_all_results_in_spec_is_signed(app: App) -> None:
@@ -568,3 +571,129 @@ def test_the_workload_lists_pending_tests_by_due_time_and_each_batch_timeline(
     assert not timeline.so_far and timeline.vein_to_vein_days > timeline.harvest_to_release_days
     methods = {t.method for t in view.turnaround}
     assert "viability-7aad" in methods and "cell-count-nc" in methods
+
+
+# -- what the cold review found (each test fails without its fix) ----------------------
+
+
+def test_an_oos_result_after_a_release_alerts_the_centre_and_stops_the_dose(app: App) -> None:
+    crew = small_network(app)
+    lot = _qc_pending(app)
+    first = pass_release_qc(app, lot)
+    second = sample(app, lot, "release")  # a second release sample, drawn before the release
+    act(app, lot, Action.RELEASE, reason="in spec")
+    grown = results(app, second, {"sterility_culture": "growth"}, verify=False)
+    assert grown["sterility_culture"].alert is not None and first != second
+    (alert,) = batch_qc(app, crew.qa.actor, lot).alerts
+    assert "after its release" in alert.message
+    with pytest.raises(RuleViolation, match="critical deviation DEV-"):
+        act(app, lot, Action.SHIP, scan=scan_code(app, lot))
+    assert queries.batch_view(app, lot).batch.state == "RELEASED"
+
+
+def test_closing_the_last_deviation_makes_a_conditional_release_final(app: App) -> None:
+    crew = small_network(app)
+    lot = _qc_pending(app)
+    sample_id = _all_but_culture(app, lot)
+    act(app, lot, Action.RELEASE_CONDITIONALLY, reason="rapid sterility negative")
+    from vein2vein.services import materials
+
+    reference = materials.open_deviation(
+        app.uow(), crew["operator.cp1"].actor, lot, severity="major",
+        description="cryo-shipper logger lost",
+    )  # fmt: skip
+    results(app, sample_id, {"sterility_culture": "no growth"})
+    assert batch_qc(app, crew.qa.actor, lot).conditional.status == "PENDING"
+    materials.close_deviation(app.uow(), crew.qa, reference, impact="logger found; no excursion",
+                              capa="CAPA-2026-001", signing=_sign("qa.cp1"))  # fmt: skip
+    view = batch_qc(app, crew.qa.actor, lot)
+    assert view.conditional.status == "FINAL" and view.batch.state == "RELEASED"
+
+
+def test_a_batch_stays_on_the_specification_its_first_sample_was_drawn_under(app: App) -> None:
+    crew = small_network(app)
+    lot = _qc_pending(app)
+    first = sample(app, lot, "release")
+    text = spec_text("cart-cd19-release.yaml").replace("\nversion: 1\n", "\nversion: 2\n")
+    specs.import_spec(app.uow(), crew.admin.actor, text.replace("min: 70}", "min: 75}", 1), "v2")
+    specs.approve_spec(app.uow(), crew.qa, "CART-CD19-REL", 2, reason="tighter viability",
+                       signing=_sign("qa.cp1"))  # fmt: skip
+    second = sample(app, lot, "release")
+    with app.uow() as uow:
+        assert {uow.qc.sample(x).spec_version for x in (first, second)} == {1}
+    assert batch_qc(app, crew.qa.actor, lot).release[0].version == 1
+
+
+def test_no_result_is_entered_on_a_rejected_batch_and_none_invalidated_after_release(
+    app: App,
+) -> None:
+    crew = small_network(app)
+    lot = _qc_pending(app)
+    pass_release_qc(app, lot)
+    act(app, lot, Action.RELEASE, reason="in spec")
+    (potency,) = [r for r in batch_qc(app, crew.qa.actor, lot).results
+                  if r.result.attribute == "potency"]  # fmt: skip
+    with pytest.raises(RuleViolation, match="not invalidated after its disposition"):
+        qc.invalidate_result(app.uow(), crew["qc.cp1"].actor, potency.result.id, reason="x")
+    other = _qc_pending(app, "PT-000202")
+    other_sample = sample(app, other, "release")
+    act(app, other, Action.REJECT, reason="freezer failure")
+    with pytest.raises(RuleViolation, match="is REJECTED: no more results"):
+        results(app, other_sample, {"viability": "90"})
+
+
+def test_an_apheresis_result_out_of_criteria_is_not_retested_into_them_by_its_analyst(
+    app: App,
+) -> None:
+    crew = small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.RECEIVED)
+    sample_id = sample(app, lot, "starting-material")
+    low = results(app, sample_id, {"viability": "72"})["viability"]
+    with pytest.raises(PermissionDenied, match="only by QA, not by its analyst"):
+        qc.invalidate_result(app.uow(), crew["qc.cp1"].actor, low.id, reason="re-run")
+    qc.invalidate_result(app.uow(), crew.qa.actor, low.id, reason="sample clotted: QA assessed")
+
+
+def test_the_analyst_of_an_oos_result_may_not_conclude_its_investigation_as_qa(
+    app: App,
+) -> None:
+    crew = small_network(app)
+    from tests.network import sign_in
+    from vein2vein.services import people
+
+    people.update_user(app.uow(), crew.admin.actor, "qc.cp1", roles=["qc-analyst", "qa-reviewer"],
+                       reason="covers QA")  # fmt: skip
+    both = sign_in(app, "qc.cp1")
+    lot = _qc_pending(app)
+    entered = results(app, sample(app, lot, "release"), {"endotoxin": "3.1"})["endotoxin"]
+    with pytest.raises(PermissionDenied, match="they entered it"):
+        qc.conclude_oos(app.uow(), both, entered.investigation, outcome="laboratory-error",
+                        conclusion="mine", signing=_sign("qc.cp1"))  # fmt: skip
+
+
+def test_the_trend_is_the_attributes_at_its_stage_and_report_only_results_have_none(
+    app: App,
+) -> None:
+    crew = small_network(app)
+    for i in range(10):  # apheresis viabilities of 95-99 % and CD4:CD8 ratios near 1.4
+        lot = order(app, f"PT-{400 + i:06d}")
+        advance(app, lot, BatchState.QC_PENDING)
+        pass_release_qc(app, lot, cd4_cd8_ratio=f"{1.3 + i % 3 / 10:.2f}")
+    lot = _qc_pending(app, "PT-000999")
+    pass_release_qc(app, lot, viability="80", cd4_cd8_ratio="3.90")
+    view = batch_qc(app, crew.qa.actor, lot)
+    assert not any(r.result.oot for r in view.results)  # 80 % is no outlier among releases
+    assert view.release[1].releasable
+
+
+def test_the_certificate_reads_the_disposition_from_the_signed_record(
+    app: App, tmp_path: Path
+) -> None:
+    crew = small_network(app)
+    lot = _qc_pending(app)
+    pass_release_qc(app, lot)
+    act(app, lot, Action.HOLD, reason="shipper not available")
+    text = pdf_text(certificate_pdf(app, crew.qa.actor, lot), tmp_path)
+    assert "NOT RELEASED — the batch is ON_HOLD" in text
+    assert "RELEASED — the batch meets" not in text

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from vein2vein.domain.batch import BatchState
 from vein2vein.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from vein2vein.domain.people import ALL_SITES, Actor, Role
 from vein2vein.domain.process import Range
 from vein2vein.domain.qc import (
     BlockerKind,
@@ -19,7 +21,9 @@ from vein2vein.domain.qc import (
     ResultStatus,
     TestResult,
     acceptance_check,
+    check_invalidation,
     check_new_result,
+    check_not_the_analyst,
     check_result_verifier,
     current_results,
     out_of_trend,
@@ -185,11 +189,10 @@ def test_too_little_history_says_nothing_about_a_trend() -> None:
     assert out_of_trend(10.0, HISTORY[:5], min_history=5)
 
 
-def test_with_a_constant_history_any_other_value_is_out_of_trend() -> None:
+def test_a_constant_history_has_no_trend_to_leave() -> None:
     flat = [80.0] * 10
     assert not out_of_trend(80.0, flat)
-    assert out_of_trend(80.1, flat)
-    assert out_of_trend(79.9, flat)
+    assert not out_of_trend(80.1, flat) and not out_of_trend(60.0, flat)
 
 
 # -- OOS investigations ------------------------------------------------------------------
@@ -558,3 +561,53 @@ def test_release_out_of_specification_only_when_oos_results_are_all_that_block()
     assert not check(results, deviations=("DEV-1",)).releasable_oos
     unverified = [replace(results[0], status=ENTERED), *results[1:]]
     assert not check(unverified).releasable_oos
+
+
+# -- invalidation and independence ------------------------------------------------------
+
+
+def _person(user_id: str, *roles: Role) -> Actor:
+    return Actor(user_id, user_id, frozenset(roles), ALL_SITES)
+
+
+ANALYST = _person("qc.cp1", Role.QC_ANALYST)
+QA = _person("qa.cp1", Role.QA_REVIEWER)
+BOTH = _person("qc.cp1", Role.QC_ANALYST, Role.QA_REVIEWER)  # the result's own analyst
+
+
+def test_a_conforming_result_is_invalidated_with_a_reason_before_the_disposition() -> None:
+    check_invalidation(result(1, "potency"), ANALYST, BatchState.QC_PENDING)
+
+
+def test_an_oos_release_result_is_invalidated_only_by_its_investigation() -> None:
+    with pytest.raises(RuleViolation, match=r"only when its OOS investigation \(none\) concludes"):
+        check_invalidation(result(1, "potency", OOS), QA, BatchState.QC_PENDING)
+
+
+def test_an_apheresis_result_out_of_criteria_is_invalidated_only_by_qa_not_its_analyst() -> None:
+    low = result(1, "viability", OOS, stage=Stage.STARTING_MATERIAL)
+    for who in (ANALYST, BOTH):
+        with pytest.raises(PermissionDenied, match="only by QA, not by its analyst"):
+            check_invalidation(low, who, BatchState.RECEIVED)
+    check_invalidation(low, QA, BatchState.RECEIVED)
+
+
+def test_an_out_of_trend_result_is_invalidated_only_once_reviewed() -> None:
+    odd = result(1, "car_percent", oot=True)
+    with pytest.raises(RuleViolation, match="QA reviews it before it can be invalidated"):
+        check_invalidation(odd, ANALYST, BatchState.QC_PENDING)
+    check_invalidation(replace(odd, oot_reviewed_by="qa.cp1"), ANALYST, BatchState.QC_PENDING)
+
+
+@pytest.mark.parametrize("state", [BatchState.RELEASED, BatchState.INFUSED, BatchState.REJECTED])
+def test_no_result_is_invalidated_after_the_batchs_disposition(state: BatchState) -> None:
+    with pytest.raises(RuleViolation, match="not invalidated after its disposition"):
+        check_invalidation(result(1, "potency"), QA, state)
+
+
+def test_the_analyst_of_a_result_does_not_decide_about_it_whatever_their_other_roles() -> None:
+    with pytest.raises(PermissionDenied, match=r"qc\.cp1 may not conclude the investigation of"):
+        check_not_the_analyst(
+            BOTH.user_id, result(1, "endotoxin", OOS), "conclude the investigation of"
+        )
+    check_not_the_analyst(QA.user_id, result(1, "endotoxin", OOS), "conclude the investigation of")

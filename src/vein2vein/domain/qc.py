@@ -24,27 +24,48 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from vein2vein.domain.batch import BatchState
 from vein2vein.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from vein2vein.domain.people import Actor, Role
 from vein2vein.domain.specification import Conformance, Specification, Stage
 
 __all__ = [
+    "DISPOSED",
     "OOT_MIN_HISTORY",
     "OOT_SIGMAS",
     "AcceptanceCheck",
     "Blocker",
     "BlockerKind",
+    "ConditionalStatus",
     "OosInvestigation",
     "OosOutcome",
     "ReleaseCheck",
     "ResultStatus",
     "TestResult",
     "acceptance_check",
+    "check_invalidation",
     "check_new_result",
+    "check_not_the_analyst",
     "check_result_verifier",
     "current_results",
     "out_of_trend",
     "release_check",
 ]
+
+
+# States in which a batch has had its disposition: its results are what it was released
+# (or rejected) on, and no longer change by a plain invalidation.
+DISPOSED = frozenset({
+    BatchState.RELEASED, BatchState.CONDITIONALLY_RELEASED, BatchState.RELEASED_OOS,
+    BatchState.SHIPPED, BatchState.DELIVERED, BatchState.INFUSED, BatchState.REJECTED,
+    BatchState.TERMINATED,
+})  # fmt: skip
+
+
+class ConditionalStatus(StrEnum):
+    PENDING = "PENDING"  # released conditionally, awaiting the pending results
+    FINAL = "FINAL"  # the pending results conform: the release is final
+    FAILED = "FAILED"  # a result after the conditional release is out of specification
 
 
 class ResultStatus(StrEnum):
@@ -127,6 +148,48 @@ def check_result_verifier(verifier: str, result: TestResult, drawn_by: str) -> N
         raise RuleViolation(f"result {result.id} is {result.status.value}: nothing to verify")
 
 
+def check_not_the_analyst(actor: str, result: TestResult, what: str) -> None:
+    """Refuse ``what`` (concluding an investigation, reviewing a trend) on a result by the
+    analyst who entered it, whatever other roles they hold."""
+    if actor == result.analyst:
+        raise PermissionDenied(
+            f"{actor} may not {what} result {result.id}: they entered it (a second person decides)"
+        )
+
+
+def check_invalidation(
+    result: TestResult, actor: Actor, batch_state: BatchState, investigation: str | None = None
+) -> None:
+    """The rules of a plain invalidation (with a reason), beyond the permission table:
+
+    * an OOS result beyond the starting material: only by its investigation (conclude_oos);
+    * an apheresis result out of its criteria: only by QA, not by its analyst — otherwise
+      an analyst could retest a patient's material into its criteria;
+    * an out-of-trend result: only once QA has reviewed it;
+    * nothing once the batch has had its disposition: it was released or rejected on these
+      results (a deviation is the way then).
+    """
+    if batch_state in DISPOSED:
+        raise RuleViolation(
+            f"result {result.id}: batch {result.lot} is {batch_state.value}; its results are "
+            "not invalidated after its disposition (open a deviation)"
+        )
+    if result.oos and result.stage is not Stage.STARTING_MATERIAL:
+        raise RuleViolation(
+            f"result {result.id} is out of specification: it is invalidated only when its OOS "
+            f"investigation ({investigation or 'none'}) concludes a laboratory error"
+        )
+    if result.oos and (Role.QA_REVIEWER not in actor.roles or actor.user_id == result.analyst):
+        raise PermissionDenied(
+            f"{actor.user_id} may not invalidate result {result.id}: an apheresis result out of "
+            "its criteria is invalidated only by QA, not by its analyst"
+        )
+    if result.oot and result.oot_reviewed_by is None:
+        raise RuleViolation(
+            f"result {result.id} is out of trend: QA reviews it before it can be invalidated"
+        )
+
+
 def check_new_result(
     sample_id: str, attribute: str, existing: Iterable[TestResult], retest_of: int | None
 ) -> None:
@@ -199,7 +262,7 @@ def out_of_trend(
         return False
     mean = statistics.fmean(history)
     sd = statistics.stdev(history)
-    return abs(value - mean) > sigmas * sd if sd > 0 else value != mean
+    return sd > 0 and abs(value - mean) > sigmas * sd  # no spread: no trend to leave
 
 
 # -- OOS investigations ------------------------------------------------------------------

@@ -295,13 +295,13 @@ def perform_transition(
                 batch.check_allowed(action)  # a refusal by state comes first
             if action is Action.COMPLETE_PROCESSING:
                 check_record_complete(uow, lot)
-            after_qc = None
-            if action in QC_GATED:
-                after_qc = qc_gate(uow, batch, action, actor=actor, exception=exception)
-            elif exception is not None:
+            if exception is not None and action is not Action.ACCEPT:
                 raise InvalidInput(
                     f"an exception is given only to accept starting material, not to {action}"
                 )
+            after_qc = None
+            if action in QC_GATED:
+                after_qc = qc_gate(uow, batch, action, actor=actor, exception=exception)
             intent = None
             if permission.signature is not None:
                 batch.check_allowed(action)  # a refusal by state before asking to sign

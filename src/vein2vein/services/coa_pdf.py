@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from vein2vein.domain.people import Actor
-from vein2vein.domain.qc import ResultStatus, current_results
+from vein2vein.domain.qc import ConditionalStatus, ResultStatus, current_results
 from vein2vein.domain.specification import Conformance, Specification, Stage
 from vein2vein.services._record_pdf_css import CSS as _BASE_CSS
 from vein2vein.services.app import App
@@ -48,7 +48,6 @@ _BANNERS = {
     ),
     "REJECTED": ("bad", "REJECTED — not for use"),
 }
-_AFTER_RELEASE = {"SHIPPED", "DELIVERED", "INFUSED"}
 
 
 def _e(value: object) -> str:
@@ -120,12 +119,10 @@ def certificate_html(app: App, by: Actor, lot: str) -> str:
 
 def _banner(view: BatchQc) -> str:
     state = view.batch.state
-    if state in _AFTER_RELEASE or state == "ON_HOLD":
-        state = _disposition(view) or state
-    kind, text = _BANNERS.get(state, ("bad", f"NOT RELEASED — the batch is {state}"))
-    pending = ", ".join(view.conditional.pending) if view.conditional else ""
-    if view.conditional is not None and view.conditional.status != "PENDING":
-        pending += f" ({view.conditional.status.lower()} {_when(view.conditional.closed_at)})"
+    disposition = _disposition(view)
+    kind, text = _BANNERS.get(disposition or "", ("bad", f"NOT RELEASED — the batch is {state}"))
+    conditional = view.conditional
+    pending = ", ".join(conditional.pending) if conditional else ""
     oos = ", ".join(
         sorted(
             {
@@ -136,15 +133,18 @@ def _banner(view: BatchQc) -> str:
         )
     )
     lines = [f'<div class="banner {kind}">{_e(text.format(pending=pending, oos=oos))}</div>']
-    if view.conditional is not None and view.conditional.status == "FINAL":
+    if disposition and state != disposition:
+        lines.append(f'<div class="banner warn">The batch is {_e(state)} now.</div>')
+    if conditional is not None and conditional.status is ConditionalStatus.FINAL:
         lines.append(
-            '<div class="banner good">The conditional release was made final: the '
-            "pending results conform.</div>"
+            '<div class="banner good">The conditional release was made final '
+            f"{_e(_when(conditional.closed_at))}: the pending results conform.</div>"
         )
-    if view.conditional is not None and view.conditional.status == "FAILED":
+    if conditional is not None and conditional.status is ConditionalStatus.FAILED:
         lines.append(
-            '<div class="banner bad">The conditional release FAILED: a pending result '
-            "is out of specification; the treating centre was alerted.</div>"
+            '<div class="banner bad">The conditional release FAILED '
+            f"{_e(_when(conditional.closed_at))}: a result after it is out of specification; "
+            "the treating centre was alerted.</div>"
         )
     if view.acceptance_exceptions:
         lines.append(
@@ -154,13 +154,27 @@ def _banner(view: BatchQc) -> str:
     return "".join(lines)
 
 
+# The disposition a signed record gives the batch (whatever state the batch has moved to).
+_DISPOSED_BY = {
+    "BatchReleased": "RELEASED",
+    "ReleaseConfirmed": "RELEASED",
+    "BatchConditionallyReleased": "CONDITIONALLY_RELEASED",
+    "BatchReleasedOutOfSpecification": "RELEASED_OOS",
+    "BatchRejected": "REJECTED",
+    "StartingMaterialRejected": "REJECTED",
+}
+
+
 def _disposition(view: BatchQc) -> str | None:
-    """The disposition a batch had before it moved on (shipped, delivered, infused)."""
-    if view.oos_requests and any(r.result.current for r in view.oos_results):
-        return "RELEASED_OOS"
-    if view.conditional is not None:
-        return "RELEASED" if view.conditional.status == "FINAL" else "CONDITIONALLY_RELEASED"
-    return "RELEASED" if view.release and view.release[1].releasable else None
+    """The batch's last disposition, read from its signed records (never recomputed from
+    today's results); a conditional release made final reads as released."""
+    found = None
+    for _, action in sorted(view.signed_actions.items()):
+        found = _DISPOSED_BY.get(action, found)
+    final = view.conditional is not None and view.conditional.status is ConditionalStatus.FINAL
+    if found == "CONDITIONALLY_RELEASED" and final:
+        return "RELEASED"
+    return found
 
 
 def _specs_of(view: BatchQc, stage: Stage) -> Specification | None:

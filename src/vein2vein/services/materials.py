@@ -24,6 +24,7 @@ from vein2vein.domain.permissions import rule_for
 from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
 from vein2vein.services.authorise import authorise, batch_sites, check_permission
 from vein2vein.services.execution import open_deviation_row
+from vein2vein.services.release import finalise_if_ready
 from vein2vein.store.records import DeviationRow
 from vein2vein.store.uow import UnitOfWork
 
@@ -225,7 +226,7 @@ def close_deviation(
         authorise(uow, by.actor, "deviation.close", entity=("deviation", reference)),
     ):
         row = uow.deviations.get(reference)
-        batch = uow.batches.get(row.deviation.lot)
+        batch = uow.batches.get(row.deviation.lot, for_update=True)
         check_permission(by.actor, rule, batch_sites(rule.where, batch))
         closed = row.deviation.closed(impact=impact, capa=capa, severity=level)
         assert rule.signature is not None
@@ -251,6 +252,8 @@ def close_deviation(
                 signature=intent,
             )
         )
+        # The deviation may have been all that kept a conditional release from being final.
+        finalise_if_ready(uow, batch, by.actor.user_id, now)
         uow.commit()
     with uow:
         return uow.deviations.get(reference)

@@ -18,18 +18,23 @@ from vein2vein.domain.materials import Severity
 from vein2vein.domain.people import Actor
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.qc import (
+    ConditionalStatus,
     OosInvestigation,
     OosOutcome,
     ResultStatus,
     TestResult,
+    check_invalidation,
     check_new_result,
+    check_not_the_analyst,
     check_result_verifier,
     out_of_trend,
 )
-from vein2vein.domain.specification import Conformance, Stage
+from vein2vein.domain.specification import Conformance, Kind, Stage
 from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
 from vein2vein.services.authorise import authorise, batch_sites, check_permission
+from vein2vein.services.batches import record_mismatch
 from vein2vein.services.execution import open_deviation_row
+from vein2vein.services.records import load_record
 from vein2vein.services.release import (
     acknowledge_alert,
     finalise_if_ready,
@@ -59,6 +64,16 @@ __all__ = [
 
 
 # Where a sample of each stage may be drawn: the apheresis on receipt, the rest in process.
+_AFTER_RELEASE = frozenset(
+    {
+        BatchState.RELEASED,
+        BatchState.CONDITIONALLY_RELEASED,
+        BatchState.RELEASED_OOS,
+        BatchState.SHIPPED,
+        BatchState.DELIVERED,
+        BatchState.INFUSED,
+    }
+)
 _SAMPLING_STATES = {
     Stage.STARTING_MATERIAL: {BatchState.RECEIVED},
     Stage.IN_PROCESS: {BatchState.IN_PROCESS},
@@ -84,7 +99,8 @@ def draw_sample(
     step_id: str | None = None,
 ) -> str:
     """Draw a QC sample from batch ``lot`` (its label scanned: the sample carries the COI),
-    bound to the specification of the stage effective now; returns the sample id."""
+    bound to the specification of the stage effective when the batch's first sample of that
+    stage was drawn; returns the sample id."""
     level = _stage(stage)
     if not scan or not scan.strip():
         raise InvalidInput(f"sample of batch {lot}: scan the batch label (DIN or COI)")
@@ -109,10 +125,14 @@ def draw_sample(
                 header = uow.records.header_and_hash(lot)
                 if header is None:
                     raise RuleViolation(f"batch {lot} has no batch record to sample a step of")
-                from vein2vein.services.records import load_record
-
                 load_record(uow, lot).process.step(step_id)  # NotFound names the steps
-            record, _ = effective_spec(uow.specs, batch.product, level)
+            # A batch stays on the specification version its first sample of the stage was
+            # drawn under (as it stays on its MBR version); the first binds it.
+            earlier = [x for x in uow.qc.samples(lot) if x.stage is level]
+            if earlier:
+                record = uow.specs.get(earlier[0].spec_code, earlier[0].spec_version)
+            else:
+                record, _ = effective_spec(uow.specs, batch.product, level)
             now = uow.clock.now()
             number = uow.sequences.next_sequence("SMP", "SAMPLE", now.year % 100)
             sample_id = f"SMP-{now.year}-{number:06d}"
@@ -147,8 +167,6 @@ def draw_sample(
             )
             uow.commit()
     except IdentityMismatch as mismatch:
-        from vein2vein.services.batches import record_mismatch
-
         record_mismatch(uow, lot, "sample", scan, by.user_id, str(mismatch))
         raise
     return sample_id
@@ -179,15 +197,19 @@ def enter_result(
 ) -> ResultEntered:
     """Enter the result of ``attribute`` on a sample: rounded, compared and flagged at entry.
 
-    An OOS result (beyond the starting material) opens an OOS investigation; a result out of
-    the product's trend is flagged for QA's review; an OOS result on a batch released
-    conditionally fails that release: the treating centre is alerted at once and a critical
-    deviation is opened, in the same transaction."""
+    An OOS result (beyond the starting material) opens an OOS investigation; a numeric
+    result out of the product's trend (same attribute, same stage) is flagged for QA's
+    review; an OOS result on a batch already released — conditionally or not, shipped or
+    infused — fails a pending conditional release, alerts the treating centre at once and
+    opens a critical deviation, in the same transaction. No result is entered on a batch
+    rejected or terminated."""
     rule = rule_for("result.enter")
     with authorise(uow, by, "result.enter", entity=("sample", sample_id)):
         sample = uow.qc.sample(sample_id)
         batch = uow.batches.get(sample.lot, for_update=True)
         check_permission(by, rule, batch_sites(rule.where, batch))
+        if batch.state in (BatchState.REJECTED, BatchState.TERMINATED):
+            raise RuleViolation(f"batch {batch.lot} is {batch.state.value}: no more results")
         spec = spec_of(uow.specs, sample)
         spec_attr = spec.attribute(attribute)
         method = spec.method_of(spec_attr)
@@ -208,9 +230,13 @@ def enter_result(
             )
         existing = uow.qc.results(sample.lot, sample_id=sample_id)
         check_new_result(sample_id, attribute, existing, retest_of)
-        oot = evaluated.number is not None and out_of_trend(
-            evaluated.number,
-            uow.qc.history(batch.product, attribute, excluding_lot=batch.lot),
+        oot = (
+            evaluated.number is not None
+            and spec_attr.kind in (Kind.NUMERIC, Kind.MULTI)  # report-only never fails
+            and out_of_trend(
+                evaluated.number,
+                uow.qc.history(batch.product, attribute, sample.stage, excluding_lot=batch.lot),
+            )
         )
         result = TestResult(
             0,
@@ -261,7 +287,7 @@ def enter_result(
         investigation = alert = None
         if evaluated.conformance is Conformance.OOS and sample.stage is not Stage.STARTING_MATERIAL:
             investigation = _open_investigation(uow, batch.lot, result_id, by.user_id, now)
-            alert = _fail_conditional_release(
+            alert = _alert_after_release(
                 uow, batch, result_id, attribute, evaluated.reported, by.user_id, now
             )
         uow.commit()
@@ -295,7 +321,7 @@ def _open_investigation(
     return reference
 
 
-def _fail_conditional_release(
+def _alert_after_release(
     uow: UnitOfWork,
     batch: Batch,
     result_id: int,
@@ -304,26 +330,45 @@ def _fail_conditional_release(
     actor: str,
     now: datetime,
 ) -> int | None:
+    """An OOS result on a batch already released: a pending conditional release FAILS, a
+    critical deviation opens and the treating centre is alerted. None if not released."""
     conditional = uow.qc.conditional(batch.lot)
-    if conditional is None or conditional.status != "PENDING":
+    pending = conditional is not None and conditional.status is ConditionalStatus.PENDING
+    if not pending and batch.state not in _AFTER_RELEASE:
         return None
-    uow.qc.close_conditional(batch.lot, status="FAILED", at=now, result_id=result_id)
+    if pending:
+        assert conditional is not None
+        uow.qc.close_conditional(
+            batch.lot, status=ConditionalStatus.FAILED, at=now, result_id=result_id
+        )
+        when = f"the conditional release of {conditional.released_at:%Y-%m-%d}"
+        uow.record(
+            Event(
+                "ConditionalReleaseFailed",
+                actor,
+                now,
+                "batch",
+                batch.lot,
+                new={"result": result_id, "attribute": attribute, "reported": reported},
+            )
+        )
+    else:
+        when = "its release"
     deviation = open_deviation_row(
         uow,
         batch.lot,
         Severity.CRITICAL,
-        f"{attribute} is {reported} (result {result_id}) after the conditional release of "
-        f"{conditional.released_at:%Y-%m-%d}: the dose may have been infused; treating centre "
-        f"{batch.treatment_centre} alerted",
+        f"{attribute} is {reported} (result {result_id}) after {when}: the dose may have been "
+        f"infused; treating centre {batch.treatment_centre} alerted",
         None,
         actor,
         now,
         automatic=True,
     )
     message = (
-        f"Batch {batch.lot} (COI {batch.coi.value}), released conditionally, failed "
-        f"{attribute}: {reported}. Do not infuse; if infused, follow the patient for "
-        f"infection and contact the manufacturer. Deviation {deviation}."
+        f"Batch {batch.lot} (COI {batch.coi.value}), released, is out of specification after "
+        f"{when}: {attribute} {reported}. Do not infuse; if infused, follow the patient "
+        f"closely and contact the manufacturer. Deviation {deviation}."
     )
     alert_id = uow.qc.add_alert(
         lot=batch.lot,
@@ -332,21 +377,6 @@ def _fail_conditional_release(
         deviation=deviation,
         message=message,
         raised_at=now,
-    )
-    uow.record(
-        Event(
-            "ConditionalReleaseFailed",
-            actor,
-            now,
-            "batch",
-            batch.lot,
-            new={
-                "result": result_id,
-                "attribute": attribute,
-                "reported": reported,
-                "deviation": deviation,
-            },
-        )
     )
     uow.record(
         Event(
@@ -372,8 +402,7 @@ def verify_result(
         recording_failures(uow),
         authorise(uow, by.actor, "result.verify", entity=("result", str(result_id))),
     ):
-        result = uow.qc.result(result_id, lock=True)
-        batch = uow.batches.get(result.lot, for_update=True)
+        batch, result = _locked(uow, result_id)
         check_permission(by.actor, rule, batch_sites(rule.where, batch))
         check_result_verifier(by.actor.user_id, result, uow.qc.sample(result.sample_id).drawn_by)
         assert rule.signature is not None
@@ -413,26 +442,31 @@ def verify_result(
 
 
 def invalidate_result(uow: UnitOfWork, by: Actor, result_id: int, *, reason: str) -> TestResult:
-    """Invalidate a result with a reason; the original stays. An OOS result is invalidated
-    only by an investigation that found a laboratory error (conclude_oos)."""
+    """Invalidate a result with a reason; the original stays and the attribute may be
+    retested. The rules of who may and when are ``check_invalidation`` (domain/qc.py): an
+    OOS result only by its investigation, an apheresis result out of criteria only by QA,
+    an out-of-trend one once reviewed, and none after the batch's disposition."""
     rule = rule_for("result.invalidate")
     with authorise(uow, by, "result.invalidate", entity=("result", str(result_id))):
-        result = uow.qc.result(result_id, lock=True)
-        batch = uow.batches.get(result.lot)
+        batch, result = _locked(uow, result_id)
         check_permission(by, rule, batch_sites(rule.where, batch))
-        if result.oos and result.stage is not Stage.STARTING_MATERIAL:
-            refs = [
-                i.investigation.reference
-                for i in uow.qc.investigations(result.lot)
-                if i.investigation.result_id == result_id
-            ]
-            raise RuleViolation(
-                f"result {result_id} is out of specification: it is invalidated only when its "
-                f"investigation ({', '.join(refs) or 'none'}) concludes a laboratory error"
-            )
+        opened = [
+            i.investigation.reference
+            for i in uow.qc.investigations(result.lot)
+            if i.investigation.result_id == result_id
+        ]
+        check_invalidation(result, by, batch.state, opened[0] if opened else None)
         invalid = _invalidate(uow, result, by.user_id, reason)
         uow.commit()
     return invalid
+
+
+def _locked(uow: UnitOfWork, result_id: int) -> tuple[Batch, TestResult]:
+    """The batch of a result, then the result, each locked for update: always in that
+    order (batch first, as every QC and batch write does), so two writers never deadlock."""
+    lot = uow.qc.result(result_id).lot
+    batch = uow.batches.get(lot, for_update=True)
+    return batch, uow.qc.result(result_id, lock=True)
 
 
 def _invalidate(uow: UnitOfWork, result: TestResult, actor: str, reason: str) -> TestResult:
@@ -466,9 +500,9 @@ def review_oot(uow: UnitOfWork, by: Actor, result_id: int, *, comment: str) -> T
         raise InvalidInput(f"review of result {result_id}: the comment is empty")
     rule = rule_for("oot.review")
     with authorise(uow, by, "oot.review", entity=("result", str(result_id))):
-        result = uow.qc.result(result_id, lock=True)
-        batch = uow.batches.get(result.lot, for_update=True)
+        batch, result = _locked(uow, result_id)
         check_permission(by, rule, batch_sites(rule.where, batch))
+        check_not_the_analyst(by.user_id, result, "review the trend of")
         if not result.oot:
             raise RuleViolation(f"result {result_id} is not out of trend: nothing to review")
         if result.oot_reviewed_by is not None:
@@ -542,6 +576,9 @@ def conclude_oos(
         batch = uow.batches.get(row.investigation.lot, for_update=True)
         check_permission(by.actor, rule, batch_sites(rule.where, batch))
         after = row.investigation.concluded(verdict, conclusion)
+        check_not_the_analyst(
+            by.actor.user_id, uow.qc.result(after.result_id), "conclude the investigation of"
+        )
         assert rule.signature is not None
         intent = signing_intent(
             uow, by, signing, rule.signature, f"conclusion of {reference}", ("oos", reference)

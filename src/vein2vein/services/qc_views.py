@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from vein2vein.domain.batch import TRANSITIONS, Action
+from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
 from vein2vein.domain.errors import NotFound
 from vein2vein.domain.people import Actor
 from vein2vein.domain.qc import AcceptanceCheck, ReleaseCheck, TestResult, current_results
@@ -147,6 +147,7 @@ class BatchQc:
         return [r for r in self.results if r.result.oos]
 
 
+_CLOSED = {BatchState.REJECTED.value, BatchState.TERMINATED.value}
 _BEFORE_ACCEPTANCE = {"ORDERED", "COLLECTED", "IN_TRANSIT"}
 _BEFORE_RELEASE_CHECK = _BEFORE_ACCEPTANCE | {"RECEIVED", "ACCEPTED", "REJECTED"}
 
@@ -303,8 +304,12 @@ def workload(app: App, by: Actor) -> Workload:
         by_sample: dict[str, list[TestResult]] = {}
         for r in results:
             by_sample.setdefault(r.sample_id, []).append(r)
+        batches = q.batch_rows(connection)
+        closed = {b.lot for b in batches if b.state in _CLOSED}
         for sample in samples:
             spec = spec_of(specs, sample)
+            if sample.lot in closed:
+                continue  # a rejected or terminated batch waits for no test
             for m in spec.methods.values():
                 targets[m.code] = m.turnaround_hours
             standing = current_results(by_sample.get(sample.id, []))
@@ -332,7 +337,6 @@ def workload(app: App, by: Actor) -> Workload:
         turnaround_rows = qc.turnaround_rows()
         marks = milestones(connection, [_COLLECTED, _INFUSED, *_RELEASE_EVENTS])
         harvests = step_times(connection, HARVEST_STEP)
-        batches = q.batch_rows(connection)
         investigations = qc.investigations(open_only=True)
         alert_rows = [a for a in qc.alerts() if a.acknowledged_by is None]
     pending.sort(key=lambda p: (p.due, p.lot, p.attribute))

@@ -15,12 +15,13 @@ from typing import Protocol
 from vein2vein.domain.batch import Action, Batch, BatchState
 from vein2vein.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from vein2vein.domain.events import Event
-from vein2vein.domain.materials import blocking_release
+from vein2vein.domain.materials import DeviationState, Severity, blocking_release
 from vein2vein.domain.people import Actor
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.qc import (
     AcceptanceCheck,
     BlockerKind,
+    ConditionalStatus,
     ReleaseCheck,
     acceptance_check,
     release_check,
@@ -78,29 +79,32 @@ class _OfProduct(Protocol):
     def product(self) -> str: ...
 
 
+def spec_for(
+    qc: QcRepository, specs: SpecRepository, batch: _OfProduct, stage: Stage
+) -> Specification:
+    """The one specification a batch is judged against at ``stage``: the version its first
+    sample of that stage was drawn under (draw_sample binds every later one to it), or the
+    effective version before any sample."""
+    samples = [s for s in qc.samples(batch.lot) if s.stage is stage]
+    if samples:
+        return spec_of(specs, samples[0])
+    return effective_spec(specs, batch.product, stage)[1]
+
+
 def acceptance_for(
     qc: QcRepository, specs: SpecRepository, batch: _OfProduct
 ) -> tuple[Specification, AcceptanceCheck]:
-    """The batch's starting-material results against the specification they were sampled
-    under (the effective one, when no sample has been drawn yet)."""
-    samples = [s for s in qc.samples(batch.lot) if s.stage is Stage.STARTING_MATERIAL]
-    if samples:
-        spec = spec_of(specs, samples[-1])
-    else:
-        _, spec = effective_spec(specs, batch.product, Stage.STARTING_MATERIAL)
+    """The batch's starting-material results against its acceptance specification."""
+    spec = spec_for(qc, specs, batch, Stage.STARTING_MATERIAL)
     return spec, acceptance_check(spec, qc.results(batch.lot))
 
 
 def check_release(
     qc: QcRepository, specs: SpecRepository, deviations: DeviationRepository, batch: _OfProduct
 ) -> tuple[Specification, ReleaseCheck]:
-    """What stops the release of ``batch`` (domain/qc.py release_check) against the release
-    specification its samples were drawn under (the effective one before any sample)."""
-    samples = [s for s in qc.samples(batch.lot) if s.stage is Stage.RELEASE]
-    if samples:
-        spec = spec_of(specs, samples[-1])
-    else:
-        _, spec = effective_spec(specs, batch.product, Stage.RELEASE)
+    """What stops the release of ``batch`` (domain/qc.py release_check) against its
+    release specification (``spec_for``)."""
+    spec = spec_for(qc, specs, batch, Stage.RELEASE)
     blocking = [
         d.reference for d in blocking_release(r.deviation for r in deviations.for_lot(batch.lot))
     ]
@@ -131,19 +135,25 @@ def what_stops(check: ReleaseCheck) -> str:
 
 
 def finalise_if_ready(uow: UnitOfWork, batch: Batch, actor: str, now: datetime) -> None:
-    """Make a conditional release final once nothing stops the release any more."""
+    """Make a pending conditional release final once nothing stops the release any more;
+    called whenever that may have changed (a result verified, a trend reviewed, an
+    investigation concluded, a deviation closed). A batch rejected or terminated since
+    keeps its disposition."""
     conditional = uow.qc.conditional(batch.lot)
-    if conditional is None or conditional.status != "PENDING":
+    if conditional is None or conditional.status is not ConditionalStatus.PENDING:
+        return
+    if batch.state in (BatchState.REJECTED, BatchState.TERMINATED):
         return
     _, check = release_check_for(uow, batch)
     if not check.releasable:
         return
-    last = max(r.id for r in uow.qc.results(batch.lot) if r.attribute in conditional.pending)
-    uow.qc.close_conditional(batch.lot, status="FINAL", at=now, result_id=last)
+    last = _last_pending_result(uow, conditional)
+    uow.qc.close_conditional(batch.lot, status=ConditionalStatus.FINAL, at=now, result_id=last)
     reason = (
         f"the results pending at the conditional release of "
         f"{conditional.released_at:%Y-%m-%d %H:%M} UTC by {conditional.released_by} "
-        f"({', '.join(conditional.pending)}) conform and are verified (result {last})"
+        f"({', '.join(conditional.pending)}) conform and are verified (result {last}); made "
+        "final under that signed conditional release"
     )
     uow.record(
         Event(
@@ -152,12 +162,21 @@ def finalise_if_ready(uow: UnitOfWork, batch: Batch, actor: str, now: datetime) 
             now,
             "batch",
             batch.lot,
-            new={"result": last},
+            new={"result": last, "status": ConditionalStatus.FINAL.value},
             reason=reason,
         )
     )
     if batch.state is BatchState.CONDITIONALLY_RELEASED:
         batch.confirm_release(by=actor, at=now, reason=reason)
+
+
+def _last_pending_result(uow: UnitOfWork, conditional: ConditionalRelease) -> int:
+    """The standing result that read out last among those the conditional release awaited."""
+    return max(
+        r.id
+        for r in uow.qc.results(conditional.lot)
+        if r.attribute in conditional.pending and r.current
+    )
 
 
 # -- the gate of acceptance and release -----------------------------------------------
@@ -169,8 +188,13 @@ QC_GATED = frozenset(
         Action.RELEASE_CONDITIONALLY,
         Action.RELEASE_OOS,
         Action.CONFIRM_RELEASE,
+        Action.SHIP,
+        Action.DELIVER,
+        Action.INFUSE,
     }
 )
+# The dose moves on only while nothing found after its release says it must not.
+_ONWARD = frozenset({Action.SHIP, Action.DELIVER, Action.INFUSE})
 
 
 def qc_gate(
@@ -179,11 +203,10 @@ def qc_gate(
     """Check what QC says about ``action`` on ``batch`` before it is applied; refused with
     everything that stops it. Returns what to write once the transition is applied (in the
     same transaction): an acceptance exception, a conditional release awaiting its results,
-    the closure of a conditional release."""
-    if exception is not None and action is not Action.ACCEPT:
-        raise InvalidInput(
-            f"an exception is given only to accept starting material, not to {action}"
-        )
+    the closure of a conditional release. A dose whose conditional release failed, or with a
+    critical deviation open, is not shipped, delivered or infused."""
+    if action in _ONWARD:
+        return _check_onward(uow, batch, action)
     if action is Action.ACCEPT:
         spec, acceptance = acceptance_for(uow.qc, uow.specs, batch)
         if not acceptance.complete:
@@ -239,7 +262,13 @@ def qc_gate(
                 hint = " (a conditional release is possible)"
             raise RuleViolation(f"batch {batch.lot} cannot be released{hint}: {what_stops(check)}")
         if action is Action.CONFIRM_RELEASE:
-            return lambda now: _confirm_conditional(uow, batch.lot, now)
+            conditional = uow.qc.conditional(batch.lot)
+            if conditional is not None and conditional.status is ConditionalStatus.FAILED:
+                raise RuleViolation(
+                    f"batch {batch.lot}: its conditional release FAILED (result "
+                    f"{conditional.result_id}); it is not confirmed — QA rejects the batch"
+                )
+            return lambda now: _confirm_conditional(uow, batch.lot, actor, now)
         return _nothing
     if action is Action.RELEASE_CONDITIONALLY:
         if not check.conditionally_releasable:
@@ -251,7 +280,19 @@ def qc_gate(
         pending = check.pending_conditional
 
         def after_conditional(now: datetime) -> None:
-            uow.qc.add_conditional(ConditionalRelease(batch.lot, pending, now, actor, "PENDING"))
+            uow.qc.add_conditional(
+                ConditionalRelease(batch.lot, pending, now, actor, ConditionalStatus.PENDING)
+            )
+            uow.record(
+                Event(
+                    "ConditionalReleasePending",
+                    actor,
+                    now,
+                    "batch",
+                    batch.lot,
+                    new={"pending": list(pending), "status": ConditionalStatus.PENDING.value},
+                )
+            )
 
         return after_conditional
     # RELEASE_OOS
@@ -260,12 +301,13 @@ def qc_gate(
             f"batch {batch.lot} cannot be released out of specification: only "
             "confirmed OOS results may stand in the way; " + what_stops(check)
         )
-    requested = {
-        a
-        for e in uow.qc.exceptions(batch.lot)
-        if e.kind == OOS_RELEASE_REQUEST
-        for a in e.attributes
-    }
+    requests = [e for e in uow.qc.exceptions(batch.lot) if e.kind == OOS_RELEASE_REQUEST]
+    if any(e.signed_by == actor for e in requests):
+        raise PermissionDenied(
+            f"{actor} requested the release of {batch.lot} out of specification and may not "
+            "release it too (the treating physician requests, the QP decides)"
+        )
+    requested = {a for e in requests for a in e.attributes}
     missing = [a for a in check.oos_attributes if a not in requested]
     if missing:
         raise RuleViolation(
@@ -279,11 +321,42 @@ def _nothing(now: datetime) -> None:
     return None
 
 
-def _confirm_conditional(uow: UnitOfWork, lot: str, now: datetime) -> None:
+def _confirm_conditional(uow: UnitOfWork, lot: str, actor: str, now: datetime) -> None:
     conditional = uow.qc.conditional(lot)
-    if conditional is not None and conditional.status == "PENDING":
-        last = max(r.id for r in uow.qc.results(lot) if r.attribute in conditional.pending)
-        uow.qc.close_conditional(lot, status="FINAL", at=now, result_id=last)
+    if conditional is not None and conditional.status is ConditionalStatus.PENDING:
+        last = _last_pending_result(uow, conditional)
+        uow.qc.close_conditional(lot, status=ConditionalStatus.FINAL, at=now, result_id=last)
+        uow.record(
+            Event(
+                "ConditionalReleaseMadeFinal",
+                actor,
+                now,
+                "batch",
+                lot,
+                new={"result": last, "status": ConditionalStatus.FINAL.value},
+                reason="confirmed by the QP",
+            )
+        )
+
+
+def _check_onward(uow: UnitOfWork, batch: Batch, action: Action) -> Callable[[datetime], None]:
+    conditional = uow.qc.conditional(batch.lot)
+    if conditional is not None and conditional.status is ConditionalStatus.FAILED:
+        raise RuleViolation(
+            f"batch {batch.lot} may not be {action.value}ed: its conditional release FAILED "
+            f"(result {conditional.result_id}); do not use the dose"
+        )
+    critical = [
+        r.deviation.reference
+        for r in uow.deviations.for_lot(batch.lot)
+        if r.deviation.state is DeviationState.OPEN and r.deviation.severity is Severity.CRITICAL
+    ]
+    if critical:
+        raise RuleViolation(
+            f"batch {batch.lot} may not be {action.value}ed while critical deviation "
+            f"{', '.join(critical)} is open"
+        )
+    return _nothing
 
 
 # -- what QA, the physician and the treating centre sign or say ------------------------

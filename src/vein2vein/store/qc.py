@@ -11,7 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from vein2vein.domain.errors import ConcurrencyConflict, NotFound
-from vein2vein.domain.qc import OosInvestigation, OosOutcome, ResultStatus, TestResult
+from vein2vein.domain.qc import (
+    ConditionalStatus,
+    OosInvestigation,
+    OosOutcome,
+    ResultStatus,
+    TestResult,
+)
 from vein2vein.domain.specification import Conformance, Stage
 from vein2vein.store import tables as t
 
@@ -143,7 +149,7 @@ class ConditionalRelease:
     pending: tuple[str, ...]
     released_at: datetime
     released_by: str
-    status: str  # PENDING, FINAL, FAILED
+    status: ConditionalStatus
     closed_at: datetime | None = None
     result_id: int | None = None
 
@@ -294,16 +300,20 @@ class QcRepository:
         if done.rowcount != 1:
             raise ConcurrencyConflict(f"result {before.id} was changed meanwhile; reload")
 
-    def history(self, product: str, attribute: str, *, excluding_lot: str) -> list[float]:
-        """The numbers of the verified, standing results of ``attribute`` on the other
-        batches of ``product``, oldest first (the product's history for out-of-trend)."""
-        r, b = t.test_result, t.batch
+    def history(
+        self, product: str, attribute: str, stage: Stage, *, excluding_lot: str
+    ) -> list[float]:
+        """The numbers of the verified, standing results of ``attribute`` at ``stage`` on
+        the other batches of ``product``, oldest first (its history, for out-of-trend)."""
+        r, b, smp = t.test_result, t.batch, t.qc_sample
         rows = self._c.execute(
             sa.select(r.c.number)
             .join(b, b.c.lot == r.c.lot)
+            .join(smp, smp.c.id == r.c.sample_id)
             .where(
                 b.c.product == product,
                 r.c.attribute == attribute,
+                smp.c.stage == stage.value,
                 r.c.status == ResultStatus.VERIFIED.value,
                 r.c.number.is_not(None),
                 r.c.lot != excluding_lot,
@@ -401,14 +411,19 @@ class QcRepository:
         row = self._c.execute(sa.select(c).where(c.c.lot == lot)).one_or_none()
         if row is None:
             return None
-        return ConditionalRelease(**(dict(row._mapping) | {"pending": _split(row.pending)}))
+        return ConditionalRelease(
+            **(dict(row._mapping) | {"pending": _split(row.pending),
+                                     "status": ConditionalStatus(row.status)})
+        )  # fmt: skip
 
-    def close_conditional(self, lot: str, *, status: str, at: datetime, result_id: int) -> None:
+    def close_conditional(
+        self, lot: str, *, status: ConditionalStatus, at: datetime, result_id: int
+    ) -> None:
         c = t.conditional_release
         done = self._c.execute(
             c.update()
-            .where(c.c.lot == lot, c.c.status == "PENDING")
-            .values(status=status, closed_at=at, result_id=result_id)
+            .where(c.c.lot == lot, c.c.status == ConditionalStatus.PENDING.value)
+            .values(status=status.value, closed_at=at, result_id=result_id)
         )
         if done.rowcount != 1:
             raise ConcurrencyConflict(f"the conditional release of {lot} is no longer pending")
