@@ -13,18 +13,22 @@ from dataclasses import dataclass
 from hashlib import sha256
 
 from vein2vein.domain.errors import (
-    DuplicateIdentifier,
-    InvalidInput,
-    PermissionDenied,
     RuleViolation,
 )
 from vein2vein.domain.events import Event
 from vein2vein.domain.people import Actor
 from vein2vein.domain.process import ProcessDefinition, diff_processes
-from vein2vein.domain.signatures import Meaning
 from vein2vein.formats.mbr import parse_mbr
+from vein2vein.services._change_control import (
+    DRAFT,
+    EFFECTIVE,
+    SUPERSEDED,
+    Document,
+    approve,
+    check_new_version,
+)
 from vein2vein.services.app import App
-from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
+from vein2vein.services.auth import Identity, Signing
 from vein2vein.services.authorise import authorise, require
 from vein2vein.store.mbr import MbrRecord, MbrRepository
 from vein2vein.store.uow import UnitOfWork
@@ -39,8 +43,6 @@ __all__ = [
     "import_mbr",
     "list_mbrs",
 ]
-
-DRAFT, EFFECTIVE, SUPERSEDED = "DRAFT", "EFFECTIVE", "SUPERSEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +71,8 @@ def import_mbr(uow: UnitOfWork, by: Actor, text: str, source: str) -> MbrVersion
     digest = sha256(text.encode()).hexdigest()
     key = f"{definition.process} v{definition.version}"
     with authorise(uow, by, "mbr.import", entity=("mbr", key)):
-        known = uow.mbrs.versions(definition.process)
-        if any(r.version == definition.version for r in known):
-            raise DuplicateIdentifier(
-                f"master batch record {key} exists already; a change is a new version"
-            )
-        if known and definition.version < max(r.version for r in known):
-            raise InvalidInput(
-                f"{source}: version {definition.version} is below version "
-                f"{max(r.version for r in known)} of {definition.process}; versions only go up"
-            )
+        known = [r.version for r in uow.mbrs.versions(definition.process)]
+        check_new_version(MBR, known, definition.process, definition.version, source)
         record = MbrRecord(
             process=definition.process,
             version=definition.version,
@@ -120,6 +114,9 @@ def _changes_from_effective(repo: MbrRepository, new: ProcessDefinition) -> list
     return diff_processes(parse_mbr(effective[0].source), new)
 
 
+MBR = Document("master batch record", "mbr", "MasterBatchRecord", "mbr.approve", "mbrs")
+
+
 def approve_mbr(
     uow: UnitOfWork,
     by: Identity,
@@ -130,59 +127,14 @@ def approve_mbr(
     signing: Signing | None,
 ) -> MbrVersion:
     """Approve a DRAFT with an electronic signature (*approved*): it becomes EFFECTIVE and
-    the version effective until now is SUPERSEDED, in one transaction."""
-    if not reason or not reason.strip():
-        raise InvalidInput(f"approval of {process} v{version} needs a reason (what was reviewed)")
-    key = f"{process} v{version}"
-    with recording_failures(uow), authorise(uow, by.actor, "mbr.approve", entity=("mbr", key)):
-        record = uow.mbrs.get(process, version)
-        if record.status != DRAFT:
-            raise RuleViolation(f"{key} is {record.status}: only a draft is approved")
-        if record.imported_by == by.actor.user_id:
-            raise PermissionDenied(
-                f"{by.actor.user_id} imported {key} and may not approve it too (a second "
-                "person approves)"
-            )
-        superseded = [r for r in uow.mbrs.versions(process) if r.status == EFFECTIVE]
-        if any(r.version > version for r in superseded):
-            raise RuleViolation(
-                f"{key} is older than the effective version "
-                f"{max(r.version for r in superseded)}: versions only go up"
-            )
-        intent = signing_intent(uow, by, signing, Meaning.APPROVED, f"approval of {key}",
-                                ("mbr", key))  # fmt: skip
-        now = uow.clock.now()
-        for old in superseded:
-            uow.mbrs.set_status(process, old.version, was=EFFECTIVE, now=SUPERSEDED)
-            uow.record(
-                Event(
-                    "MasterBatchRecordSuperseded",
-                    by.actor.user_id,
-                    now,
-                    "mbr",
-                    f"{process} v{old.version}",
-                    new={"status": SUPERSEDED, "by_version": version},
-                    old={"status": EFFECTIVE},
-                )
-            )
-        uow.mbrs.set_status(
-            process, version, was=DRAFT, now=EFFECTIVE, approved_at=now,
-            approved_by=by.actor.user_id,
-        )  # fmt: skip
-        uow.record(
-            Event(
-                "MasterBatchRecordApproved",
-                by.actor.user_id,
-                now,
-                "mbr",
-                key,
-                new={"status": EFFECTIVE, "content_hash": record.content_hash},
-                old={"status": DRAFT},
-                reason=reason.strip(),
-                signature=intent,
-            )
-        )
-        uow.commit()
+    the version effective until now is SUPERSEDED, in one transaction (services/
+    _change_control.py)."""
+    approve(
+        uow, by, MBR, process, version, reason=reason, signing=signing,
+        superseded=lambda u, _: [
+            (r.process, r.version) for r in u.mbrs.versions(process) if r.status == EFFECTIVE
+        ],
+    )  # fmt: skip
     with uow:
         return MbrVersion.of(uow.mbrs.get(process, version))
 

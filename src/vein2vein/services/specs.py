@@ -14,19 +14,23 @@ from functools import lru_cache
 from hashlib import sha256
 
 from vein2vein.domain.errors import (
-    DuplicateIdentifier,
     InvalidInput,
     NotFound,
-    PermissionDenied,
     RuleViolation,
 )
 from vein2vein.domain.events import Event
 from vein2vein.domain.people import Actor
-from vein2vein.domain.signatures import Meaning
 from vein2vein.domain.specification import Specification, Stage
 from vein2vein.formats.spec import parse_spec
+from vein2vein.services._change_control import (
+    DRAFT,
+    EFFECTIVE,
+    Document,
+    approve,
+    check_new_version,
+)
 from vein2vein.services.app import App
-from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
+from vein2vein.services.auth import Identity, Signing
 from vein2vein.services.authorise import authorise, require
 from vein2vein.store.qc import SpecRecord, SpecRepository
 from vein2vein.store.uow import UnitOfWork
@@ -40,8 +44,6 @@ __all__ = [
     "list_specs",
     "show_spec",
 ]
-
-DRAFT, EFFECTIVE, SUPERSEDED = "DRAFT", "EFFECTIVE", "SUPERSEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +91,7 @@ def import_spec(uow: UnitOfWork, by: Actor, text: str, source: str) -> SpecVersi
     key = f"{spec.code} v{spec.version}"
     with authorise(uow, by, "spec.import", entity=("specification", key)):
         known = uow.specs.list(code=spec.code)
-        if any(r.version == spec.version for r in known):
-            raise DuplicateIdentifier(
-                f"specification {key} exists already; a change is a new version"
-            )
-        if known and spec.version < max(r.version for r in known):
-            raise InvalidInput(
-                f"{source}: version {spec.version} is below version "
-                f"{max(r.version for r in known)} of {spec.code}; versions only go up"
-            )
+        check_new_version(SPEC, [r.version for r in known], spec.code, spec.version, source)
         if known and (known[-1].product, known[-1].stage) != (spec.product, spec.stage.value):
             raise InvalidInput(
                 f"{source}: {spec.code} is the {known[-1].stage} specification of "
@@ -138,6 +132,9 @@ def import_spec(uow: UnitOfWork, by: Actor, text: str, source: str) -> SpecVersi
     return SpecVersion.of(record)
 
 
+SPEC = Document("specification", "specification", "Specification", "spec.approve", "specs")
+
+
 def approve_spec(
     uow: UnitOfWork,
     by: Identity,
@@ -148,60 +145,16 @@ def approve_spec(
     signing: Signing | None,
 ) -> SpecVersion:
     """Approve a DRAFT with an electronic signature (*approved*): it becomes EFFECTIVE and
-    the version effective until now is SUPERSEDED, in one transaction. Another specification
-    of the same product and stage under another code is superseded too: one is effective."""
-    if not reason or not reason.strip():
-        raise InvalidInput(f"approval of {code} v{version} needs a reason (what was reviewed)")
-    key = f"{code} v{version}"
-    with (
-        recording_failures(uow),
-        authorise(uow, by.actor, "spec.approve", entity=("specification", key)),
-    ):
-        record = uow.specs.get(code, version)
-        if record.status != DRAFT:
-            raise RuleViolation(f"{key} is {record.status}: only a draft is approved")
-        if record.imported_by == by.actor.user_id:
-            raise PermissionDenied(
-                f"{by.actor.user_id} imported {key} and may not approve it "
-                "too (a second person approves)"
-            )
-        effective = uow.specs.list(product=record.product, stage=record.stage, status=EFFECTIVE)
-        if any(r.code == code and r.version > version for r in effective):
-            raise RuleViolation(f"{key} is older than the effective version: versions only go up")
-        intent = signing_intent(
-            uow, by, signing, Meaning.APPROVED, f"approval of {key}", ("specification", key)
-        )
-        now = uow.clock.now()
-        for old in effective:
-            uow.specs.set_status(old.code, old.version, was=EFFECTIVE, now=SUPERSEDED)
-            uow.record(
-                Event(
-                    "SpecificationSuperseded",
-                    by.actor.user_id,
-                    now,
-                    "specification",
-                    f"{old.code} v{old.version}",
-                    new={"status": SUPERSEDED, "by": key},
-                    old={"status": EFFECTIVE},
-                )
-            )
-        uow.specs.set_status(
-            code, version, was=DRAFT, now=EFFECTIVE, approved_at=now, approved_by=by.actor.user_id
-        )
-        uow.record(
-            Event(
-                "SpecificationApproved",
-                by.actor.user_id,
-                now,
-                "specification",
-                key,
-                new={"status": EFFECTIVE, "content_hash": record.content_hash},
-                old={"status": DRAFT},
-                reason=reason.strip(),
-                signature=intent,
-            )
-        )
-        uow.commit()
+    what was effective for the same product and stage until now — the previous version, or
+    another code — is SUPERSEDED, in one transaction: one specification is effective per
+    product and stage (services/_change_control.py)."""
+    approve(
+        uow, by, SPEC, code, version, reason=reason, signing=signing,
+        superseded=lambda u, record: [
+            (r.code, r.version)
+            for r in u.specs.list(product=record.product, stage=record.stage, status=EFFECTIVE)
+        ],
+    )  # fmt: skip
     with uow:
         return SpecVersion.of(uow.specs.get(code, version))
 
