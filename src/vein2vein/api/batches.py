@@ -18,13 +18,13 @@ from vein2vein.api.schemas import (
     ScanPublic,
     SignaturePublic,
     TransitionCreate,
+    signing_of,
 )
 from vein2vein.domain.batch import Action
 from vein2vein.domain.permissions import rule_for
 from vein2vein.services import batches as svc
 from vein2vein.services import queries
 from vein2vein.services.app import App
-from vein2vein.services.auth import Signing
 from vein2vein.services.authorise import require
 
 __all__ = ["router"]
@@ -99,7 +99,7 @@ def perform_transition(
     is QA's reason to accept an apheresis out of its criteria. Acceptance and every release
     are refused by the QC gate with everything that stops them."""
     sig = body.signature
-    signing = Signing(sig.password, sig.user_id or None) if sig is not None else None
+    signing = signing_of(sig)
     handoff = svc.HandoffDetails(
         from_party=body.from_party or None,
         to_party=body.to_party or None,

@@ -62,14 +62,13 @@ from vein2vein.api._qc_schemas import (
     VerifyCreate,
     WorkloadPublic,
 )
-from vein2vein.api.schemas import SignatureCreate, SignaturePublic
+from vein2vein.api.schemas import SignaturePublic, signing_of
 from vein2vein.domain.errors import InvalidInput, NotFound
 from vein2vein.domain.people import Actor
 from vein2vein.domain.specification import Specification
 from vein2vein.formats.spec import InvalidSpecificationFile
 from vein2vein.services import qc, qc_views, specs
 from vein2vein.services.app import App
-from vein2vein.services.auth import Signing
 from vein2vein.services.qc_views import BatchQc, ResultView, SampleView
 from vein2vein.services.queries import SignatureView
 from vein2vein.store.qc import InvestigationRow
@@ -78,12 +77,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 CREATED = status.HTTP_201_CREATED
-
-
-def _signing(signature: SignatureCreate | None) -> Signing | None:
-    if signature is None:
-        return None
-    return Signing(signature.password, signature.user_id or None)
 
 
 def _signatures(views: list[SignatureView]) -> list[SignaturePublic]:
@@ -249,7 +242,7 @@ def approve_spec(
     """A second person, a QA reviewer, approves a DRAFT with a signature (approved): it
     becomes EFFECTIVE and the version effective until now is SUPERSEDED."""
     approved = specs.approve_spec(app.uow(), identity, code, version, reason=body.reason,
-                                  signing=_signing(body.signature))  # fmt: skip
+                                  signing=signing_of(body.signature))  # fmt: skip
     return _spec(*specs.show_spec(app, identity.actor, approved.code, approved.version))
 
 
@@ -293,7 +286,7 @@ def verify_result(
 ) -> ResultPublic:
     """A second analyst, who neither entered the result nor drew its sample, verifies it
     with a signature (verified)."""
-    verified = qc.verify_result(app.uow(), identity, result_id, signing=_signing(body.signature))
+    verified = qc.verify_result(app.uow(), identity, result_id, signing=signing_of(body.signature))
     return _result_of(app, identity.actor, verified.lot, result_id)
 
 
@@ -338,7 +331,7 @@ def conclude_oos(
     (a retest may follow); a confirmed OOS stands. The OOS flag stays either way."""
     after = qc.conclude_oos(
         app.uow(), identity, reference, outcome=body.outcome, conclusion=body.conclusion,
-        signing=_signing(body.signature),
+        signing=signing_of(body.signature),
     )  # fmt: skip
     return _investigation_of(app, identity.actor, after.lot, reference)
 
@@ -351,7 +344,7 @@ def review_record(
 ) -> ReviewPublic:
     """QA signs (reviewed) the review of a complete batch record; not one who made it."""
     review = qc.review_record(app.uow(), identity, lot, comment=body.comment,
-                              signing=_signing(body.signature))  # fmt: skip
+                              signing=signing_of(body.signature))  # fmt: skip
     return ReviewPublic.model_validate(review)
 
 
@@ -364,7 +357,7 @@ def request_oos_release(
     only blockers are confirmed OOS results: the clinical reason and the document."""
     row = qc.request_oos_release(
         app.uow(), identity, lot, reason=body.reason, document=body.document,
-        signing=_signing(body.signature),
+        signing=signing_of(body.signature),
     )  # fmt: skip
     return ExceptionPublic.model_validate(row)
 

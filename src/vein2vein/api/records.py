@@ -44,7 +44,7 @@ from vein2vein.api._record_schemas import (
     ValuePublic,
     VerificationCreate,
 )
-from vein2vein.api.schemas import SignatureCreate, SignaturePublic
+from vein2vein.api.schemas import SignaturePublic, signing_of
 from vein2vein.domain.batch_record import RecordedValue, StepEntry
 from vein2vein.domain.errors import NotFound
 from vein2vein.domain.people import Actor
@@ -52,7 +52,6 @@ from vein2vein.domain.process import StepDefinition
 from vein2vein.services import execution, materials
 from vein2vein.services import record_views as views
 from vein2vein.services.app import App
-from vein2vein.services.auth import Signing
 from vein2vein.services.queries import SignatureView
 from vein2vein.store.records import DeviationRow, MaterialUse
 
@@ -60,12 +59,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 CREATED = status.HTTP_201_CREATED
-
-
-def _signing(signature: SignatureCreate | None) -> Signing | None:
-    if signature is None:
-        return None
-    return Signing(signature.password, signature.user_id or None)
 
 
 # -- from the services' views to the schemas --------------------------------------------
@@ -207,7 +200,7 @@ def verify_step(
 ) -> StepEntryPublic:  # fmt: skip
     """A second person verifies a step, with an electronic signature (verified)."""
     entry = execution.verify_step(app.uow(), lot, step, occurrence, by=identity,
-                                  signing=_signing(body.signature))  # fmt: skip
+                                  signing=signing_of(body.signature))  # fmt: skip
     return _entry(entry)
 
 
@@ -237,7 +230,7 @@ def move_lot(
 ) -> MaterialLotPublic:
     """Release (signed: approved), reject or expire (signed: rejected) a lot, with a reason."""
     moved = materials.move_lot(app.uow(), identity, lot, body.status, reason=body.reason,
-                               signing=_signing(body.signature))  # fmt: skip
+                               signing=signing_of(body.signature))  # fmt: skip
     return _lot_by_number(app, identity.actor, moved.lot, moved.type)
 
 
@@ -318,6 +311,6 @@ def close_deviation(
     """QA closes a deviation: impact, CAPA where major or critical, final class, signature."""
     row = materials.close_deviation(
         app.uow(), identity, reference, impact=body.impact, capa=body.capa or None,
-        severity=body.severity or None, signing=_signing(body.signature),
+        severity=body.severity or None, signing=signing_of(body.signature),
     )  # fmt: skip
     return _deviation(row)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vein2vein.services.auth import Signing
+
 __all__ = [
     "ActionPublic",
     "AuditCheckPublic",
@@ -149,6 +151,13 @@ class SignatureCreate(_Create):
 
     password: str = Field(min_length=1, max_length=200)
     user_id: str | None = Field(default=None, max_length=100)
+
+
+def signing_of(signature: SignatureCreate | None) -> Signing | None:
+    """What the person typed to sign, as the services take it."""
+    if signature is None:
+        return None
+    return Signing(signature.password, signature.user_id or None)
 
 
 class TransitionCreate(_Create):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from vein2vein.domain.errors import ConcurrencyConflict, NotFound
 from vein2vein.store import tables as t
 
-__all__ = ["MbrRecord", "MbrRepository"]
+__all__ = ["MbrRecord", "MbrRepository", "set_version_status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +70,35 @@ class MbrRepository:
         approved_by: str | None = None,
     ) -> None:
         """Move a version from ``was`` to ``now``; refused if it is no longer ``was``."""
-        pd = t.process_definition
-        values: dict[str, object] = {"status": now}
-        if approved_at is not None:
-            values |= {"approved_at": approved_at, "approved_by": approved_by}
-        done = self._c.execute(
-            pd.update()
-            .where(pd.c.process == process, pd.c.version == version, pd.c.status == was)
-            .values(**values)
-        )
-        if done.rowcount != 1:
-            raise ConcurrencyConflict(
-                f"master batch record {process} v{version} is no longer {was}; reload"
-            )
+        set_version_status(
+            self._c, t.process_definition.c.process, process, version, was=was, now=now,
+            approved_at=approved_at, approved_by=approved_by, noun="master batch record",
+        )  # fmt: skip
+
+
+def set_version_status(
+    connection: sa.Connection,
+    name_column: sa.Column[str],
+    name: str,
+    version: int,
+    *,
+    was: str,
+    now: str,
+    approved_at: datetime | None,
+    approved_by: str | None,
+    noun: str,
+) -> None:
+    """Move a version of a change-controlled document (its table is ``name_column``'s) from
+    ``was`` to ``now``, stamping the approval; refused if it is no longer ``was`` (someone
+    else moved it meanwhile)."""
+    table = name_column.table
+    values: dict[str, object] = {"status": now}
+    if approved_at is not None:
+        values |= {"approved_at": approved_at, "approved_by": approved_by}
+    done = connection.execute(
+        sa.update(table)
+        .where(name_column == name, table.c.version == version, table.c.status == was)
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise ConcurrencyConflict(f"{noun} {name} v{version} is no longer {was}; reload")

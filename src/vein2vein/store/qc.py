@@ -20,6 +20,7 @@ from vein2vein.domain.qc import (
 )
 from vein2vein.domain.specification import Conformance, Stage
 from vein2vein.store import tables as t
+from vein2vein.store.mbr import set_version_status
 
 __all__ = [
     "AlertRow",
@@ -97,17 +98,10 @@ class SpecRepository:
         approved_by: str | None = None,
     ) -> None:
         """Move a version from ``was`` to ``now``; refused if it is no longer ``was``."""
-        s = t.specification
-        values: dict[str, object] = {"status": now}
-        if approved_at is not None:
-            values |= {"approved_at": approved_at, "approved_by": approved_by}
-        done = self._c.execute(
-            s.update()
-            .where(s.c.code == code, s.c.version == version, s.c.status == was)
-            .values(**values)
-        )
-        if done.rowcount != 1:
-            raise ConcurrencyConflict(f"specification {code} v{version} is no longer {was}")
+        set_version_status(
+            self._c, t.specification.c.code, code, version, was=was, now=now,
+            approved_at=approved_at, approved_by=approved_by, noun="specification",
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

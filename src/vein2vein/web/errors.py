@@ -86,6 +86,20 @@ def problem_of(error: V2VError) -> Problem:
     )
 
 
+def render_with_problem(
+    request: Request, template: str, context: dict[str, object], problem: Problem | None
+) -> HTMLResponse:
+    """``template`` with ``context``; a form's ``problem``, if any, shown beside the form and
+    answered with its HTTP status (the page is the same, with the refusal on it)."""
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        template,
+        context | {"problem": problem},
+        status_code=problem.status if problem else 200,
+    )
+    return response
+
+
 def error_page(request: Request, error: Exception) -> Response:
     """The whole page for an error raised while rendering a page (404 for an unknown lot)."""
     assert isinstance(error, V2VError)

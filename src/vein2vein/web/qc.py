@@ -23,9 +23,9 @@ from vein2vein.services import qc as svc
 from vein2vein.services import qc_views, queries, specs
 from vein2vein.services.authorise import permitted
 from vein2vein.web import _qc_forms as forms
-from vein2vein.web._common import AppDep, label, templates
+from vein2vein.web._common import AppDep, label
 from vein2vein.web.batches import _has_signed, _number, _signing
-from vein2vein.web.errors import Problem, problem_of
+from vein2vein.web.errors import Problem, problem_of, render_with_problem
 from vein2vein.web.session import CsrfDep, IdentityDep
 
 __all__ = ["router"]
@@ -37,14 +37,6 @@ FormText = Annotated[str, Form()]
 _OOS_SAID = "OUT OF SPECIFICATION"
 
 
-def _render(
-    request: Request, template: str, context: dict[str, object], problem: Problem | None
-) -> HTMLResponse:
-    response: HTMLResponse = templates.TemplateResponse(
-        request, template, context | {"problem": problem},
-        status_code=problem.status if problem else 200,
-    )  # fmt: skip
-    return response
 
 
 # -- the QC workload -------------------------------------------------------------------------
@@ -75,7 +67,7 @@ def _workload(
         "kept": kept or {},
         "page": "qc",
     }
-    return _render(request, "qc/index.html", context, problem)
+    return render_with_problem(request, "qc/index.html", context, problem)
 
 
 @router.get("/qc", response_class=HTMLResponse, name="qc_page_workload")
@@ -117,7 +109,7 @@ def acknowledge_alert(
 @router.get("/qc/specifications", response_class=HTMLResponse, name="qc_page_specs")
 def spec_list(request: Request, app: AppDep, identity: IdentityDep) -> HTMLResponse:
     versions = specs.list_specs(app, identity.actor)
-    return _render(request, "qc/specs.html", {"versions": versions, "page": "qc"}, None)
+    return render_with_problem(request, "qc/specs.html", {"versions": versions, "page": "qc"}, None)
 
 
 @router.get("/qc/specifications/{code}", response_class=HTMLResponse, name="qc_page_spec")
@@ -136,7 +128,7 @@ def spec_page(
         "subject_title": forms.subject_title,
         "page": "qc",
     }
-    return _render(request, "qc/spec.html", context, None)
+    return render_with_problem(request, "qc/spec.html", context, None)
 
 
 # -- a batch's QC --------------------------------------------------------------------------
@@ -181,7 +173,7 @@ def _batch(
         "kept": kept or {},
         "page": "batches",
     }
-    return _render(request, "qc/batch.html", context, problem)
+    return render_with_problem(request, "qc/batch.html", context, problem)
 
 
 def _done(request: Request, lot: str, message: str, at: str = "") -> RedirectResponse:

@@ -24,7 +24,7 @@ from vein2vein.services.auth import Identity
 from vein2vein.services.authorise import batch_sites, permitted
 from vein2vein.web._common import AppDep, templates
 from vein2vein.web.batches import _has_signed, _number, _signing
-from vein2vein.web.errors import Problem, problem_of
+from vein2vein.web.errors import Problem, problem_of, render_with_problem
 from vein2vein.web.session import CsrfDep, IdentityDep
 
 __all__ = ["router"]
@@ -92,14 +92,6 @@ def _done(request: Request, page: str, lot: str, message: str) -> RedirectRespon
     return RedirectResponse(url, status_code=303)
 
 
-def _render(
-    request: Request, template: str, context: dict[str, object], problem: Problem | None
-) -> HTMLResponse:
-    response: HTMLResponse = templates.TemplateResponse(
-        request, template, context | {"problem": problem},
-        status_code=problem.status if problem else 200,
-    )  # fmt: skip
-    return response
 
 
 # -- the batch record ----------------------------------------------------------------------
@@ -110,7 +102,7 @@ def record_page(
     request: Request, app: AppDep, lot: str, identity: IdentityDep, done: str = ""
 ) -> HTMLResponse:
     context = _context(request, app, identity, lot, notice=done or None)
-    return _render(request, "records/record.html", context, None)
+    return render_with_problem(request, "records/record.html", context, None)
 
 
 @router.get("/{lot}/review", response_class=HTMLResponse, name="review_page")
@@ -118,7 +110,7 @@ def review_page(
     request: Request, app: AppDep, lot: str, identity: IdentityDep, done: str = ""
 ) -> HTMLResponse:
     context = _context(request, app, identity, lot, notice=done or None)
-    return _render(request, "records/review.html", context, None)
+    return render_with_problem(request, "records/review.html", context, None)
 
 
 @router.get("/{lot}/record.pdf", name="record_pdf")
@@ -184,7 +176,7 @@ def _execute(
         "equipment_options": options_equipment,
         "awaiting": awaiting,
     }
-    return _render(request, "records/execute.html", context, problem)
+    return render_with_problem(request, "records/execute.html", context, problem)
 
 
 @router.get("/{lot}/execute", response_class=HTMLResponse, name="execute_page")
@@ -297,7 +289,7 @@ def verify_step(
         if back == "execute":
             return _execute(request, app, identity, lot, problem=problem)
         context = _context(request, app, identity, lot, failed=f"{step}:{occurrence}")
-        return _render(request, "records/record.html", context, problem)
+        return render_with_problem(request, "records/record.html", context, problem)
     page = "execute_page" if back == "execute" else "record_page"
     message = f"Step {step} #{occurrence} verified and signed."
     return _done(request, page, lot, message)
@@ -326,7 +318,7 @@ def correct_value(
             request, app, identity, lot, failed=f"{step}:{occurrence}",
             kept={"name": name, "value": value, "reason": reason, "comment": comment},
         )  # fmt: skip
-        return _render(request, "records/record.html", context, problem_of(error))
+        return render_with_problem(request, "records/record.html", context, problem_of(error))
     message = f"{name} of step {step} #{occurrence} corrected; the original value is kept."
     return _done(request, "record_page", lot, message)
 
@@ -356,7 +348,7 @@ def close_deviation(
             request, app, identity, lot, failed=reference,
             kept={"impact": impact, "capa": capa, "severity": severity},
         )  # fmt: skip
-        return _render(request, "records/review.html", context, problem_of(error))
+        return render_with_problem(request, "records/review.html", context, problem_of(error))
     message = f"Deviation {reference} closed and signed."
     return _done(request, "review_page", lot, message)
 
@@ -379,6 +371,6 @@ def open_deviation(
             request, app, identity, lot, failed="new",
             kept={"severity": severity, "description": description},
         )  # fmt: skip
-        return _render(request, "records/review.html", context, problem_of(error))
+        return render_with_problem(request, "records/review.html", context, problem_of(error))
     message = f"Deviation {reference} opened ({severity})."
     return _done(request, "review_page", lot, message)
