@@ -148,6 +148,7 @@ class BatchQc:
 
 
 _CLOSED = {BatchState.REJECTED.value, BatchState.TERMINATED.value}
+_FINISHED = _CLOSED | {BatchState.INFUSED.value}
 _BEFORE_ACCEPTANCE = {"ORDERED", "COLLECTED", "IN_TRANSIT"}
 _BEFORE_RELEASE_CHECK = _BEFORE_ACCEPTANCE | {"RECEIVED", "ACCEPTED", "REJECTED"}
 
@@ -288,6 +289,31 @@ class Workload:
     open_investigations: list[InvestigationRow]
     alerts: list[AlertRow]
     oot_to_review: list[TestResult]
+
+    @property
+    def open_timelines(self) -> list[Timeline]:
+        """Batches still on their way to a patient, the longest waiting first."""
+        going = [t for t in self.timelines if t.state not in _FINISHED]
+        return sorted(going, key=lambda t: -(t.vein_to_vein_days or 0.0))
+
+    def infused_timelines(self, limit: int = 20) -> list[Timeline]:
+        """The most recently infused batches."""
+        done = [t for t in self.timelines if t.infused is not None]
+        return sorted(done, key=lambda t: t.infused or self.now, reverse=True)[:limit]
+
+    @property
+    def timeline_summary(self) -> dict[str, tuple[int, float, float] | None]:
+        """Over infused batches: (n, median, 90th percentile) of harvest → release days and
+        of vein-to-vein days."""
+        done = [t for t in self.timelines if t.infused is not None]
+        out: dict[str, tuple[int, float, float] | None] = {}
+        for key, values in (
+            ("harvest_to_release", [t.harvest_to_release_days for t in done]),
+            ("vein_to_vein", [t.vein_to_vein_days for t in done]),
+        ):
+            known = [v for v in values if v is not None]
+            out[key] = (len(known), statistics.median(known), _p90(known)) if known else None
+        return out
 
 
 def workload(app: App, by: Actor) -> Workload:
