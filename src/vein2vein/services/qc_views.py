@@ -171,7 +171,10 @@ def batch_qc(app: App, by: Actor, lot: str) -> BatchQc:
             specs, row.product, Stage.STARTING_MATERIAL
         ):
             acceptance = acceptance_for(qc, specs, row)
-        if row.state not in _BEFORE_RELEASE_CHECK and _has_spec(specs, row.product, Stage.RELEASE):
+        sampled_for_release = any(x.stage is Stage.RELEASE for x in samples)
+        if (row.state not in _BEFORE_RELEASE_CHECK or sampled_for_release) and _has_spec(
+            specs, row.product, Stage.RELEASE
+        ):
             release = check_release(qc, specs, deviations, row)
         spec_by_sample = {s.id: spec_of(specs, s) for s in samples}
         refs = [i.investigation.reference for i in investigations]

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vein2vein.domain.batch import Action
+from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.permissions import rule_for
+from vein2vein.domain.qc import DISPOSED
 from vein2vein.domain.specification import Attribute, Kind, Specification
 from vein2vein.services import qc_views, queries, record_views
 from vein2vein.services.app import App
@@ -76,7 +77,8 @@ def offer(identity: Identity, view: BatchQc, batch: queries.BatchView) -> Offer:
         draw=_may(identity, "sample.draw", b) and b.state in _SAMPLING,
         enter=_may(identity, "result.enter", b),
         verify=_may(identity, "result.verify", b),
-        invalidate=_may(identity, "result.invalidate", b),
+        # After the disposition a result is no longer invalidated (domain/qc.py DISPOSED).
+        invalidate=_may(identity, "result.invalidate", b) and BatchState(b.state) not in DISPOSED,
         review_oot=_may(identity, "oot.review", b),
         escalate=_may(identity, "oos.escalate", b),
         conclude=_may(identity, "oos.conclude", b),
