@@ -201,6 +201,9 @@ def test_an_oos_release_result_is_investigated_confirmed_and_released_at_the_phy
         ("out of specification", "potency")
     ]
 
+    # Refused by the release check: no password is asked for first.
+    plain = qp("batch", "release", lab.lot, "--reason", "in spec", code=4)
+    assert "cannot be released" in plain.stderr and "signature" not in plain.stdout.lower()
     unrequested = qp("batch", "release-oos", lab.lot, "--reason", "physician's request",
                      input=FIRST["qp.cp1"], code=4)  # fmt: skip
     assert "no signed request of the treating physician" in unrequested.stderr

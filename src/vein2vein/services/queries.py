@@ -15,7 +15,7 @@ from vein2vein.domain.batch import (
     needs_attention,
 )
 from vein2vein.domain.custody import CustodyEvent
-from vein2vein.domain.errors import InvalidInput, NotFound
+from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
 from vein2vein.domain.identity import DEMONSTRATION_FINS, ChainOfIdentityId, Din
 from vein2vein.domain.patient import Site
 from vein2vein.domain.people import Actor
@@ -24,11 +24,14 @@ from vein2vein.domain.signatures import SignatureCheck, check_signature
 from vein2vein.services.app import App
 from vein2vein.services.authorise import batch_sites, permitted, require
 from vein2vein.services.people import UserView
+from vein2vein.services.release import qc_allows
 from vein2vein.store import audit as audit_store
 from vein2vein.store import queries as q
 from vein2vein.store.audit import AuditEntry
 from vein2vein.store.people import SignatureRow, UserRepository, signatures_for
+from vein2vein.store.qc import QcRepository, SpecRepository
 from vein2vein.store.queries import BatchRow, LinkCheck
+from vein2vein.store.records import DeviationRepository
 from vein2vein.store.repositories import SiteRepository
 
 __all__ = [
@@ -309,16 +312,26 @@ def offered_actions(view: BatchView, actor: Actor) -> list[ActionOption]:
 
 
 def action_allowed(app: App, lot: str, action: Action, actor: Actor) -> bool:
-    """Whether batch ``lot`` exists, its state allows ``action`` now, and ``actor`` may take
-    it there (for a prompt to decide whether to ask for a signature; the service checks
-    again, and says why not)."""
+    """Whether batch ``lot`` exists, its state allows ``action`` now, ``actor`` may take it
+    there and QC would let it through (for a prompt to decide whether to ask for a
+    signature; the service checks again, and says why not)."""
     with app.reader() as connection:
         rows = q.batch_rows(connection, lot=lot)
-    if not rows or BatchState(rows[0].state) not in TRANSITIONS[action].sources:
-        return False
-    rule = rule_for(action)
-    sites = batch_sites(rule.where, rows[0])
-    return permitted(actor, rule, sites)
+        if not rows or BatchState(rows[0].state) not in TRANSITIONS[action].sources:
+            return False
+        rule = rule_for(action)
+        if not permitted(actor, rule, batch_sites(rule.where, rows[0])):
+            return False
+        try:
+            return qc_allows(
+                QcRepository(connection),
+                SpecRepository(connection),
+                DeviationRepository(connection),
+                rows[0],
+                action,
+            )
+        except V2VError:
+            return False  # no specification: the service will say so
 
 
 def action_names() -> list[str]:

@@ -50,6 +50,7 @@ __all__ = [
     "acknowledge_alert",
     "check_release",
     "finalise_if_ready",
+    "qc_allows",
     "qc_gate",
     "release_check_for",
     "request_oos_release",
@@ -197,6 +198,31 @@ QC_GATED = frozenset(
 _ONWARD = frozenset({Action.SHIP, Action.DELIVER, Action.INFUSE})
 
 
+# What each form of release needs of the release check (the gate refuses with the reasons).
+_RELEASE_NEEDS: dict[Action, Callable[[ReleaseCheck], bool]] = {
+    Action.RELEASE: lambda c: c.releasable,
+    Action.CONFIRM_RELEASE: lambda c: c.releasable,
+    Action.RELEASE_CONDITIONALLY: lambda c: c.conditionally_releasable,
+    Action.RELEASE_OOS: lambda c: c.releasable_oos,
+}
+
+
+def qc_allows(
+    qc: QcRepository,
+    specs: SpecRepository,
+    deviations: DeviationRepository,
+    batch: _OfProduct,
+    action: Action,
+) -> bool:
+    """Whether QC would let ``action`` through as things stand (for a prompt deciding
+    whether to ask for a signature; the gate checks again and says why not)."""
+    if action in _RELEASE_NEEDS:
+        return _RELEASE_NEEDS[action](check_release(qc, specs, deviations, batch)[1])
+    if action is Action.ACCEPT:
+        return acceptance_for(qc, specs, batch)[1].complete
+    return True
+
+
 def qc_gate(
     uow: UnitOfWork, batch: Batch, action: Action, *, actor: str, exception: str | None = None
 ) -> Callable[[datetime], None]:
@@ -256,7 +282,7 @@ def qc_gate(
         return _nothing
     _, check = release_check_for(uow, batch)
     if action in (Action.RELEASE, Action.CONFIRM_RELEASE):
-        if not check.releasable:
+        if not _RELEASE_NEEDS[action](check):
             hint = ""
             if action is Action.RELEASE and check.conditionally_releasable:
                 hint = " (a conditional release is possible)"
@@ -271,7 +297,7 @@ def qc_gate(
             return lambda now: _confirm_conditional(uow, batch.lot, actor, now)
         return _nothing
     if action is Action.RELEASE_CONDITIONALLY:
-        if not check.conditionally_releasable:
+        if not _RELEASE_NEEDS[action](check):
             raise RuleViolation(
                 f"batch {batch.lot} cannot be released conditionally: only a result allowed to "
                 "be pending (the 14-day culture, with its rapid method passed) may be missing; "
@@ -296,7 +322,7 @@ def qc_gate(
 
         return after_conditional
     # RELEASE_OOS
-    if not check.releasable_oos:
+    if not _RELEASE_NEEDS[action](check):
         raise RuleViolation(
             f"batch {batch.lot} cannot be released out of specification: only "
             "confirmed OOS results may stand in the way; " + what_stops(check)
