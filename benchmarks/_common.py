@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from vein2vein.config import Settings
 from vein2vein.domain.clock import Clock, FixedClock
-from vein2vein.services import auth, people
+from vein2vein.services import auth, people, qc, specs
 from vein2vein.services.app import App
-from vein2vein.services.auth import Identity
+from vein2vein.services.auth import Identity, Signing
 
 POSTGRES_URL = os.environ.get(
     "V2V_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -84,6 +85,43 @@ def bench_people(app: App) -> BenchPeople:
             sites="*", password=PASSWORD, must_change_password=False,
         )  # fmt: skip
     return BenchPeople(admin, signed("coordinator"), signed("qa.bench"))
+
+
+_ACCEPTABLE = {
+    "tnc": "8.5", "cd3_cells": "3.2", "cd3_percent": "45.0", "viability": "96",
+    "volume": "250", "hours_from_collection": "20.0",
+}  # fmt: skip
+
+
+class BenchLab:
+    """Two QC analysts and the example specifications, effective: what acceptance needs."""
+
+    def __init__(self, app: App, crew: BenchPeople) -> None:
+        self.app = app
+        for user_id in ("qc.one", "qc.two"):
+            people.create_user(
+                app.uow(), crew.admin.actor, user_id=user_id, full_name=user_id,
+                roles=["qc-analyst"], sites="*", password=PASSWORD, must_change_password=False,
+            )  # fmt: skip
+        token = {u: auth.sign_in(app.uow(), user_id=u, password=PASSWORD, kind="api").token
+                 for u in ("qc.one", "qc.two")}  # fmt: skip
+        self.analyst = auth.resolve_token(app.uow(), token["qc.one"], kinds=("api",))
+        self.second = auth.resolve_token(app.uow(), token["qc.two"], kinds=("api",))
+        folder = resources.files("vein2vein.examples") / "spec"
+        for name in ("cart-cd19-acceptance.yaml", "cart-cd19-release.yaml"):
+            text = (folder / name).read_text("utf-8")
+            done = specs.import_spec(app.uow(), crew.admin.actor, text, name)
+            specs.approve_spec(app.uow(), crew.qa, done.code, done.version, reason="bench",
+                               signing=Signing(PASSWORD, crew.qa.actor.user_id))  # fmt: skip
+
+    def accept_results(self, lot: str, label: str) -> None:
+        """The apheresis sampled on receipt and its results entered and verified."""
+        sample = qc.draw_sample(self.app.uow(), self.analyst.actor, lot,
+                                stage="starting-material", scan=label)  # fmt: skip
+        for attribute, value in _ACCEPTABLE.items():
+            done = qc.enter_result(self.app.uow(), self.analyst.actor, sample, attribute, value)
+            qc.verify_result(self.app.uow(), self.second, done.id,
+                             signing=Signing(PASSWORD, "qc.two"))  # fmt: skip
 
 
 @contextmanager

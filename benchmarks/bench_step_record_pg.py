@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 from importlib import resources
 
-from _common import NOW, PASSWORD, Result, bench_people, postgres_app, say
+from _common import NOW, PASSWORD, BenchLab, Result, bench_people, postgres_app, say
 from bench_transitions_pg import _audited  # the baseline: the same audited transitions
 
 from vein2vein.domain.clock import FixedClock
@@ -109,6 +109,7 @@ def _setup(app: App, batches: int) -> tuple[list[str], Identity, Identity, dict[
             "lots": [lots[m.type] for m in step.materials],
             "equipment": _equipment(step.equipment_class),
         }
+    lab = BenchLab(app, crew)
     made = []
     for n in range(batches):
         placed = svc.place_order(
@@ -121,6 +122,7 @@ def _setup(app: App, batches: int) -> tuple[list[str], Identity, Identity, dict[
         label = _label(app, lot)
         svc.perform_transition(uow(), lot, "dispatch", by=crew.coordinator, scan=label)
         svc.perform_transition(uow(), lot, "receive", by=operator, scan=label)
+        lab.accept_results(lot, label)
         svc.perform_transition(uow(), lot, "accept", by=crew.qa, reason="meets acceptance",
                                signing=Signing(PASSWORD))  # fmt: skip
         svc.perform_transition(uow(), lot, "start-processing", by=operator, scan=label,

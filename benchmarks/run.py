@@ -149,10 +149,14 @@ figures of the last run are also in `benchmarks/results/latest.json` (not commit
   hash, the steps with their values and corrections, the lots consumed, the lots and
   equipment to use (locked for share), three inserts, and the audit record's three. The
   record was 7.0 ms per step before its reads were folded into fewer queries; it is now
-  about 5 ms, just under the aim.
+  about 5 ms, at the aim (0.45-0.53 across runs). Since issue 6 each batch's set-up also
+  passes acceptance QC (a sample, six results entered and verified), outside the timing.
 - **demo build** (`bench_demo_build.py`): `build_demo` with 300 patients on SQLite, every
   step through the services. Baseline: placing the same number of orders only. The target
   is absolute (well under a minute); the ratio is the share of the build spent on orders.
+  Since issue 6 the build also plays every batch's QC (about 5,400 results, each entered
+  and verified by a second analyst with a signature, in its own transaction): the audit
+  trail doubled (about 10,400 → 22,000 records) and the build went from about 17 s to 28 s.
 
 ## Where the audit verify time goes (profiled 2026-11-23, same machine)
 
