@@ -82,19 +82,37 @@ def test_an_analyst_enters_results_sees_the_oos_flag_and_a_qp_signs_the_release(
     (investigation,) = view.investigations
     reference = investigation.investigation.reference
     qc.conclude_oos(
-        app.uow(), crew.qa, reference, outcome="laboratory-error",
+        app.uow(),
+        crew.qa,
+        reference,
+        outcome="laboratory-error",
         conclusion="pipetting error in the 7-AAD staining",
         signing=Signing(network.PASSWORD, "qa.cp1"),
-    )  # fmt: skip
+    )
     sample_id = view.samples[-1].sample.id
-    qc.enter_result(app.uow(), crew["qc.cp1"].actor, sample_id, "viability", "86",
-                    retest_of=investigation.investigation.result_id)  # fmt: skip
+    qc.enter_result(
+        app.uow(),
+        crew["qc.cp1"].actor,
+        sample_id,
+        "viability",
+        "86",
+        retest_of=investigation.investigation.result_id,
+    )
     for r in qc_views.batch_qc(app, crew["qc.cp1"].actor, lot).results:
         if r.result.status.value == "entered":
-            qc.verify_result(app.uow(), crew["qc2.cp1"], r.result.id,
-                             signing=Signing(network.PASSWORD, "qc2.cp1"))  # fmt: skip
-    qc.review_record(app.uow(), crew.qa, lot, comment="reviewed by exception",
-                     signing=Signing(network.PASSWORD, "qa.cp1"))  # fmt: skip
+            qc.verify_result(
+                app.uow(),
+                crew["qc2.cp1"],
+                r.result.id,
+                signing=Signing(network.PASSWORD, "qc2.cp1"),
+            )
+    qc.review_record(
+        app.uow(),
+        crew.qa,
+        lot,
+        comment="reviewed by exception",
+        signing=Signing(network.PASSWORD, "qa.cp1"),
+    )
 
     # The QP sees nothing stopping the release, and signs it on the page.
     visit(site, page, f"/batches/{lot}/qc", "qp.cp1")
@@ -177,9 +195,13 @@ def test_after_a_laboratory_error_the_entry_row_retests_the_invalidated_result(
     oos = network.results(site.app, sample_id, {"viability": "64"}, verify=False)["viability"]
     assert oos.investigation is not None
     qc.conclude_oos(
-        site.app.uow(), crew.qa, oos.investigation, outcome="laboratory-error",
-        conclusion="wrong gating template", signing=Signing(network.PASSWORD, "qa.cp1"),
-    )  # fmt: skip
+        site.app.uow(),
+        crew.qa,
+        oos.investigation,
+        outcome="laboratory-error",
+        conclusion="wrong gating template",
+        signing=Signing(network.PASSWORD, "qa.cp1"),
+    )
 
     visit(site, page, f"/batches/{lot}/qc", "qc.cp1")
     form = page.locator("form[data-testid=enter-viability]")
@@ -205,8 +227,13 @@ def test_the_treating_centre_acknowledges_a_failed_culture_alert_on_the_qc_page(
     sample_id = network.sample(app, lot, "release")
     pending = {k: v for k, v in network.RELEASABLE.items() if k != "sterility_culture"}
     network.results(app, sample_id, pending)
-    qc.review_record(app.uow(), network.people_of(app).qa, lot, comment="reviewed",
-                     signing=Signing(network.PASSWORD, "qa.cp1"))  # fmt: skip
+    qc.review_record(
+        app.uow(),
+        network.people_of(app).qa,
+        lot,
+        comment="reviewed",
+        signing=Signing(network.PASSWORD, "qa.cp1"),
+    )
     network.act(app, lot, "release-conditionally", reason="culture pending, rapid passed")
     failed = network.results(app, sample_id, {"sterility_culture": "growth"}, verify=False)
     alert = failed["sterility_culture"].alert
@@ -237,8 +264,12 @@ def test_the_qc_pages_fit_a_tablet(site: Site, browser: Any) -> None:
     network.results(site.app, sample_id, {"viability": "64", "car_percent": "42"}, verify=False)
     tab = browser.new_context(viewport=TABLET).new_page()
     try:
-        for path in ("/qc", f"/batches/{lot}/qc", "/qc/specifications",
-                     "/qc/specifications/CART-CD19-REL"):  # fmt: skip
+        for path in (
+            "/qc",
+            f"/batches/{lot}/qc",
+            "/qc/specifications",
+            "/qc/specifications/CART-CD19-REL",
+        ):
             sign_in(site, tab, "qc2.cp1")
             response = tab.goto(site.url(path))
             assert response is not None and response.status == 200, path
@@ -291,3 +322,35 @@ def test_qa_accepts_an_apheresis_out_of_criteria_only_with_an_exception_shown_on
     assert "approved" in signature and "Quinn Assurance" in signature
     starting = page.locator("article[data-stage=starting-material]")
     assert starting.locator("tr[data-attribute=viability]").get_by_test_id("oos-flag").is_visible()
+
+
+def test_the_batch_page_keeps_the_oos_flag_after_the_batch_moves_on(site: Site, page: Any) -> None:
+    app = site.app
+    lot = qc_pending(site)
+    network.pass_release_qc(app, lot, dose="0.38")  # OOS: below 0.5 × 10^6/kg
+    crew = network.people_of(app)
+    (inv,) = qc_views.batch_qc(app, crew.qa.actor, lot).investigations
+    ref = inv.investigation.reference
+    qc.escalate_oos(app.uow(), crew["qc.cp1"].actor, ref, finding="no laboratory error")
+    qc.conclude_oos(
+        app.uow(),
+        crew.qa,
+        ref,
+        outcome="confirmed",
+        conclusion="low expansion",
+        signing=Signing(network.PASSWORD, "qa.cp1"),
+    )
+    qc.request_oos_release(
+        app.uow(),
+        crew["dr.tc"],
+        lot,
+        reason="no alternative",
+        document="LETTER-1",
+        signing=Signing(network.PASSWORD, "dr.tc"),
+    )
+    network.act(app, lot, "release-oos", reason="at the physician's request")
+    network.act(app, lot, "ship", scan=network.scan_code(app, lot))
+    visit(site, page, f"/batches/{lot}", "coordinator.tc")
+    flags = page.get_by_test_id("qc-flags")
+    assert "OOS: dose" in flags.inner_text()
+    assert "at the treating physician's request" in flags.inner_text()

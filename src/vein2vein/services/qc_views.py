@@ -46,6 +46,7 @@ __all__ = [
     "SIGNED_WHAT",
     "BatchQc",
     "PendingTest",
+    "QcFlags",
     "ResultView",
     "SampleView",
     "Timeline",
@@ -53,6 +54,7 @@ __all__ = [
     "Workload",
     "alerts",
     "batch_qc",
+    "qc_flags",
     "workload",
 ]
 
@@ -241,6 +243,34 @@ def batch_qc(app: App, by: Actor, lot: str) -> BatchQc:
         names,
         signed_actions,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QcFlags:
+    """What QC says about a batch wherever the batch is shown, whatever its state."""
+
+    oos: tuple[str, ...]  # attributes with an OOS result, ever (invalidated ones too)
+    accepted_by_exception: bool
+    oos_release_requested: bool
+    conditional: str | None  # PENDING, FINAL or FAILED
+    alerts_open: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.oos or self.accepted_by_exception or self.oos_release_requested
+                    or self.conditional or self.alerts_open)  # fmt: skip
+
+
+def qc_flags(app: App, by: Actor, lot: str) -> QcFlags:
+    require(by, "qc.read")
+    with app.reader() as connection:
+        qc = QcRepository(connection)
+        oos = tuple(sorted({r.attribute for r in qc.results(lot) if r.oos}))
+        kinds = {e.kind for e in qc.exceptions(lot)}
+        conditional = qc.conditional(lot)
+        alerts_open = sum(1 for a in qc.alerts(lot) if a.acknowledged_by is None)
+    return QcFlags(oos, ACCEPTANCE_EXCEPTION in kinds, OOS_RELEASE_REQUEST in kinds,
+                   conditional.status.value if conditional else None, alerts_open)  # fmt: skip
 
 
 def _has_spec(specs: SpecRepository, product: str, stage: Stage) -> bool:

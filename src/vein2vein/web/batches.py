@@ -18,7 +18,7 @@ from vein2vein.domain.batch import Action, BatchState
 from vein2vein.domain.errors import InvalidInput, V2VError
 from vein2vein.domain.permissions import rule_for
 from vein2vein.services import batches as svc
-from vein2vein.services import queries, record_views
+from vein2vein.services import qc_views, queries, record_views
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity, Signing
 from vein2vein.web._common import AppDep, label, templates
@@ -161,6 +161,7 @@ def _render_batch(
         {
             "view": view,
             "b": view.batch,
+            "qc": qc_views.qc_flags(app, identity.actor, lot),
             "identity": view.identity,
             "primary": primary,
             "exceptional": exceptional,
