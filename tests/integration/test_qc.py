@@ -697,3 +697,14 @@ def test_the_certificate_reads_the_disposition_from_the_signed_record(
     text = pdf_text(certificate_pdf(app, crew.qa.actor, lot), tmp_path)
     assert "NOT RELEASED — the batch is ON_HOLD" in text
     assert "RELEASED — the batch meets" not in text
+
+
+def test_signed_exceptions_are_append_only_in_the_database(app: App) -> None:
+    small_network(app)
+    lot = order(app)
+    advance(app, lot, BatchState.RECEIVED)
+    pass_acceptance(app, lot, viability="75")
+    act(app, lot, Action.ACCEPT, reason="by exception", exception="no second collection")
+    for statement in ("UPDATE qc_exception SET reason = 'x'", "DELETE FROM qc_exception"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), app.engine.begin() as c:
+            c.execute(sa.text(statement))

@@ -201,6 +201,26 @@ def upgrade() -> None:
     with op.batch_alter_table("qc_alert", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_qc_alert_lot"), ["lot"], unique=False)
 
+    # Signed exceptions (QA's acceptance out of criteria, the physician's OOS release
+    # request) are history: written once, never changed or removed.
+    dialect = op.get_bind().dialect.name
+    table = "qc_exception"
+    if dialect == "postgresql":  # table_is_append_only() comes from revision 0002
+        op.execute(
+            f"CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION table_is_append_only()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION table_is_append_only()"
+        )
+    else:
+        for operation in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"
+            )
+
 
 def downgrade() -> None:
 
