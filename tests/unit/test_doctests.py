@@ -8,10 +8,13 @@ import pkgutil
 
 import pytest
 
+import vein2vein.analytics
 import vein2vein.domain
 
 MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(vein2vein.domain.__path__, "vein2vein.domain.")
+    m.name
+    for package in (vein2vein.domain, vein2vein.analytics)
+    for m in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
 )
 
 
