@@ -51,7 +51,9 @@ def test_each_rule_fires_on_its_pattern_and_not_on_a_near_miss(
 def test_a_run_names_every_window_it_completes() -> None:
     z = [0.3] * 10  # 10 on one side: WE4 completes at points 7, 8 and 9
     assert [v.points[-1] for v in run_rules(z, ["WE4"])] == [7, 8, 9]
-    assert run_rules(z, ["WE4"])[0].points == tuple(range(8))
+    assert next(iter(run_rules(z, ["WE4"]))).points == tuple(range(8))
+    assert run_rules(z, ["WE4"]).points("WE4").tolist() == list(range(10))  # each point once
+    assert run_rules(z, ["WE4", "N2"]).counts() == {"WE4": 3, "N2": 2}
 
 
 def test_an_unknown_rule_or_a_bad_sequence_is_refused() -> None:

@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -40,6 +40,7 @@ __all__ = [
     "EwmaChart",
     "IndividualsChart",
     "Violation",
+    "Violations",
     "XbarRChart",
     "XbarSChart",
     "attribute_chart",
@@ -139,16 +140,50 @@ RULES: dict[str, tuple[int, str]] = {
 }
 
 
-def _windows(flags: NDArray[np.bool_], size: int) -> NDArray[np.int64]:
+def _windows(flags: NDArray[np.bool_], size: int) -> NDArray[np.int8]:
     """Per window of ``size`` consecutive points (ending at each index ≥ size-1), the
-    count of flagged points."""
+    count of flagged points (windows are at most 15 long: int8 sums are exact and fast)."""
     if len(flags) < size:
-        return np.zeros(0, dtype=np.int64)
-    counts = np.convolve(flags.astype(np.int64), np.ones(size, dtype=np.int64), "valid")
-    return counts
+        return np.zeros(0, dtype=np.int8)
+    return np.convolve(flags.view(np.int8), np.ones(size, dtype=np.int8), "valid")
 
 
-def run_rules(z: ArrayLike, rules: Sequence[str] = tuple(RULES)) -> list[Violation]:
+class Violations:
+    """The violations found, kept as the end index of each window per rule (a million
+    points can break a rule tens of thousands of times); iterating gives
+    :class:`Violation` objects, made as they are asked for."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, tuple[int, NDArray[np.int64], str]] = {}
+
+    def add(self, rule: str, size: int, ends: NDArray[np.int64], description: str) -> None:
+        if len(ends):
+            self._hits[rule] = (size, ends.astype(np.int64), description)
+
+    def __iter__(self) -> Iterator[Violation]:
+        for rule, (size, ends, description) in self._hits.items():
+            for end in ends.tolist():
+                yield Violation(rule, tuple(range(end - size + 1, end + 1)), description)
+
+    def __len__(self) -> int:
+        return sum(len(ends) for _, ends, _ in self._hits.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._hits)
+
+    def counts(self) -> dict[str, int]:
+        """How many times each rule broken was broken."""
+        return {rule: len(ends) for rule, (_, ends, _) in self._hits.items()}
+
+    def points(self, rule: str) -> NDArray[np.int64]:
+        """Every point involved in a violation of ``rule``, once each, in order."""
+        if rule not in self._hits:
+            return np.zeros(0, dtype=np.int64)
+        size, ends, _ = self._hits[rule]
+        return np.unique((ends[:, None] - np.arange(size)[None, :]).ravel())
+
+
+def run_rules(z: ArrayLike, rules: Sequence[str] = tuple(RULES)) -> Violations:
     """The violations of ``rules`` among standardized points ``z`` ((x - center) / sigma).
 
     A rule over a window reports the window's points at each index where it completes,
@@ -159,37 +194,48 @@ def run_rules(z: ArrayLike, rules: Sequence[str] = tuple(RULES)) -> list[Violati
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         raise InvalidInput(f"run rules {unknown}: expected among {', '.join(RULES)}")
-    above, below = zz > 0, zz < 0
-    found: list[Violation] = []
+    flags: dict[str, NDArray[np.bool_]] = {}
 
-    def add(rule: str, ends: NDArray[np.int64], size: int) -> None:
-        for end in ends.tolist():
-            points = tuple(range(end - size + 1, end + 1))
-            found.append(Violation(rule, points, RULES[rule][1]))
+    def flag(name: str) -> NDArray[np.bool_]:  # each comparison made once for all rules
+        if name not in flags:
+            flags[name] = {
+                "above": lambda: zz > 0,
+                "below": lambda: zz < 0,
+                "above1": lambda: zz > 1,
+                "below1": lambda: zz < -1,
+                "above2": lambda: zz > 2,
+                "below2": lambda: zz < -2,
+                "beyond3": lambda: np.abs(zz) > 3,
+                "up": lambda: np.diff(zz) > 0,
+                "down": lambda: np.diff(zz) < 0,
+            }[name]()
+        return flags[name]
 
+    found = Violations()
     for rule in rules:
-        size, _ = RULES[rule]
+        size, description = RULES[rule]
         offset = size - 1
         if rule in ("WE1", "N1"):
-            hits = np.flatnonzero(np.abs(zz) > 3)
+            hits = np.flatnonzero(flag("beyond3"))
         elif rule in ("WE2", "N5"):
-            hits = _either(zz > 2, zz < -2, size, 2) + offset
+            hits = _either(flag("above2"), flag("below2"), size, 2) + offset
         elif rule in ("WE3", "N6"):
-            hits = _either(zz > 1, zz < -1, size, 4) + offset
+            hits = _either(flag("above1"), flag("below1"), size, 4) + offset
         elif rule in ("WE4", "N2"):  # a run on one side (8 or 9 points)
-            hits = _either(above, below, size, size) + offset
+            hits = _either(flag("above"), flag("below"), size, size) + offset
         elif rule == "N3":
-            step = np.diff(zz)
-            hits = _either(step > 0, step < 0, size - 1, size - 1) + offset
+            hits = _either(flag("up"), flag("down"), size - 1, size - 1) + offset
         elif rule == "N4":
-            step = np.sign(np.diff(zz))
-            alternates = (step[1:] * step[:-1]) < 0
+            up, down = flag("up"), flag("down")
+            alternates = (up[1:] & down[:-1]) | (down[1:] & up[:-1])
             hits = np.flatnonzero(_windows(alternates, size - 2) == size - 2) + offset
         elif rule == "N7":
-            hits = np.flatnonzero(_windows(np.abs(zz) < 1, size) == size) + offset
+            within = ~(flag("above1") | flag("below1"))
+            hits = np.flatnonzero(_windows(within, size) == size) + offset
         else:  # N8
-            hits = np.flatnonzero(_windows(np.abs(zz) > 1, size) == size) + offset
-        add(rule, hits.astype(np.int64), size)
+            beyond = flag("above1") | flag("below1")
+            hits = np.flatnonzero(_windows(beyond, size) == size) + offset
+        found.add(rule, size, hits.astype(np.int64), description)
     return found
 
 
@@ -216,7 +262,7 @@ class ChartResult:
     center: Floats
     lcl: Floats
     ucl: Floats
-    violations: list[Violation]
+    violations: Violations
     companion: ChartResult | None = None  # the MR, R or S chart beside I or X̄
 
     def as_json(self) -> dict[str, object]:
@@ -297,13 +343,23 @@ class IndividualsChart:
         z = (values - self.center) / self.sigma if self.sigma > 0 else np.zeros(n)
         mr = np.abs(np.diff(values))
         k = constants(2)
-        companion = ChartResult("MR", mr, _full(self.mr_bar, len(mr)),
-                                _full(k.D3 * self.mr_bar, len(mr)),
-                                _full(k.D4 * self.mr_bar, len(mr)), [])  # fmt: skip
+        companion = ChartResult(
+            "MR",
+            mr,
+            _full(self.mr_bar, len(mr)),
+            _full(k.D3 * self.mr_bar, len(mr)),
+            _full(k.D4 * self.mr_bar, len(mr)),
+            Violations(),
+        )
         return ChartResult(
-            "I", values, _full(self.center, n), _full(self.center - 3 * self.sigma, n),
-            _full(self.center + 3 * self.sigma, n), run_rules(z, self.rules), companion,
-        )  # fmt: skip
+            "I",
+            values,
+            _full(self.center, n),
+            _full(self.center - 3 * self.sigma, n),
+            _full(self.center + 3 * self.sigma, n),
+            run_rules(z, self.rules),
+            companion,
+        )
 
 
 @dataclass
@@ -330,12 +386,23 @@ class XbarRChart:
         sigma_mean = k.A2 * self.r_bar / 3
         z = (means - self.center) / sigma_mean if sigma_mean > 0 else np.zeros(len(means))
         m = len(means)
-        companion = ChartResult("R", ranges, _full(self.r_bar, m), _full(k.D3 * self.r_bar, m),
-                                _full(k.D4 * self.r_bar, m), [])  # fmt: skip
-        return ChartResult("Xbar", means, _full(self.center, m),
-                           _full(self.center - 3 * sigma_mean, m),
-                           _full(self.center + 3 * sigma_mean, m), run_rules(z, self.rules),
-                           companion)  # fmt: skip
+        companion = ChartResult(
+            "R",
+            ranges,
+            _full(self.r_bar, m),
+            _full(k.D3 * self.r_bar, m),
+            _full(k.D4 * self.r_bar, m),
+            Violations(),
+        )
+        return ChartResult(
+            "Xbar",
+            means,
+            _full(self.center, m),
+            _full(self.center - 3 * sigma_mean, m),
+            _full(self.center + 3 * sigma_mean, m),
+            run_rules(z, self.rules),
+            companion,
+        )
 
 
 @dataclass
@@ -362,12 +429,23 @@ class XbarSChart:
         sigma_mean = k.A3 * self.s_bar / 3
         z = (means - self.center) / sigma_mean if sigma_mean > 0 else np.zeros(len(means))
         m = len(means)
-        companion = ChartResult("S", sds, _full(self.s_bar, m), _full(k.B3 * self.s_bar, m),
-                                _full(k.B4 * self.s_bar, m), [])  # fmt: skip
-        return ChartResult("Xbar", means, _full(self.center, m),
-                           _full(self.center - 3 * sigma_mean, m),
-                           _full(self.center + 3 * sigma_mean, m), run_rules(z, self.rules),
-                           companion)  # fmt: skip
+        companion = ChartResult(
+            "S",
+            sds,
+            _full(self.s_bar, m),
+            _full(k.B3 * self.s_bar, m),
+            _full(k.B4 * self.s_bar, m),
+            Violations(),
+        )
+        return ChartResult(
+            "Xbar",
+            means,
+            _full(self.center, m),
+            _full(self.center - 3 * sigma_mean, m),
+            _full(self.center + 3 * sigma_mean, m),
+            run_rules(z, self.rules),
+            companion,
+        )
 
 
 def _subgroups_of(n: int, subgroups: ArrayLike) -> Floats:
@@ -432,8 +510,14 @@ def attribute_chart(
         raise InvalidInput(f"attribute chart {kind!r}: expected p, np, c or u")
     sigma = (ucl - center) / 3
     z = np.divide(values - center, sigma, out=np.zeros(len(values)), where=sigma > 0)
-    return ChartResult(kind, values.astype(np.float64), center, lcl.astype(np.float64),
-                       ucl.astype(np.float64), run_rules(z, rules))  # fmt: skip
+    return ChartResult(
+        kind,
+        values.astype(np.float64),
+        center,
+        lcl.astype(np.float64),
+        ucl.astype(np.float64),
+        run_rules(z, rules),
+    )
 
 
 # -- time-weighted charts ------------------------------------------------------------------
@@ -471,8 +555,8 @@ class EwmaChart:
         )
         center = _full(self.mu0, len(values))
         out = np.flatnonzero((z > center + width) | (z < center - width))
-        violations = [Violation("EWMA", (int(k),), "EWMA statistic beyond its limit")
-                      for k in out]  # fmt: skip
+        violations = Violations()
+        violations.add("EWMA", 1, out, "EWMA statistic beyond its limit")
         return ChartResult("EWMA", z, center, center - width, center + width, violations)
 
 
@@ -501,10 +585,12 @@ class CusumChart:
             upper[i], lower[i] = hi, lo
         limit = self.h * self.sigma
         signals = np.flatnonzero((upper > limit) | (lower > limit))
-        violations = [Violation("CUSUM", (int(i),), "cumulative sum beyond h·sigma")
-                      for i in signals]  # fmt: skip
+        violations = Violations()
+        violations.add("CUSUM", 1, signals, "cumulative sum beyond h·sigma")
         n = len(values)
-        lower_chart = ChartResult("CUSUM-", lower, _full(0.0, n), _full(0.0, n),
-                                  _full(limit, n), [])  # fmt: skip
-        return ChartResult("CUSUM+", upper, _full(0.0, n), _full(0.0, n), _full(limit, n),
-                           violations, lower_chart)  # fmt: skip
+        lower_chart = ChartResult(
+            "CUSUM-", lower, _full(0.0, n), _full(0.0, n), _full(limit, n), Violations()
+        )
+        return ChartResult(
+            "CUSUM+", upper, _full(0.0, n), _full(0.0, n), _full(limit, n), violations, lower_chart
+        )
