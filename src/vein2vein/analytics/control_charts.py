@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -363,35 +364,46 @@ class IndividualsChart:
 
 
 @dataclass
-class XbarRChart:
-    """X̄-R: subgroup means with limits X̿ ± A2·R̄; ranges with D3·R̄ and D4·R̄."""
+class _SubgroupChart:
+    """X̄ with a dispersion chart beside it; the subclass says which dispersion (range or
+    standard deviation) and which constants turn its mean into limits."""
 
     rules: Sequence[str] = field(default_factory=lambda: tuple(RULES))
     center: float = math.nan
-    r_bar: float = math.nan
+    spread_bar: float = math.nan
     n: int = 0
+    spread_name = ""
 
-    def fit(self, subgroups: ArrayLike, exclude: Sequence[int] = ()) -> XbarRChart:
+    @staticmethod
+    def _spread(data: Floats) -> Floats:
+        raise NotImplementedError
+
+    @staticmethod
+    def _factors(k: Constants) -> tuple[float, float, float]:
+        """(mean factor, lower and upper dispersion factors): A2, D3, D4 or A3, B3, B4."""
+        raise NotImplementedError
+
+    def fit(self, subgroups: ArrayLike, exclude: Sequence[int] = ()) -> Self:
         data = _finite("subgroups", subgroups, ndim=2)
         kept = data[_kept(len(data), exclude)]
         self.n = data.shape[1]
         self.center = float(kept.mean())
-        self.r_bar = float(np.ptp(kept, axis=1).mean())
+        self.spread_bar = float(self._spread(kept).mean())
         return self
 
     def evaluate(self, subgroups: ArrayLike) -> ChartResult:
         data = _subgroups_of(self.n, subgroups)
-        k = constants(self.n)
-        means, ranges = data.mean(axis=1), np.ptp(data, axis=1)
-        sigma_mean = k.A2 * self.r_bar / 3
+        mean_factor, low, high = self._factors(constants(self.n))
+        means, spreads = data.mean(axis=1), self._spread(data)
+        sigma_mean = mean_factor * self.spread_bar / 3
         z = (means - self.center) / sigma_mean if sigma_mean > 0 else np.zeros(len(means))
         m = len(means)
         companion = ChartResult(
-            "R",
-            ranges,
-            _full(self.r_bar, m),
-            _full(k.D3 * self.r_bar, m),
-            _full(k.D4 * self.r_bar, m),
+            self.spread_name,
+            spreads,
+            _full(self.spread_bar, m),
+            _full(low * self.spread_bar, m),
+            _full(high * self.spread_bar, m),
             Violations(),
         )
         return ChartResult(
@@ -406,46 +418,41 @@ class XbarRChart:
 
 
 @dataclass
-class XbarSChart:
+class XbarRChart(_SubgroupChart):
+    """X̄-R: subgroup means with limits X̿ ± A2·R̄; ranges with D3·R̄ and D4·R̄."""
+
+    spread_name = "R"
+
+    @property
+    def r_bar(self) -> float:
+        return self.spread_bar
+
+    @staticmethod
+    def _spread(data: Floats) -> Floats:
+        return np.asarray(np.ptp(data, axis=1), dtype=np.float64)
+
+    @staticmethod
+    def _factors(k: Constants) -> tuple[float, float, float]:
+        return k.A2, k.D3, k.D4
+
+
+@dataclass
+class XbarSChart(_SubgroupChart):
     """X̄-S: subgroup means with limits X̿ ± A3·S̄; standard deviations with B3·S̄, B4·S̄."""
 
-    rules: Sequence[str] = field(default_factory=lambda: tuple(RULES))
-    center: float = math.nan
-    s_bar: float = math.nan
-    n: int = 0
+    spread_name = "S"
 
-    def fit(self, subgroups: ArrayLike, exclude: Sequence[int] = ()) -> XbarSChart:
-        data = _finite("subgroups", subgroups, ndim=2)
-        kept = data[_kept(len(data), exclude)]
-        self.n = data.shape[1]
-        self.center = float(kept.mean())
-        self.s_bar = float(kept.std(axis=1, ddof=1).mean())
-        return self
+    @property
+    def s_bar(self) -> float:
+        return self.spread_bar
 
-    def evaluate(self, subgroups: ArrayLike) -> ChartResult:
-        data = _subgroups_of(self.n, subgroups)
-        k = constants(self.n)
-        means, sds = data.mean(axis=1), data.std(axis=1, ddof=1)
-        sigma_mean = k.A3 * self.s_bar / 3
-        z = (means - self.center) / sigma_mean if sigma_mean > 0 else np.zeros(len(means))
-        m = len(means)
-        companion = ChartResult(
-            "S",
-            sds,
-            _full(self.s_bar, m),
-            _full(k.B3 * self.s_bar, m),
-            _full(k.B4 * self.s_bar, m),
-            Violations(),
-        )
-        return ChartResult(
-            "Xbar",
-            means,
-            _full(self.center, m),
-            _full(self.center - 3 * sigma_mean, m),
-            _full(self.center + 3 * sigma_mean, m),
-            run_rules(z, self.rules),
-            companion,
-        )
+    @staticmethod
+    def _spread(data: Floats) -> Floats:
+        return np.asarray(data.std(axis=1, ddof=1), dtype=np.float64)
+
+    @staticmethod
+    def _factors(k: Constants) -> tuple[float, float, float]:
+        return k.A3, k.B3, k.B4
 
 
 def _subgroups_of(n: int, subgroups: ArrayLike) -> Floats:
