@@ -66,7 +66,11 @@ class Capability:
         def iv(value: Interval | None) -> dict[str, float] | None:
             if value is None:
                 return None
-            return {"estimate": value.estimate, "low": value.low, "high": value.high}
+            return {
+                "estimate": float(value.estimate),
+                "low": float(value.low),
+                "high": float(value.high),
+            }
 
         return {
             "n": self.n,

@@ -231,6 +231,12 @@ PERMISSIONS: dict[str, Rule] = dict(
             summary="acknowledge a QC alert about a dose of the centre",
         ),
         _rule("qc.read", _EVERYONE, summary="see QC results, workload and certificates"),
+        # -- analytics (issue 7) ----------------------------------------------------------
+        _rule(
+            "spc.exclude",
+            {R.QA_REVIEWER, R.QC_ANALYST},
+            summary="leave a result out of a control chart's baseline, with a reason",
+        ),
         # -- orders and scans --------------------------------------------------------------
         _rule("order.create", {R.COORDINATOR}, summary="order a therapy for a patient"),
         _rule(

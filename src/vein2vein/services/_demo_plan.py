@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from vein2vein.domain.batch import TRANSITIONS, Action, BatchState
+from vein2vein.services._demo_biology import fitness, viability_drift
 from vein2vein.services._demo_qc import (
     FAILURES,
     QcAct,
@@ -176,6 +177,11 @@ class Journey:
     steps: list[Step] = field(default_factory=list)
     notable: Notable | None = None
 
+    @property
+    def age(self) -> int:
+        """Age at the order, in years."""
+        return self.ordered_at.year - self.year_of_birth
+
     def timed_steps(self) -> Iterator[tuple[datetime, int, Step]]:
         for index, step in enumerate(self.steps):
             yield self.ordered_at + step.offset, index, step
@@ -310,8 +316,17 @@ class _Path:
 
 
 def _journey_steps(
-    rng: random.Random, centre: str, plant: str, flavour: _Flavour, weight_kg: float
+    rng: random.Random,
+    centre: str,
+    plant: str,
+    flavour: _Flavour,
+    weight_kg: float,
+    *,
+    age: int,
+    phase: float,
 ) -> list[Step]:
+    """The steps of one patient's journey; ``age`` at the order, ``phase`` its place in the
+    demo period (0 = the start, 1 = now), for the signals of :mod:`._demo_biology`."""
     rapid = plant != CENTRAL_PLANT
     tc, ms = centre.lower(), plant.lower()
     nurse, qa, operator = f"apheresis.{tc}", f"qa.{ms}", f"operator.{ms}"
@@ -349,7 +364,7 @@ def _journey_steps(
         reason = rng.choice(_MATERIAL_REJECTIONS).format(v=rng.randint(55, 78))
         values = acceptance_values(
             rng, viability=rng.randint(90, 99), cd3_e9=round(rng.uniform(1.2, 6.0), 1),
-            hours_in_transit=in_transit,
+            cd3_percent=rng.uniform(22, 68), hours_in_transit=in_transit,
         )  # fmt: skip
         if "viability" in reason:
             values["viability"] = reason.split()[1]
@@ -368,7 +383,8 @@ def _journey_steps(
                          "limits; a second collection is not possible; agreed with the "
                          "treating physician")  # fmt: skip
         cd3 = round(rng.uniform(1.2, 6.0), 1)
-        values = acceptance_values(rng, viability=viability, cd3_e9=cd3,
+        cd3_percent = rng.uniform(22, 68)
+        values = acceptance_values(rng, viability=viability, cd3_e9=cd3, cd3_percent=cd3_percent,
                                    hours_in_transit=in_transit)  # fmt: skip
         path.qc(plan_acceptance(rng, received_at + 30 * MINUTE, received_at + review, values, ms))
         path.add(
@@ -398,12 +414,14 @@ def _journey_steps(
             bag_temperature_c=received.temperature_c or 5.0,
             accepted_viability=viability,
             cd3_cells_e9=cd3,
+            cd3_percent=float(values["cd3_percent"]),
+            fitness=fitness(cd3_percent=cd3_percent, viability=viability, age=age),
             operator=operator,
             second=f"operator2.{ms}",
             qa=qa,
             forced=flavour.record,
         )
-        _disposition(rng, path, flavour.disposition, centre, plant)
+        _disposition(rng, path, flavour.disposition, centre, plant, phase)
         path.steps += [
             Step(StepKind.RECORD, started + at, actor, record=act) for at, actor, act in acts
         ]
@@ -420,7 +438,7 @@ def _journey_steps(
 
 
 def _disposition(
-    rng: random.Random, path: _Path, disposition: str, centre: str, plant: str
+    rng: random.Random, path: _Path, disposition: str, centre: str, plant: str, phase: float
 ) -> None:
     rapid = plant != CENTRAL_PLANT
     tc, ms = centre.lower(), plant.lower()
@@ -429,7 +447,8 @@ def _disposition(
 
     def qc(story: str, failure: tuple[str, str] | None = None) -> timedelta:
         acts, ready = release_acts(rng, site=ms, centre=centre, completed=completed,
-                                   story=story, failure=failure)  # fmt: skip
+                                   story=story, failure=failure,
+                                   drift=viability_drift(plant, phase))  # fmt: skip
         path.qc(acts)
         return ready
 
@@ -629,9 +648,14 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
     taken: set[str] = set()
     journeys: list[Journey] = []
     window = (now - start).total_seconds()
+    def phase(at: datetime) -> float:
+        return min(1.0, max(0.0, (at - start).total_seconds() / window))
+
     for key in range(patients):
         ordered_at = start + timedelta(seconds=rng.randrange(int(window)))
-        journeys.append(_new_journey(rng, key, ordered_at, taken, _draw_flavour(rng)))
+        journeys.append(
+            _new_journey(rng, key, ordered_at, taken, _draw_flavour(rng), phase(ordered_at))
+        )
     journeys.sort(key=lambda j: j.ordered_at)
 
     pinned = journeys[-len(PINNED_STATES) :]
@@ -645,8 +669,9 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
         strict=True,
     ):
         journey.steps = _journey_steps(
-            rng, journey.centre, journey.plant, flavour, journey.weight_kg
-        )
+            rng, journey.centre, journey.plant, flavour, journey.weight_kg,
+            age=journey.age, phase=phase(journey.ordered_at),
+        )  # fmt: skip
         journey.notable = notable
     for journey, state in zip(pinned, PINNED_STATES, strict=True):
         _pin(rng, journey, state, now)
@@ -656,7 +681,7 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
         if final is S.REJECTED and rng.random() < 0.6:
             again = journey.ordered_at + offset + _between(rng, 3 * DAY, 14 * DAY)
             if again < now:
-                journeys.append(_reorder(rng, len(journeys), journey, again))
+                journeys.append(_reorder(rng, len(journeys), journey, again, phase(again)))
     for key, journey in enumerate(sorted(journeys, key=lambda j: j.ordered_at)):
         journey.key = key
     journeys.sort(key=lambda j: j.key)
@@ -677,6 +702,7 @@ def _new_journey(
     ordered_at: datetime,
     taken: set[str],
     flavour: _Flavour,
+    phase: float,
 ) -> Journey:
     young = rng.random() < 0.12  # children and young adults with B-cell ALL
     age = rng.randint(4, 25) if young else rng.randint(30, 80)  # when ordered
@@ -698,7 +724,7 @@ def _new_journey(
         centre=centre,
         plant=plant,
         ordered_at=ordered_at,
-        steps=_journey_steps(rng, centre, plant, flavour, round(weight, 1)),
+        steps=_journey_steps(rng, centre, plant, flavour, round(weight, 1), age=age, phase=phase),
     )
 
 
@@ -722,7 +748,9 @@ def _pin(rng: random.Random, journey: Journey, state: BatchState, now: datetime)
     }.get(state, "release")
     record, notable = _PINNED_RECORDS.get(state, (RecordFlavour(), None))
     flavour = _Flavour(disposition=disposition, hold=state is S.ON_HOLD, record=record)
-    journey.steps = _journey_steps(rng, journey.centre, journey.plant, flavour, journey.weight_kg)
+    journey.steps = _journey_steps(
+        rng, journey.centre, journey.plant, flavour, journey.weight_kg, age=journey.age, phase=1.0
+    )
     states = _states(journey.steps)
     entered = states.index(state)
     since = journey.steps[entered].offset
@@ -739,7 +767,9 @@ def _pin(rng: random.Random, journey: Journey, state: BatchState, now: datetime)
         journey.notable = notable
 
 
-def _reorder(rng: random.Random, key: int, first: Journey, ordered_at: datetime) -> Journey:
+def _reorder(
+    rng: random.Random, key: int, first: Journey, ordered_at: datetime, phase: float
+) -> Journey:
     """The same patient ordered again after a rejection: a new collection, a new batch."""
     flavour = _draw_flavour(rng)
     flavour = replace(flavour, reject_material=False)
@@ -753,5 +783,13 @@ def _reorder(rng: random.Random, key: int, first: Journey, ordered_at: datetime)
         centre=first.centre,
         plant=first.plant,
         ordered_at=ordered_at,
-        steps=_journey_steps(rng, first.centre, first.plant, flavour, weight),
+        steps=_journey_steps(
+            rng,
+            first.centre,
+            first.plant,
+            flavour,
+            weight,
+            age=ordered_at.year - first.year_of_birth,
+            phase=phase,
+        ),
     )

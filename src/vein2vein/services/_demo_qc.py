@@ -14,6 +14,7 @@ growth: the treating centre is alerted and acknowledges).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,8 +22,9 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 
-from vein2vein.domain.specification import Specification
+from vein2vein.domain.specification import Kind, Specification
 from vein2vein.formats.spec import parse_spec
+from vein2vein.services._demo_biology import RELEASE_VIABILITY
 
 __all__ = [
     "ACCEPTANCE",
@@ -30,6 +32,7 @@ __all__ = [
     "QcAct",
     "QcKind",
     "acceptance_values",
+    "charted",
     "release_acts",
     "spec",
     "spec_text",
@@ -79,10 +82,14 @@ Planned = tuple[timedelta, str, QcAct]  # offset from the order, actor, act
 
 
 def acceptance_values(
-    rng: random.Random, *, viability: int, cd3_e9: float, hours_in_transit: float
+    rng: random.Random,
+    *,
+    viability: int,
+    cd3_e9: float,
+    cd3_percent: float,
+    hours_in_transit: float,
 ) -> dict[str, str]:
     """The apheresis's results as typed: consistent with what the record will show."""
-    cd3_percent = rng.uniform(22, 68)
     tnc = max(cd3_e9 / (cd3_percent / 100) * rng.uniform(0.95, 1.05), 2.2)
     return {
         "tnc": f"{tnc:.2f}",
@@ -127,16 +134,29 @@ def plan_acceptance(
     return out
 
 
-# Release results that conform, drawn around a realistic mean.
-def _conforming(rng: random.Random) -> dict[str, str]:
+def charted(attribute: str) -> bool:
+    """Whether a release attribute has numbers (a control chart)."""
+    return any(
+        a.name == attribute and a.kind in (Kind.NUMERIC, Kind.MULTI)
+        for a in spec(RELEASE).attributes
+    )
+
+
+# Release results that conform, drawn around a realistic mean; ``drift`` percentage points
+# of viability lost at a drifting site (_demo_biology).
+def _conforming(rng: random.Random, drift: float) -> dict[str, str]:
+    mean, sd = RELEASE_VIABILITY
+    potency = rng.gauss(1500, 260)
     return {
-        "viability": str(rng.randint(78, 96)),
-        "car_percent": str(rng.randint(24, 61)),
-        "dose": f"{rng.uniform(0.7, 2.2):.2f}",
-        "vcn": f"{rng.uniform(1.1, 3.4):.1f}",
+        "viability": str(round(min(97.0, max(72.0, rng.gauss(mean - drift, sd))))),
+        "car_percent": str(round(min(61.0, max(24.0, rng.gauss(42, 6))))),
+        "dose": f"{min(2.2, max(0.7, rng.gauss(1.45, 0.25))):.2f}",
+        "vcn": f"{min(3.4, max(1.1, rng.gauss(2.2, 0.4))):.1f}",
         "identity": "detected",
-        "potency": ", ".join(str(rng.randint(700, 2400)) for _ in range(3)),
-        "endotoxin": f"{rng.uniform(0.05, 0.9):.2f}",
+        "potency": ", ".join(
+            str(round(min(2400.0, max(700.0, potency * rng.gauss(1, 0.06))))) for _ in range(3)
+        ),
+        "endotoxin": f"{min(0.9, max(0.05, math.exp(rng.gauss(math.log(0.3), 0.35)))):.2f}",
         "mycoplasma": "not detected",
         "sterility_rapid": "no growth",
         "sterility_culture": "no growth",
@@ -162,6 +182,7 @@ def release_acts(
     completed: timedelta,
     story: str,
     failure: tuple[str, str] | None = None,
+    drift: float = 0.0,
 ) -> tuple[list[Planned], timedelta]:
     """The release QC of a batch whose processing completes at ``completed``: what is done,
     and the earliest offset at which its disposition may follow.
@@ -176,7 +197,7 @@ def release_acts(
     release = spec(RELEASE)
     drawn = completed + rng.randint(15, 50) * MINUTE
     out: list[Planned] = [(drawn, analyst, QcAct(QcKind.SAMPLE, stage="release"))]
-    values = _conforming(rng)
+    values = _conforming(rng, drift)
     if failure is not None:
         values[failure[0]] = failure[1]
     conditional = story in ("conditional", "cond-fail")

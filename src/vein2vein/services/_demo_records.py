@@ -253,6 +253,8 @@ def plan_record(
     bag_temperature_c: float,
     accepted_viability: float,
     cd3_cells_e9: float,
+    cd3_percent: float,
+    fitness: float,
     operator: str,
     second: str,
     qa: str,
@@ -261,10 +263,11 @@ def plan_record(
     """Every act on the batch record of one batch, as (time after start-processing, who,
     what), in time order. ``duration`` is the time from start- to complete-processing;
     the starting material was accepted with ``accepted_viability`` % and ``cd3_cells_e9``
-    CD3+ cells (1e9); the bag arrived at ``bag_temperature_c``."""
+    CD3+ cells (1e9) making ``cd3_percent`` % of its nucleated cells; the bag arrived at
+    ``bag_temperature_c``; ``fitness`` moves the fold expansion (_demo_biology)."""
     entries = _schedule(rng, process, duration)
     _typical_values(rng, process, entries, weight_kg, bag_temperature_c, accepted_viability,
-                    cd3_cells_e9)  # fmt: skip
+                    cd3_cells_e9, cd3_percent, fitness)  # fmt: skip
     taken: set[tuple[str, int, str]] = set()
     _excursions(rng, process, entries, forced.excursion, taken)
     _out_of_par(rng, process, entries, forced.out_of_par, taken)
@@ -364,27 +367,33 @@ def _typical_values(
     bag_temperature_c: float,
     accepted_viability: float,
     cd3_cells_e9: float,
+    cd3_percent: float,
+    fitness: float,
 ) -> None:
-    """Values of a batch that went to plan, each inside its NOR; what depends on what
-    (counts on the order's acceptance, growth to harvest, dose on weight) hangs together."""
+    """Values of a batch that went to plan; what depends on what (counts on the order's
+    acceptance, growth on the patient's cells, dose on growth and weight) hangs together.
+    A poor expansion for a heavy patient makes less than the target dose (a dose below the
+    normal range, commented), never less than the proven acceptable range allows."""
     rapid = process.process == RAPID
     spec = process.step("harvest_formulation").parameter
     seeded = round(_gauss(rng, 100, 6, 86, 114))
     nor = spec("fold_expansion").nor
     low, high = nor.low or 1.0, nor.high or 100.0
-    fold = math.exp(rng.gauss(math.log(math.sqrt(low * high)), 0.35))
-    fold = min(high * 0.85, max(low * 1.3, fold))
+    fold = math.exp(rng.gauss(math.log(math.sqrt(low * high)) + fitness, 0.3))
+    final_low = spec("final_cells").nor.low or 0.0
+    fold = min(high * 0.85, max(low * 1.05, final_low * 1.03 * 1000 / seeded, fold))
     car_nor = spec("car_positive_percent").nor
     car = _gauss(rng, ((car_nor.low or 0) + (car_nor.high or 100)) / 2 - 3,
                  ((car_nor.high or 100) - (car_nor.low or 0)) / 6,
                  (car_nor.low or 0) + 2, (car_nor.high or 100) - 2)  # fmt: skip
-    dose = (spec("dose_per_kg").target or 1.0) * rng.uniform(0.96, 1.04)
+    dose_param = spec("dose_per_kg")
+    dose = (dose_param.target or 1.0) * rng.uniform(0.96, 1.04)
     final = fold * seeded / 1000  # 1e9 cells
     needed = 1.3 * dose * weight_kg / (car / 100) / 1000  # enough CAR+ cells for the dose
-    final = min(max(final, needed), high * 0.9 * seeded / 1000)
     short = final < needed  # a heavy patient, a poor expansion: the dose is what there is
     if short:
-        dose = final * 1000 * car / 100 / 1.3 / weight_kg
+        dose = max(final * 1000 * car / 100 / 1.3 / weight_kg, (dose_param.par.low or 0) * 1.15)
+        final = max(final, 1.3 * dose * weight_kg / (car / 100) / 1000)
     days = [e for e in entries if e.day is not None]
     growth_start = seeded / 1000 * rng.uniform(1.1, 1.6)
     for entry in entries:
@@ -392,7 +401,7 @@ def _typical_values(
         match entry.step_id:
             case "receipt":
                 tnc_low = (3.0 if rapid else 5.0) * 1.05
-                tnc = rng.uniform(max(tnc_low, cd3_cells_e9 / 0.75), min(28.0, cd3_cells_e9 / 0.2))
+                tnc = max(tnc_low, cd3_cells_e9 / (cd3_percent / 100))
                 v = {
                     "bag_temperature_c": min(7.9, max(2.1, bag_temperature_c +
                                                       rng.uniform(-0.4, 0.6))),

@@ -27,7 +27,17 @@ from vein2vein.domain.identity import ChainOfIdentityId
 from vein2vein.domain.people import Role
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.process import Outcome
-from vein2vein.services import auth, execution, materials, mbr, people, qc, queries, specs
+from vein2vein.services import (
+    analytics,
+    auth,
+    execution,
+    materials,
+    mbr,
+    people,
+    qc,
+    queries,
+    specs,
+)
 from vein2vein.services import batches as svc
 from vein2vein.services._demo_plan import (
     MIN_PATIENTS,
@@ -39,7 +49,7 @@ from vein2vein.services._demo_plan import (
     plan_network,
     process_of,
 )
-from vein2vein.services._demo_qc import QcAct, QcKind, spec, spec_text
+from vein2vein.services._demo_qc import QcAct, QcKind, charted, spec, spec_text
 from vein2vein.services._demo_records import (
     MBR_FILES,
     VECTOR_TITRE,
@@ -412,6 +422,14 @@ class _Player:
             reference = self.investigations[(key, act.stage, act.attribute)]
             qc.conclude_oos(uow, who, reference, outcome=act.outcome, conclusion=act.text,
                             signing=signing)  # fmt: skip
+            # A confirmed OOS is a known special cause: out of its chart's baseline.
+            if act.outcome == "confirmed" and charted(act.attribute):
+                analytics.exclude_from_baseline(
+                    self.app, who.actor, self.results[(key, act.stage, act.attribute)],
+                    reason=f"confirmed OOS ({reference}): an assignable cause, not the "
+                    "process's common variation",
+                )  # fmt: skip
+                self.counts["baseline exclusions"] += 1
         elif act.kind is QcKind.REVIEW:
             qc.review_record(uow, who, lot, comment=act.text, signing=signing)
         elif act.kind is QcKind.REQUEST:

@@ -443,6 +443,17 @@ qc_exception = sa.Table(
     sa.Column("signed_at", UTCDateTime, nullable=False),
 )
 
+# A result left out of a control chart's baseline (phase I), with the reason recorded; the
+# point stays on the chart, marked. Written once, never changed (append-only).
+spc_exclusion = sa.Table(
+    "spc_exclusion",
+    metadata,
+    sa.Column("result_id", sa.Integer, sa.ForeignKey("test_result.id"), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("excluded_by", sa.String(50), nullable=False),
+    sa.Column("excluded_at", UTCDateTime, nullable=False),
+)
+
 # A conditional release waits for its pending results: FINAL when they conform, FAILED when
 # one does not (the treating centre is alerted).
 conditional_release = sa.Table(
