@@ -24,9 +24,11 @@ The shape (see ``examples/spec/*.yaml``)::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
+import yaml
 from pydantic import Field, field_validator
 
 from vein2vein.domain.errors import InvalidInput
@@ -184,3 +186,46 @@ def load_spec(path: Path) -> Specification:
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
     return parse_spec(text, str(path))
+
+
+def with_limits(
+    text: str,
+    attribute: str,
+    *,
+    low: float | None,
+    high: float | None,
+    version: int,
+    note: str,
+) -> str:
+    """The specification ``text`` as a new ``version`` in which ``attribute`` has the limits
+    ``low``/``high`` (None: no limit on that side), with ``note`` as a comment on top. Every
+    other line, comments included, is kept; the result is checked by :func:`parse_spec`."""
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict) or attribute not in (data.get("attributes") or {}):
+        raise InvalidInput(f"specification: no attribute {attribute!r}")
+    entry = dict(data["attributes"][attribute])
+    entry.pop("min", None)
+    entry.pop("max", None)
+    if low is not None:
+        entry["min"] = low
+    if high is not None:
+        entry["max"] = high
+    flow = yaml.safe_dump(
+        {attribute: entry}, default_flow_style=True, sort_keys=False, width=10_000,
+        allow_unicode=True,
+    ).strip()  # fmt: skip
+    lines = text.splitlines()
+    line = re.compile(rf"^(\s+){re.escape(attribute)}\s*:")
+    at = next((i for i, x in enumerate(lines) if line.match(x)), None)
+    version_at = next((i for i, x in enumerate(lines) if re.match(r"^version\s*:", x)), None)
+    if at is None or version_at is None or not lines[at].rstrip().endswith("}"):
+        raise InvalidInput(
+            f"specification: {attribute} is not written on one line; edit the file by hand"
+        )
+    indent = line.match(lines[at]).group(1)  # type: ignore[union-attr]
+    lines[at] = indent + flow[1:-1]  # "{name: {...}}" → "name: {...}"
+    lines[version_at] = f"version: {version}"
+    notes = [f"# {part}" for part in note.splitlines() if part.strip()]
+    result = "\n".join(notes + lines) + "\n"
+    parse_spec(result, f"{attribute} with new limits")  # refused here if anything is wrong
+    return result

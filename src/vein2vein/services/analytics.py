@@ -15,7 +15,7 @@ judged against those limits by the run rules.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,7 +33,9 @@ from vein2vein.analytics.control_charts import (
 from vein2vein.domain.errors import InvalidInput, NotFound, RuleViolation
 from vein2vein.domain.events import Event
 from vein2vein.domain.people import Actor
+from vein2vein.domain.process import Range
 from vein2vein.domain.specification import Attribute, Kind, Stage
+from vein2vein.formats.table import Column
 from vein2vein.services.app import App
 from vein2vein.services.authorise import authorise, require
 from vein2vein.services.specs import effective_spec
@@ -48,10 +50,13 @@ __all__ = [
     "Series",
     "Signal",
     "capability_of",
+    "capability_of_series",
+    "chart_of",
     "control_chart",
     "exclude_from_baseline",
     "numeric_attributes",
     "series",
+    "series_from_column",
     "signals",
 ]
 
@@ -234,11 +239,51 @@ def capability_of(
     """Capability against the effective specification's limits (points excluded from the
     baseline are left out here too)."""
     s = series(app, by, product=product, stage=stage, attribute=attribute, site=site)
+    return capability_of_series(s)
+
+
+def capability_of_series(s: Series) -> CapabilityView:
     limits = s.attribute.limits
     if limits.low is None and limits.high is None:
-        raise InvalidInput(f"{attribute}: the specification gives no limit to compare with")
+        raise InvalidInput(
+            f"{s.attribute.name}: no specification limit to compare with (give --lsl or --usl)"
+        )
     kept = s.values[(s.points["excluded"] == "").to_numpy()]
     return CapabilityView(s, capability(kept, lsl=limits.low, usl=limits.high))
+
+
+def series_from_column(
+    column: Column,
+    *,
+    lsl: float | None = None,
+    usl: float | None = None,
+    exclude: Mapping[int, str] | None = None,
+) -> Series:
+    """A user's own data (formats/table.py) as a series: ``exclude`` maps a point's index
+    (0-based) to the reason it is left out of the baseline."""
+    excluded = dict(exclude or {})
+    n = len(column.values)
+    for index, why in excluded.items():
+        if not 0 <= index < n:
+            raise InvalidInput(f"excluded point {index + 2}: the file has rows 2 to {n + 1}")
+        if len((why or "").strip()) < 3:
+            raise InvalidInput(f"excluded point {index + 2}: give the reason it is left out")
+    if lsl is not None and usl is not None and lsl >= usl:
+        raise InvalidInput(f"lsl {lsl:g} is not below usl {usl:g}")
+    attribute = Attribute(
+        column.name, column.name, "user data", Kind.NUMERIC, limits=Range(lsl, usl)
+    )
+    points = pd.DataFrame(
+        {
+            "result_id": range(-1, -n - 1, -1),
+            "lot": list(column.labels),
+            "site": list(column.groups),
+            "value": np.asarray(column.values, dtype=np.float64),
+            "tested_at": pd.NaT,
+            "excluded": [excluded.get(i, "").strip() for i in range(n)],
+        }
+    )
+    return Series("", "", attribute, None, points)
 
 
 @dataclass(frozen=True)

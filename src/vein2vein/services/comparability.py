@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -57,6 +58,7 @@ class Comparison:
     attributes: dict[str, Attribute]  # by name, for titles and units
     values: dict[str, tuple[list[float], list[float]]]  # attribute → (reference, test)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (attribute, why)
+    since: datetime | None = None
 
     @property
     def equivalent(self) -> bool:
@@ -73,15 +75,19 @@ def compare_groups(
     group: str = "site",
     stage: str = "release",
     attributes: Sequence[str] | None = None,
+    margin: float | None = None,
     margin_sd: float = 1.5,
     alpha: float = 0.05,
     k: float = 3.0,
+    since: datetime | None = None,
 ) -> Comparison:
     """Compare the ``test`` group with the ``reference`` group (two manufacturing sites, or
     two processes) on every numeric attribute of the effective ``stage`` specification (or
-    the ``attributes`` named). The equivalence margin is ``margin_sd`` × the reference SD,
-    stated in each row. An attribute with fewer than 3 results in a group is skipped with
-    the reason."""
+    the ``attributes`` named). The equivalence margin is ``margin`` when given (in the
+    attribute's unit, for one attribute), else ``margin_sd`` × the reference SD, stated in
+    each row. Results excluded from their chart's baseline with a recorded reason are left
+    out. An attribute with fewer than 3 results in a group is skipped with
+    the reason. ``since``: only results tested from then on (e.g. since a process change)."""
     require(by, "qc.read")
     if group not in GROUPS:
         raise InvalidInput(f"group {group!r}: expected one of {', '.join(GROUPS)}")
@@ -94,8 +100,14 @@ def compare_groups(
     with app.reader() as connection:
         _, spec = effective_spec(SpecRepository(connection), product, stage_)
         frame = frames.results_frame(connection, product=product, stage=stage)
+        excluded = frames.exclusions(connection)
+    # A result excluded with a recorded reason (a confirmed OOS, a known special cause) says
+    # nothing about the process's common variation: it is left out here as in the charts.
+    frame = frame[~frame["result_id"].isin(list(excluded))]
     numeric = {a.name: a for a in spec.attributes if a.kind in (Kind.NUMERIC, Kind.MULTI)}
     chosen = list(attributes) if attributes else list(numeric)
+    if margin is not None and len(chosen) != 1:
+        raise InvalidInput("a margin in the attribute's unit applies to one attribute: name it")
     unknown = [a for a in chosen if a not in numeric]
     if unknown:
         raise InvalidInput(
@@ -103,6 +115,8 @@ def compare_groups(
             f"expected among {', '.join(numeric)}"
         )
     frame = frame.drop_duplicates(subset=["lot", "attribute"], keep="last")
+    if since is not None:
+        frame = frame[frame["tested_at"] >= pd.Timestamp(since)]
     known = sorted(str(g) for g in frame[group].dropna().unique())
     for name in (reference, test):
         if name not in known:
@@ -124,7 +138,7 @@ def compare_groups(
             rows.append(compare_attribute(name, ref, tst, margin_sd=margin_sd, alpha=alpha, k=k))
         except InvalidInput as exc:
             skipped.append((name, str(exc)))
-    return Comparison(product, stage, group, reference, test, rows, numeric, values, skipped)
+    return Comparison(product, stage, group, reference, test, rows, numeric, values, skipped, since)
 
 
 # -- starting material → outcome ---------------------------------------------------------

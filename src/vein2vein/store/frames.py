@@ -43,6 +43,7 @@ RESULT_COLUMNS = (
     "lot",
     "product",
     "site",
+    "state",
     "process",
     "process_version",
     "stage",
@@ -69,7 +70,8 @@ def results_frame(
 ) -> pd.DataFrame:
     """Verified, standing QC results with a number, one row each, oldest test first.
 
-    Columns: :data:`RESULT_COLUMNS` (``value`` is the reported number; ``process`` and
+    Columns: :data:`RESULT_COLUMNS` (``value`` is the reported number, ``state`` the batch's
+    state now; ``process`` and
     ``process_version`` are the batch record's, empty before processing started)."""
     r, b, s, rec = t.test_result, t.batch, t.qc_sample, t.batch_record
     query = (
@@ -78,6 +80,7 @@ def results_frame(
             r.c.lot,
             b.c.product,
             b.c.manufacturing_site.label("site"),
+            b.c.state,
             rec.c.process,
             rec.c.process_version,
             s.c.stage,
