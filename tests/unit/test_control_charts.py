@@ -3,10 +3,16 @@ to break it and on a near miss that must not."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from vein2vein.analytics import control_charts
 from vein2vein.analytics.control_charts import (
+    RULES,
     CusumChart,
     EwmaChart,
     IndividualsChart,
@@ -143,3 +149,102 @@ def test_cusum_accumulates_beyond_the_reference_value_and_signals_past_h() -> No
     result = chart.evaluate([10.0, 11.5, 11.5, 11.5, 11.5, 11.5])
     assert result.values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert [v.points for v in result.violations] == [(5,)]  # 5 > h·σ = 4
+
+
+# -- run rules against their wording -------------------------------------------------------
+# run_rules works on blocks of flags with shifted ANDs and int8 sums; these tests hold it to
+# a reference that reads each rule's window as the rule is worded, one window at a time.
+
+
+def broken(rule: str, w: list[float]) -> bool:
+    """Whether the window ``w`` (as long as the rule's) breaks ``rule``, point by point."""
+    rises = [b > a for a, b in pairwise(w)]
+    falls = [b < a for a, b in pairwise(w)]
+    if rule in ("WE1", "N1"):
+        return w[0] > 3 or w[0] < -3
+    if rule in ("WE2", "N5"):
+        return sum(x > 2 for x in w) >= 2 or sum(x < -2 for x in w) >= 2
+    if rule in ("WE3", "N6"):
+        return sum(x > 1 for x in w) >= 4 or sum(x < -1 for x in w) >= 4
+    if rule in ("WE4", "N2"):
+        return all(x > 0 for x in w) or all(x < 0 for x in w)
+    if rule == "N3":
+        return all(rises) or all(falls)
+    if rule == "N4":
+        turns = zip(rises, falls, rises[1:], falls[1:], strict=False)
+        return all((r1 and f2) or (f1 and r2) for r1, f1, r2, f2 in turns)
+    if rule == "N7":
+        return all(-1 <= x <= 1 for x in w)
+    assert rule == "N8"
+    return all(x > 1 or x < -1 for x in w)
+
+
+def reference(z: list[float], rule: str, ending: range | None = None) -> list[int]:
+    """The end of every window of ``z`` that breaks ``rule`` (only those in ``ending``)."""
+    size = RULES[rule][0]
+    ends = range(size - 1, len(z)) if ending is None else ending
+    return [end for end in ends if end >= size - 1 and broken(rule, z[end - size + 1 : end + 1])]
+
+
+# Points on and either side of every threshold, and runs, trends and alternations long enough
+# to break the rules and short enough to miss them by one.
+_LEVELS = [-3.5, -3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+_point = st.one_of(
+    st.sampled_from(_LEVELS),
+    st.floats(-4, 4, allow_nan=False),
+    st.sampled_from([1.0, 2.0, 3.0]).map(lambda t: float(np.nextafter(t, 9))),
+)
+
+
+@st.composite
+def _segment(draw: st.DrawFn) -> list[float]:
+    kind = draw(st.sampled_from(["noise", "side", "trend", "zigzag", "beyond", "within"]))
+    length = draw(st.integers(0, 17))
+    if kind == "noise":
+        return draw(st.lists(_point, min_size=length, max_size=length))
+    if kind == "side":  # a run on one side, sometimes broken by a zero
+        sign = draw(st.sampled_from([-1.0, 1.0]))
+        return [sign * abs(x) for x in draw(st.lists(_point, min_size=length, max_size=length))]
+    if kind == "trend":  # rising or falling, sometimes with a tie
+        steps = [draw(st.sampled_from([0.0, 0.1, 0.3, 1.0])) for _ in range(length)]
+        start, sign = draw(_point), draw(st.sampled_from([-1.0, 1.0]))
+        return [start + sign * total for total in np.cumsum([0.0, *steps]).tolist()]
+    if kind == "zigzag":  # up and down, sometimes a tie or a second step the same way
+        a, b = draw(_point), draw(_point)
+        return [a if i % 2 else b for i in range(length)]
+    if kind == "beyond":
+        return [draw(st.sampled_from([-1.5, 1.5, -1.0, 1.0, 2.5])) for _ in range(length)]
+    return [draw(st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5])) for _ in range(length)]
+
+
+_series = st.lists(_segment(), max_size=8).map(lambda parts: [x for p in parts for x in p])
+
+
+@settings(max_examples=300, deadline=None)
+@given(z=_series, block=st.sampled_from([1, 2, 3, 5, 16, 64, 1 << 15]))
+def test_every_rule_finds_exactly_the_windows_its_wording_describes(
+    z: list[float], block: int
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:  # small blocks: windows across their joins
+        patch.setattr(control_charts, "_BLOCK", block)
+        found = run_rules(z)
+    for rule, (size, _) in RULES.items():
+        windows = [v.points for v in found if v.rule == rule]
+        assert [w[-1] for w in windows] == reference(z, rule), rule
+        assert all(w == tuple(range(w[-1] - size + 1, w[-1] + 1)) for w in windows)
+
+
+def test_a_long_series_gives_the_reference_answer_across_its_block_joins() -> None:
+    rng = np.random.default_rng(20261124)
+    block = control_charts._BLOCK
+    z = rng.normal(0, 1.2, 3 * block + 100)
+    for join in (block, 2 * block):  # a trend, a run and a zigzag across each join
+        z[join - 8 : join + 4] = np.linspace(-1.5, 2.5, 12)
+        z[join - 20 : join - 10] = 0.5
+        z[join + 5 : join + 25] = np.tile([1.6, -1.2], 10)
+    found = list(run_rules(z))
+    for rule in RULES:
+        for join in (block, 2 * block):
+            near = range(join - 40, join + 40)
+            ends = [v.points[-1] for v in found if v.rule == rule and v.points[-1] in near]
+            assert ends == reference(z.tolist(), rule, near), (rule, join)

@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -141,14 +141,6 @@ RULES: dict[str, tuple[int, str]] = {
 }
 
 
-def _windows(flags: NDArray[np.bool_], size: int) -> NDArray[np.int8]:
-    """Per window of ``size`` consecutive points (ending at each index ≥ size-1), the
-    count of flagged points (windows are at most 15 long: int8 sums are exact and fast)."""
-    if len(flags) < size:
-        return np.zeros(0, dtype=np.int8)
-    return np.convolve(flags.view(np.int8), np.ones(size, dtype=np.int8), "valid")
-
-
 class Violations:
     """The violations found, kept as the end index of each window per rule (a million
     points can break a rule tens of thousands of times); iterating gives
@@ -184,6 +176,15 @@ class Violations:
         return np.unique((ends[:, None] - np.arange(size)[None, :]).ravel())
 
 
+# The aliases are one test: WE1/N1, WE2/N5 and WE3/N6 share their hits.
+_TEST = {"N1": "WE1", "N5": "WE2", "N6": "WE3"}
+# Points are tested in blocks that stay in the cache, each with the points that complete the
+# windows starting in it, every flag written into buffers made once per call: fresh arrays
+# of a million points, or freed and trimmed ones, cost page faults that were half the time.
+_BLOCK = 1 << 15
+_OVERLAP = max(size for size, _ in RULES.values()) - 1
+
+
 def run_rules(z: ArrayLike, rules: Sequence[str] = tuple(RULES)) -> Violations:
     """The violations of ``rules`` among standardized points ``z`` ((x - center) / sigma).
 
@@ -195,60 +196,124 @@ def run_rules(z: ArrayLike, rules: Sequence[str] = tuple(RULES)) -> Violations:
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         raise InvalidInput(f"run rules {unknown}: expected among {', '.join(RULES)}")
-    flags: dict[str, NDArray[np.bool_]] = {}
-
-    def flag(name: str) -> NDArray[np.bool_]:  # each comparison made once for all rules
-        if name not in flags:
-            flags[name] = {
-                "above": lambda: zz > 0,
-                "below": lambda: zz < 0,
-                "above1": lambda: zz > 1,
-                "below1": lambda: zz < -1,
-                "above2": lambda: zz > 2,
-                "below2": lambda: zz < -2,
-                "beyond3": lambda: np.abs(zz) > 3,
-                "up": lambda: np.diff(zz) > 0,
-                "down": lambda: np.diff(zz) < 0,
-            }[name]()
-        return flags[name]
-
+    tests = dict.fromkeys(_TEST.get(rule, rule) for rule in rules)
+    parts: dict[str, list[NDArray[np.int64]]] = {test: [] for test in tests}
+    block = _Block(min(len(zz), _BLOCK + _OVERLAP))
+    for start in range(0, len(zz), _BLOCK):
+        block.load(zz[start : start + _BLOCK + _OVERLAP], _BLOCK)
+        for test in tests:
+            parts[test].append(block.ends(test) + start)
     found = Violations()
     for rule in rules:
         size, description = RULES[rule]
-        offset = size - 1
-        if rule in ("WE1", "N1"):
-            hits = np.flatnonzero(flag("beyond3"))
-        elif rule in ("WE2", "N5"):
-            hits = _either(flag("above2"), flag("below2"), size, 2) + offset
-        elif rule in ("WE3", "N6"):
-            hits = _either(flag("above1"), flag("below1"), size, 4) + offset
-        elif rule in ("WE4", "N2"):  # a run on one side (8 or 9 points)
-            hits = _either(flag("above"), flag("below"), size, size) + offset
-        elif rule == "N3":
-            hits = _either(flag("up"), flag("down"), size - 1, size - 1) + offset
-        elif rule == "N4":
-            up, down = flag("up"), flag("down")
-            alternates = (up[1:] & down[:-1]) | (down[1:] & up[:-1])
-            hits = np.flatnonzero(_windows(alternates, size - 2) == size - 2) + offset
-        elif rule == "N7":
-            within = ~(flag("above1") | flag("below1"))
-            hits = np.flatnonzero(_windows(within, size) == size) + offset
-        else:  # N8
-            beyond = flag("above1") | flag("below1")
-            hits = np.flatnonzero(_windows(beyond, size) == size) + offset
-        found.add(rule, size, hits.astype(np.int64), description)
+        ends = parts[_TEST.get(rule, rule)]
+        found.add(rule, size, np.concatenate(ends) if ends else np.zeros(0, np.int64), description)
     return found
 
 
-def _either(
-    high: NDArray[np.bool_], low: NDArray[np.bool_], size: int, at_least: int
-) -> NDArray[np.int64]:
-    """Window starts where at least ``at_least`` of ``size`` flags are on one same side."""
-    ends = np.union1d(
-        np.flatnonzero(_windows(high, size) >= at_least),
-        np.flatnonzero(_windows(low, size) >= at_least),
-    )
-    return ends.astype(np.int64)
+Flags = NDArray[np.bool_]
+_COMPARE = {
+    "above": (np.greater, 0),
+    "below": (np.less, 0),
+    "above1": (np.greater, 1),
+    "below1": (np.less, -1),
+    "above2": (np.greater, 2),
+    "below2": (np.less, -2),
+    "above3": (np.greater, 3),
+    "below3": (np.less, -3),
+}
+
+
+class _Block:
+    """The run-rule tests over one block of points at a time: each comparison, run and
+    count made once per block (WE4 and N2 share their runs of 8), into buffers kept from
+    block to block."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._buffers: dict[str, NDArray[np.bool_ | np.int8]] = {}
+        self._made: dict[str, Flags] = {}
+        self.z: Floats = np.zeros(0)
+        self.starts = 0
+
+    def load(self, z: Floats, starts: int) -> None:
+        """Test ``z`` next, reporting the windows that start before ``starts``."""
+        self.z, self.starts = z, starts
+        self._made.clear()
+
+    def _out(self, key: str, length: int, dtype: type[np.generic] = np.bool_) -> NDArray[Any]:
+        if key not in self._buffers:
+            self._buffers[key] = np.empty(self.capacity, dtype)
+        return self._buffers[key][: max(length, 0)]
+
+    def flag(self, name: str) -> Flags:
+        if name in self._made:
+            return self._made[name]
+        z, n = self.z, len(self.z)
+        out = self._out(name, n - (name in ("up", "down")) - 2 * (name == "alternate"))
+        if name in _COMPARE:
+            compare, threshold = _COMPARE[name]
+            compare(z, threshold, out=out)
+        elif name == "up":  # diff > 0, exactly, without the differences
+            np.greater(z[1:], z[:-1], out=out)
+        elif name == "down":
+            np.less(z[1:], z[:-1], out=out)
+        elif name in ("beyond1", "beyond3"):  # |z| > 1 or 3, without a float temporary
+            k = name[-1]
+            np.bitwise_or(self.flag(f"above{k}"), self.flag(f"below{k}"), out=out)
+        elif name == "within":
+            np.logical_not(self.flag("beyond1"), out=out)
+        else:  # alternate: a rise then a fall, or a fall then a rise
+            up, down = self.flag("up"), self.flag("down")
+            np.bitwise_and(up[1:], down[:-1], out=out)
+            out |= np.bitwise_and(down[1:], up[:-1], out=self._out("scratch", len(out)))
+        self._made[name] = out
+        return out
+
+    def run(self, name: str, size: int) -> Flags:
+        """Per window start, whether ``size`` flags in a row are all on: runs of 2, 4, 8
+        by doubling, then one AND of two overlapping runs (no sums, no run lengths)."""
+        if size == 1:
+            return self.flag(name)
+        key = f"{name}*{size}"
+        if key not in self._made:
+            half = 1 << (size - 1).bit_length() - 1  # the largest power of 2 below size
+            shorter, shift = self.run(name, half), size - half
+            out = self._out(key, len(shorter) - shift)
+            self._made[key] = np.bitwise_and(shorter[: len(out)], shorter[shift:], out=out)
+        return self._made[key]
+
+    def some(self, name: str, size: int, at_least: int) -> Flags:
+        """Per window start, whether at least ``at_least`` of ``size`` flags are on."""
+        flags = self.flag(name).view(np.int8)
+        total = self._out("count", len(flags) - size + 1, np.int8)
+        np.copyto(total, flags[: len(total)])
+        for shift in range(1, size):
+            total += flags[shift : shift + len(total)]
+        out: Flags = self._out(f"{name}>={at_least}", len(total))
+        np.greater_equal(total, at_least, out=out)
+        return out
+
+    def ends(self, test: str) -> NDArray[np.int64]:
+        """The last point of each window, starting in this block, that fails ``test``."""
+        size = RULES[test][0]
+        if test == "WE1":
+            hits = self.flag("beyond3")
+        elif test == "WE2":  # 2 of 3 beyond 2 sigma, on one side
+            hits = self.some("above2", 3, 2) | self.some("below2", 3, 2)
+        elif test == "WE3":  # 4 of 5 beyond 1 sigma, on one side
+            hits = self.some("above1", 5, 4) | self.some("below1", 5, 4)
+        elif test in ("WE4", "N2"):  # 8 or 9 in a row on one side
+            hits = self.run("above", size) | self.run("below", size)
+        elif test == "N3":  # 5 rises or 5 falls in a row
+            hits = self.run("up", size - 1) | self.run("down", size - 1)
+        elif test == "N4":  # 12 turns in a row
+            hits = self.run("alternate", size - 2)
+        elif test == "N7":
+            hits = self.run("within", size)
+        else:  # N8
+            hits = self.run("beyond1", size)
+        return np.flatnonzero(hits[: self.starts]) + (size - 1)
 
 
 # -- results -----------------------------------------------------------------------------
