@@ -482,3 +482,53 @@ def test_every_batch_has_its_qc_history_with_the_cases_a_qc_lab_sees(
     assert view.oos_requests and view.oos_results
     # The QC page has work waiting on it.
     assert workload(app, READER).pending
+
+
+def test_the_demo_hides_a_drifting_site_and_the_analytics_find_it(
+    default_network: tuple[App, DemoSummary],
+) -> None:
+    """Issue 7's done-when: post-thaw viability at POC2 drifts down in the second half of
+    the period (services/_demo_biology.py); the signals put it first, its chart flags the
+    latest points, and the comparison with the other point-of-care unit fails."""
+    from vein2vein.services import analytics
+    from vein2vein.services.comparability import compare_groups
+
+    app, summary = default_network
+    found = analytics.signals(app, READER, "CART-CD19")
+    assert (found[0].stage, found[0].attribute, found[0].site) == ("release", "viability", "POC2")
+    view = analytics.control_chart(app, READER, product="CART-CD19", stage="release",
+                                   attribute="viability", site="POC2")  # fmt: skip
+    n = len(view.series.points)
+    assert {"WE2", "WE3", "WE4"} & set(view.phase_ii_violations)
+    assert max(view.flagged()) >= n - 3  # the drift is going on now
+    sigma = (view.result.ucl[0] - view.result.center[0]) / 3
+    assert view.series.values[-8:].mean() < view.result.center[0] - 2 * sigma
+    viability = next(
+        r for r in compare_groups(app, READER, product="CART-CD19", reference="POC1",
+                                  test="POC2").rows if r.attribute == "viability"
+    )  # fmt: skip
+    assert viability.conclusion == "not shown equivalent"
+    # Every confirmed OOS of a charted attribute is out of its chart's baseline, with why.
+    assert summary.records["baseline exclusions"] > 0
+    with app.engine.connect() as c:
+        reasons = c.execute(sa.select(t.spc_exclusion.c.reason)).scalars().all()
+    assert len(reasons) == summary.records["baseline exclusions"]
+    assert all(r.startswith("confirmed OOS (OOS-") for r in reasons)
+
+
+def test_in_the_demo_the_starting_material_predicts_expansion_and_failure_to_reach_dose(
+    default_network: tuple[App, DemoSummary],
+) -> None:
+    from vein2vein.services.comparability import outcome_study
+
+    app, _ = default_network
+    fold = outcome_study(app, READER, product="CART-CD19", process="CART-CD19-CONV",
+                         outcome="log_fold_expansion")  # fmt: skip
+    assert {"sm_cd3_percent", "sm_viability", "age"} <= set(fold.model.important)
+    assert fold.model.term("sm_cd3_percent").coef > 0 and fold.model.term("age").coef < 0
+    failure = outcome_study(app, READER, product="CART-CD19", process="CART-CD19-RAPID")
+    assert failure.failures > 0 and failure.model.term("sm_cd3_percent").coef < 0
+    assert failure.criterion.startswith("sm_") and failure.direction == "min"
+    turned = [r.turned_away for r in failure.tightening]
+    assert turned == sorted(turned) and turned[-1] > turned[0]
+    assert failure.tightening[-1].failures_avoided > 0
