@@ -95,6 +95,9 @@ def constants(n: int) -> Constants:
     from their definitions (numerical integration; c4 from the gamma function)."""
     if not isinstance(n, int) or not 2 <= n <= 50:
         raise InvalidInput(f"subgroup size {n!r}: expected 2 to 50")
+    c4 = math.sqrt(2 / (n - 1)) * math.exp(special.gammaln(n / 2) - special.gammaln((n - 1) / 2))
+    if n == 2:  # the moving range of the I-MR chart: |X1 - X2| ~ σ√2·|Z|, in closed form
+        return Constants(2, 2 / math.sqrt(math.pi), math.sqrt(2 - 4 / math.pi), c4)
     # P(W ≤ w) = n ∫ φ(x) (Φ(x + w) - Φ(x))^(n-1) dx, on grids fine enough for 1e-6;
     # d2 = ∫ P(W > w) dw and E[W²] = ∫ 2w P(W > w) dw.
     x = np.linspace(-9.0, 9.0, 3601)
@@ -108,7 +111,6 @@ def constants(n: int) -> Constants:
         survival[i : i + 400] = 1 - n * integrate.trapezoid(pdf[None, :] * inside, x, axis=1)
     d2 = float(integrate.trapezoid(survival, w))
     d3 = math.sqrt(max(float(integrate.trapezoid(2 * w * survival, w)) - d2**2, 0.0))
-    c4 = math.sqrt(2 / (n - 1)) * math.exp(special.gammaln(n / 2) - special.gammaln((n - 1) / 2))
     return Constants(n, d2, d3, c4)
 
 
