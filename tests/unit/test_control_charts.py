@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vein2vein.analytics import control_charts
+from vein2vein.analytics import run_rules as run_rules_module
 from vein2vein.analytics.control_charts import (
     RULES,
     CusumChart,
@@ -226,7 +226,7 @@ def test_every_rule_finds_exactly_the_windows_its_wording_describes(
     z: list[float], block: int
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:  # small blocks: windows across their joins
-        patch.setattr(control_charts, "_BLOCK", block)
+        patch.setattr(run_rules_module, "_BLOCK", block)
         found = run_rules(z)
     for rule, (size, _) in RULES.items():
         windows = [v.points for v in found if v.rule == rule]
@@ -236,7 +236,7 @@ def test_every_rule_finds_exactly_the_windows_its_wording_describes(
 
 def test_a_long_series_gives_the_reference_answer_across_its_block_joins() -> None:
     rng = np.random.default_rng(20261124)
-    block = control_charts._BLOCK
+    block = run_rules_module._BLOCK
     z = rng.normal(0, 1.2, 3 * block + 100)
     for join in (block, 2 * block):  # a trend, a run and a zigzag across each join
         z[join - 8 : join + 4] = np.linspace(-1.5, 2.5, 12)
