@@ -127,6 +127,8 @@ def test_capability_uses_the_specification_limits_and_the_analytics_numbers(hist
     assert lsl is not None and view.capability.lsl == lsl
     expected = capability(view.series.values, lsl=lsl, usl=view.series.attribute.limits.high)
     assert view.capability.cpk.estimate == pytest.approx(expected.cpk.estimate)
+    # The shift makes the indices describe two states: said, with the rules broken.
+    assert any("not in statistical control (WE1" in w for w in view.capability.warnings)
 
 
 def test_bad_requests_name_what_is_wrong(history: App) -> None:

@@ -450,15 +450,16 @@ def compare_groups_cmd(
     """The comparability report: per attribute, TOST with its margin and the quality range
     (reference mean ± 3 SD), and the conclusion."""
     with _errors():
+        app, who = _ready_app(), _who().actor
         found = comparability.compare_groups(
-            _ready_app(), _who().actor, product=product, reference=reference, test=test,
+            app, who, product=product, reference=reference, test=test,
             group=group, stage=stage, margin_sd=margin_sd,
             since=since.replace(tzinfo=UTC) if since is not None else None,
         )  # fmt: skip
         if pdf is not None:
             from vein2vein.services.comparability_pdf import comparison_pdf
 
-            pdf.write_bytes(comparison_pdf(found))
+            pdf.write_bytes(comparison_pdf(found, by=who, at=app.clock.now()))
     if json_:
         print_json({
             "product": found.product, "stage": found.stage, "group": found.group,

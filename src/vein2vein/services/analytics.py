@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -64,6 +64,7 @@ CHARTS = ("individuals", "ewma", "cusum")
 DEFAULT_BASELINE = 20
 MIN_FOR_PHASE_II = 25
 RECENT = 15
+ONGOING = 8  # of the latest RECENT points in a violation: a shift going on now
 WE_RULES = ("WE1", "WE2", "WE3", "WE4")
 
 
@@ -145,7 +146,7 @@ class ChartView:
     series: Series
     chart: str
     baseline: int  # points 0..baseline-1 set the limits (phase I); the rest are monitored
-    excluded: tuple[int, ...]  # indices left out of the baseline, each with its reason
+    excluded: tuple[int, ...]  # known special causes (with reasons): no limit, no rule
     result: ChartResult
 
     @property
@@ -203,7 +204,47 @@ def chart_of(
             "remain to set limits"
         )
     fitted = _fit(chart, s.values[:baseline], in_baseline, rules)
-    return ChartView(s, chart, baseline, tuple(excluded), fitted.evaluate(s.values))
+    if not excluded:
+        return ChartView(s, chart, baseline, (), fitted.evaluate(s.values))
+    # An excluded point is a known special cause: it sets no limit and is judged by no rule,
+    # and an EWMA or CUSUM runs on without it. The result still has a value per point of the
+    # series: the point itself (individuals) or the statistic carried over (EWMA, CUSUM).
+    judged = np.flatnonzero(s.points["excluded"].to_numpy() == "")
+    if len(judged) == 0:
+        raise InvalidInput("every point is excluded: nothing to chart")
+    result = _over_series(fitted.evaluate(s.values[judged]), judged, n)
+    if chart == "individuals":
+        result.values[excluded] = s.values[excluded]
+    return ChartView(s, chart, baseline, tuple(excluded), result)
+
+
+def _carried(values: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
+    """``values`` known at positions ``at`` of ``n``, carried forward over the others (and
+    back over those before the first)."""
+    full = np.full(n, np.nan)
+    full[at] = values
+    last = np.where(np.isnan(full), 0, np.arange(n))
+    np.maximum.accumulate(last, out=last)
+    full = full[last]
+    full[: at[0]] = values[0]
+    return full
+
+
+def _over_series(result: ChartResult, judged: np.ndarray, n: int) -> ChartResult:
+    """A chart of the judged points spread over the whole series (see :func:`chart_of`)."""
+    companion = None
+    if result.companion is not None:
+        m = len(result.companion.values)  # the moving range has one value fewer
+        companion = _over_series(result.companion, judged[len(judged) - m :], n)
+    return ChartResult(
+        result.chart,
+        _carried(result.values, judged, n),
+        _carried(result.center, judged, n),
+        _carried(result.lcl, judged, n),
+        _carried(result.ucl, judged, n),
+        result.violations.at(judged),
+        companion,
+    )
 
 
 def control_chart(
@@ -249,7 +290,21 @@ def capability_of_series(s: Series) -> CapabilityView:
             f"{s.attribute.name}: no specification limit to compare with (give --lsl or --usl)"
         )
     kept = s.values[(s.points["excluded"] == "").to_numpy()]
-    return CapabilityView(s, capability(kept, lsl=limits.low, usl=limits.high))
+    found = capability(kept, lsl=limits.low, usl=limits.high)
+    # Capability describes a stable process; a chart that signals says it is not one.
+    if len(s.points) > MIN_FOR_PHASE_II:
+        broken = chart_of(s, rules=WE_RULES).phase_ii_violations
+        if broken:
+            rules = ", ".join(f"{rule} ×{n}" for rule, n in broken.items())
+            found = replace(
+                found,
+                warnings=(
+                    *found.warnings,
+                    f"the process is not in statistical control ({rules} on its control "
+                    "chart): the indices describe a mix of states, not a stable process",
+                ),
+            )
+    return CapabilityView(s, found)
 
 
 def series_from_column(
@@ -304,12 +359,18 @@ class Signal:
     def violations(self) -> int:
         return sum(self.rules.values())
 
+    @property
+    def ongoing(self) -> bool:
+        """Most of the latest points take part: the process has shifted and stays shifted."""
+        return self.recent >= ONGOING
+
 
 def signals(app: App, by: Actor, product: str) -> list[Signal]:
     """Every individuals chart (per stage, numeric attribute and manufacturing site) with
     enough points for phase II whose monitored points break a Western Electric rule (the
     Nelson rules add false alarms across dozens of charts; a chart's page applies them
-    all). Points excluded with a reason are explained already and left out. Those whose latest
+    all). Points excluded with a reason are explained already and judged by no rule. Those
+    whose latest
     :data:`RECENT` points are most involved first (a shift going on now), then the most
     broken."""
     require(by, "qc.read")
@@ -331,8 +392,7 @@ def signals(app: App, by: Actor, product: str) -> list[Signal]:
     frame["excluded"] = [excluded[r].reason if r in excluded else "" for r in ids]
     for (stage, site, name), points in frame.groupby(["stage", "site", "attribute"]):
         attribute = attributes.get((str(stage), str(name)))
-        points = points.drop_duplicates(subset="lot", keep="last")
-        points = points[points["excluded"] == ""].reset_index(drop=True)
+        points = points.drop_duplicates(subset="lot", keep="last").reset_index(drop=True)
         if attribute is None or len(points) <= MIN_FOR_PHASE_II:
             continue
         view = chart_of(Series(product, str(stage), attribute, str(site), points), rules=WE_RULES)

@@ -37,8 +37,6 @@ FormText = Annotated[str, Form()]
 _OOS_SAID = "OUT OF SPECIFICATION"
 
 
-
-
 # -- the QC workload -------------------------------------------------------------------------
 
 

@@ -92,8 +92,6 @@ def _done(request: Request, page: str, lot: str, message: str) -> RedirectRespon
     return RedirectResponse(url, status_code=303)
 
 
-
-
 # -- the batch record ----------------------------------------------------------------------
 
 
