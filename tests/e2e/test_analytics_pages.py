@@ -54,7 +54,7 @@ def _second_plant(app: App) -> None:
     admin = crew.admin.actor
     svc.register_site(app.uow(), code="CP2", name="Second plant", kind="manufacturing-facility",
                       fin="G1235", by=admin)  # fmt: skip
-    for user_id in MAKERS:
+    for user_id in (*MAKERS, "qa.cp1"):
         people.update_user(app.uow(), admin, user_id, reason="also at CP2", sites="CP1,CP2")
         crew.identities[user_id] = network.sign_in(app, user_id)
     classes = {
@@ -222,11 +222,11 @@ def test_the_chart_marks_the_batches_that_break_run_rules_and_names_the_rules(
     assert sum(hist["Batches"][1]) == SHIFTED
 
 
-def test_an_analyst_leaves_a_batch_out_of_the_baseline_only_with_a_reason(
+def test_qa_leaves_a_batch_out_of_the_limits_only_with_a_reason(
     history: Site, page: Any
 ) -> None:
     path = f"/analytics/chart?product={PRODUCT}&stage=release&attribute=car_percent&site=CP2"
-    visit(history, page, path, "qc.cp1")
+    visit(history, page, path, "qa.cp1")
     form = page.get_by_test_id("exclude-form")
     choice = form.get_by_test_id("exclude-point").locator("option").nth(3)
     result_id, label = choice.get_attribute("value"), choice.inner_text()
@@ -248,7 +248,7 @@ def test_an_analyst_leaves_a_batch_out_of_the_baseline_only_with_a_reason(
     form.locator("button[type=submit]").click()
 
     notice = page.get_by_test_id("notice")
-    assert f"Batch {lot} (result {result_id}) is left out of the baseline" in notice.inner_text()
+    assert f"Batch {lot} (result {result_id}) is left out of the limits" in notice.inner_text()
     assert lot in page.get_by_test_id("excluded").inner_text()
     assert reason in page.get_by_test_id("excluded").inner_text()
     hollow = _drawn(page, "control-chart")["Left out of the baseline"]
@@ -389,7 +389,7 @@ def test_the_analytics_pages_fit_a_tablet(history: Site, browser: Any) -> None:
         tab.context.close()
 
 
-def test_the_analytics_need_a_session_and_only_qa_and_qc_may_exclude_a_point(
+def test_the_analytics_need_a_session_and_only_qa_may_exclude_a_point(
     history: Site, page: Any
 ) -> None:
     page.goto(history.url(CHART))
@@ -399,7 +399,9 @@ def test_the_analytics_need_a_session_and_only_qa_and_qc_may_exclude_a_point(
     visit(history, page, CHART, "coordinator.tc")
     page.wait_for_selector("#control-chart .main-svg")  # everyone may read the chart
     assert page.get_by_test_id("exclude-form").count() == 0
-    assert "QA reviewers and QC analysts may" in page.locator("#baseline").inner_text()
+    assert "QA reviewers of the plant may" in page.locator("#baseline").inner_text()
+    visit(history, page, CHART, "qc.cp1")
+    assert page.get_by_test_id("exclude-form").count() == 0
 
     visit(history, page, CHART, "qa.cp1")
     assert page.get_by_test_id("exclude-form").is_visible()

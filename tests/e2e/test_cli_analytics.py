@@ -156,9 +156,47 @@ def test_the_records_are_charted_and_a_point_excluded_with_its_reason(history: P
                                       "sample haemolysed", code=11)  # fmt: skip
     assert "spc.exclude" in refused.stderr
     done = qa("spc", "exclude", str(result_id), "--reason", "sample haemolysed in transit")
-    assert "left out of its chart's baseline" in done.stdout
+    assert "left out of its charts' limits" in done.stdout
     after = as_json(qa(*args, "--json"))
     assert after["excluded"][0]["reason"] == "sample haemolysed in transit"
     assert after["center"] == pytest.approx(np.mean([95, 96, 94, 95, 97, 95, 94]))
+    done = qa("spc", "reinstate", str(result_id), "--reason", "haemolysis ruled out later")
+    assert "back in its charts' limits" in done.stdout
+    assert as_json(qa(*args, "--json"))["center"] == pytest.approx(94.25)
     refused = qa("spc", "chart", "--product", "CART-CD19", "--attribute", "identity", code=2)
     assert "identity" in refused.stderr and "expected one of" in refused.stderr
+
+
+def test_subgroup_and_count_charts_of_my_csv(offline: Cli, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(10, 1, 40).round(2)
+    inspected = rng.integers(80, 121, 40)
+    defects = rng.binomial(inspected, 0.05)
+    defects[33] += 9
+    path = tmp_path / "lots.csv"
+    rows = [f"{v},{d},{n}" for v, d, n in zip(values, defects, inspected, strict=True)]
+    path.write_text("value,defects,inspected\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+    xbar = offline.json("spc", "chart", "--csv", str(path), "--column", "value",
+                        "--chart", "xbar-r", "--subgroup", "4")  # fmt: skip
+    groups = values.reshape(-1, 4)
+    r_bar = float(np.ptp(groups, axis=1).mean())
+    assert xbar["baseline"] == 10 and xbar["center"] == pytest.approx(groups.mean())
+    # A2 for subgroups of 4 is 0.729 (Montgomery, Appendix VI).
+    assert xbar["ucl"] == pytest.approx(groups.mean() + 0.729 * r_bar, rel=1e-3)
+    assert xbar["companion"]["center"] == pytest.approx(r_bar)
+
+    p = offline.json("spc", "chart", "--csv", str(path), "--column", "defects",
+                     "--chart", "p", "--sizes", "inspected")  # fmt: skip
+    p_bar = defects[:20].sum() / inspected[:20].sum()
+    assert p["center"] == pytest.approx(p_bar)
+    assert p["ucl"][33] == pytest.approx(p_bar + 3 * np.sqrt(p_bar * (1 - p_bar) / inspected[33]))
+    assert {"rule": "WE1", "points": [33], "description": "one point beyond 3 sigma"} in (
+        p["violations"]
+    )
+    done = offline("spc", "chart", "--csv", str(path), "--column", "value", "--chart",
+                   "xbar-s", "--subgroup", "3", code=2)  # fmt: skip
+    assert "40 values do not make whole subgroups of 3" in done.stderr
+    done = offline("spc", "chart", "--csv", str(path), "--column", "defects", "--chart", "u",
+                   code=2)  # fmt: skip
+    assert "give --sizes" in done.stderr

@@ -24,6 +24,7 @@ from tests.network import (
     pass_acceptance,
     pass_release_qc,
     people_of,
+    sign_in,
     small_network,
 )
 from vein2vein.analytics.capability import capability
@@ -32,7 +33,8 @@ from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import InvalidInput, NotFound, PermissionDenied
 from vein2vein.domain.people import Actor
 from vein2vein.formats.spec import parse_spec
-from vein2vein.services import analytics, spec_proposals, specs
+from vein2vein.services import analytics, people, spec_proposals, specs
+from vein2vein.services import batches as svc
 from vein2vein.services.app import App
 from vein2vein.services.auth import Signing
 from vein2vein.store import frames
@@ -177,41 +179,79 @@ def test_a_proposal_counts_the_released_batches_it_would_have_failed(history: Ap
 # -- writes last: they change what the reading tests above see ----------------------------
 
 
-def test_an_exclusion_needs_a_reason_and_the_permission_and_is_audited(history: App) -> None:
+def test_an_exclusion_is_qa_s_decision_with_a_reason_for_its_plant_and_can_be_reversed(
+    history: App,
+) -> None:
     crew = people_of(history)
-    view = analytics.control_chart(history, qa(history), product=PRODUCT,
+    who = crew.qa.actor
+    view = analytics.control_chart(history, who, product=PRODUCT,
                                    stage="starting-material", attribute="viability")  # fmt: skip
     result_id = int(view.series.points["result_id"].iloc[3])
+    reason = "sample haemolysed in transit (assignable)"
     before = _count(history, t.spc_exclusion)
     with pytest.raises(InvalidInput, match="give the reason"):
-        analytics.exclude_from_baseline(history, crew.qa.actor, result_id, reason="  ")
+        analytics.exclude_from_baseline(history, who, result_id, reason="  ")
+    for refused in ("operator.cp1", "qc.cp1"):  # QA decides, not the laboratory
+        with pytest.raises(PermissionDenied):
+            analytics.exclude_from_baseline(history, crew[refused].actor, result_id,
+                                            reason=reason)  # fmt: skip
+    # QA of another plant may not decide on CP1's results.
+    admin = crew.admin.actor
+    svc.register_site(history.uow(), code="CP9", name="Another plant",
+                      kind="manufacturing-facility", fin="G1239", by=admin)  # fmt: skip
+    people.create_user(history.uow(), admin, user_id="qa.cp9", full_name="Other QA",
+                       roles=["qa-reviewer"], sites="CP9", password=PASSWORD,
+                       must_change_password=False)  # fmt: skip
     with pytest.raises(PermissionDenied):
-        analytics.exclude_from_baseline(history, crew["operator.cp1"].actor, result_id,
-                                        reason="sample haemolysed, assignable")  # fmt: skip
+        analytics.exclude_from_baseline(history, sign_in(history, "qa.cp9").actor, result_id,
+                                        reason=reason)  # fmt: skip
     with pytest.raises(NotFound):
-        analytics.exclude_from_baseline(history, crew.qa.actor, 999_999,
-                                        reason="sample haemolysed, assignable")  # fmt: skip
+        analytics.exclude_from_baseline(history, who, 999_999, reason=reason)
+    with pytest.raises(InvalidInput, match="not a point of the dose"):
+        analytics.exclude_from_baseline(history, who, result_id, reason=reason,
+                                        chart=(PRODUCT, "release", "dose"))  # fmt: skip
+    with pytest.raises(InvalidInput, match="not excluded"):
+        analytics.reinstate_in_baseline(history, who, result_id, reason=reason)
     assert _count(history, t.spc_exclusion) == before
 
-    analytics.exclude_from_baseline(history, crew["qc.cp1"].actor, result_id,
-                                    reason="sample haemolysed in transit (assignable)")  # fmt: skip
-    after = analytics.control_chart(history, qa(history), product=PRODUCT,
+    analytics.exclude_from_baseline(history, who, result_id, reason=reason,
+                                    chart=(PRODUCT, "starting-material", "viability"))  # fmt: skip
+    after = analytics.control_chart(history, who, product=PRODUCT,
                                     stage="starting-material", attribute="viability")  # fmt: skip
     assert after.excluded == (3,)
-    assert after.series.points["excluded"].iloc[3] == "sample haemolysed in transit (assignable)"
+    assert after.series.points["excluded"].iloc[3] == reason
     kept = np.delete(np.array(STEADY[:20], dtype=float), 3)
     assert after.result.center[0] == pytest.approx(kept.mean())
-    with history.reader() as c:
-        audit = c.execute(
-            sa.select(t.audit_record.c.action, t.audit_record.c.entity_id).order_by(
-                t.audit_record.c.seq.desc()).limit(1)).one()  # fmt: skip
-    assert tuple(audit) == ("BaselineExclusionRecorded", str(result_id))
+    # Capability counts every result: the excluded one is a dose that was made.
+    cap = analytics.capability_of(history, who, product=PRODUCT, stage="starting-material",
+                                  attribute="viability")  # fmt: skip
+    assert cap.capability.n == len(after.series.points)
+    assert _last_audit(history) == ("BaselineExclusionRecorded", str(result_id))
     with pytest.raises(InvalidInput, match="already excluded"):
-        analytics.exclude_from_baseline(history, crew.qa.actor, result_id,
-                                        reason="sample haemolysed, assignable")  # fmt: skip
+        analytics.exclude_from_baseline(history, who, result_id, reason=reason)
+
+    analytics.reinstate_in_baseline(history, who, result_id,
+                                    reason="haemolysis ruled out on re-reading")  # fmt: skip
+    again = analytics.control_chart(history, who, product=PRODUCT,
+                                    stage="starting-material", attribute="viability")  # fmt: skip
+    assert again.excluded == ()
+    assert again.result.center[0] == pytest.approx(np.mean(STEADY[:20]))
+    assert _last_audit(history) == ("BaselineReinstated", str(result_id))
+    with history.reader() as c:
+        rows = c.execute(sa.select(t.spc_exclusion.c.action, t.spc_exclusion.c.reason)
+                         .order_by(t.spc_exclusion.c.id)).all()  # fmt: skip
+    assert [r.action for r in rows[-2:]] == ["excluded", "reinstated"]  # both kept
     # The table is history: no update, no delete, on either engine.
     with pytest.raises(sa.exc.DBAPIError), history.engine.begin() as c:
         c.execute(sa.delete(t.spc_exclusion))
+
+
+def _last_audit(app: App) -> tuple[str, str]:
+    with app.reader() as c:
+        row = c.execute(
+            sa.select(t.audit_record.c.action, t.audit_record.c.entity_id)
+            .order_by(t.audit_record.c.seq.desc()).limit(1)).one()  # fmt: skip
+    return str(row.action), str(row.entity_id)
 
 
 def test_a_saved_proposal_is_a_draft_of_the_next_version_with_only_that_limit_changed(

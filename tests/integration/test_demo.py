@@ -508,10 +508,20 @@ def test_the_demo_hides_a_drifting_site_and_the_analytics_find_it(
                                   test="POC2").rows if r.attribute == "viability"
     )  # fmt: skip
     assert viability.conclusion == "not shown equivalent"
+    # Failed doses are counted apart, by the results' own conformance, and named.
+    both = compare_groups(app, READER, product="CART-CD19", reference="POC1", test="POC2")
+    failed = [lot for lots in both.out_of_spec.get("viability", ([], [])) for lot in lots]
+    assert failed and "left out of the comparison" in both.out_of_spec_note()
+    # A margin stated in the attribute's unit is the one tested (and said to be given).
+    stated = compare_groups(app, READER, product="CART-CD19", reference="POC1", test="POC2",
+                            attributes=["viability"], margin=0.5).rows[0]  # fmt: skip
+    assert (stated.tost.margin, stated.margin_basis) == (0.5, "given")
+    assert not stated.tost.equivalent and viability.tost.margin != 0.5
     # Every confirmed OOS of a charted attribute is out of its chart's baseline, with why.
     assert summary.records["baseline exclusions"] > 0
     with app.engine.connect() as c:
         reasons = c.execute(sa.select(t.spc_exclusion.c.reason)).scalars().all()
+        assert set(c.execute(sa.select(t.spc_exclusion.c.action)).scalars()) == {"excluded"}
     assert len(reasons) == summary.records["baseline exclusions"]
     assert all(r.startswith("confirmed OOS (OOS-") for r in reasons)
 

@@ -1,16 +1,18 @@
-"""A point excluded with a reason (a known special cause) on a chart: it sets no limit,
-breaks no rule, and an EWMA runs on without it — on a user's own column of numbers."""
+"""A point excluded with a reason (a known special cause) on a chart, on a user's own
+column of numbers: it sets no limit, and is still judged like any other point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from vein2vein.domain.errors import InvalidInput
 from vein2vein.formats.table import Column
 from vein2vein.services.analytics import chart_of, series_from_column
 
-VALUES = [10.0, 10.2, 9.9, 10.1, 10.0, 9.8, 10.1, 10.0, 14.0, 10.1, 9.9, 10.0]
-OUTLIER = 8
+VALUES = [10.0, 10.2, 9.9, 14.0, 10.1, 10.0, 9.8, 10.1, 10.0, 10.1, 15.0, 10.0]
+IN_BASELINE, MONITORED = 3, 10
+WHY = "reagent lot failed its control"
 
 
 def column() -> Column:
@@ -18,36 +20,28 @@ def column() -> Column:
     return Column("titre", tuple(VALUES), labels, ("",) * len(VALUES))
 
 
-def test_without_the_exclusion_the_outlier_breaks_we1() -> None:
-    view = chart_of(series_from_column(column()), baseline=8)
-    assert [v.points for v in view.result.violations if v.rule == "WE1"] == [(OUTLIER,)]
-
-
-def test_an_excluded_point_is_drawn_as_it_is_but_judged_by_no_rule() -> None:
-    s = series_from_column(column(), exclude={OUTLIER: "reagent lot failed its control"})
+def test_an_excluded_baseline_point_sets_no_limit() -> None:
+    s = series_from_column(column(), exclude={IN_BASELINE: WHY})
     view = chart_of(s, baseline=8)
-    assert view.excluded == (OUTLIER,)
-    assert not view.result.violations  # the others are in control
-    assert view.result.values[OUTLIER] == 14.0  # still on the chart, where it was
-    assert len(view.result.values) == len(VALUES)
-    # Renumbered: a rule over the judged points names the series' points.
-    late = [*VALUES[:OUTLIER], 14.0, 11.5, 11.6, 11.4, 11.5]
-    s = series_from_column(
-        Column("titre", tuple(late), tuple(map(str, range(len(late)))), ("",) * len(late)),
-        exclude={OUTLIER: "reagent lot failed its control"},
-    )
+    kept = np.delete(np.array(VALUES[:8]), IN_BASELINE)
+    assert view.result.center[0] == pytest.approx(kept.mean())
+    sigma = np.abs(np.diff(kept)).mean() / (2 / np.sqrt(np.pi))
+    assert view.result.ucl[0] == pytest.approx(kept.mean() + 3 * sigma)
+    with_it = chart_of(series_from_column(column()), baseline=8)
+    assert with_it.result.ucl[0] > view.result.ucl[0]  # the outlier widened the limits
+
+
+def test_an_excluded_point_is_still_judged_and_drawn_as_it_is() -> None:
+    s = series_from_column(column(), exclude={IN_BASELINE: WHY, MONITORED: WHY})
     view = chart_of(s, baseline=8)
-    flagged = view.flagged()
-    assert OUTLIER not in flagged and {9, 10, 11, 12} <= set(flagged)
+    assert view.excluded == (IN_BASELINE, MONITORED)
+    assert view.result.values[MONITORED] == 15.0
+    we1 = [v.points for v in view.result.violations if v.rule == "WE1"]
+    assert (IN_BASELINE,) in we1 and (MONITORED,) in we1
+    assert view.phase_ii_violations["WE1"] == 1
 
 
-def test_an_ewma_runs_on_without_an_excluded_point() -> None:
-    s = series_from_column(column(), exclude={OUTLIER: "reagent lot failed its control"})
-    view = chart_of(s, chart="ewma", baseline=8)
-    ewma = view.result.values
-    assert ewma[OUTLIER] == ewma[OUTLIER - 1]  # carried over, not pulled up by 14.0
-    kept = [v for i, v in enumerate(VALUES) if i != OUTLIER]
-    z = float(np.mean(kept[:8]))
-    for x in kept:
-        z = 0.2 * x + 0.8 * z
-    assert ewma[-1] == pytest.approx(z)
+def test_excluding_every_baseline_point_but_one_is_refused() -> None:
+    s = series_from_column(column(), exclude={i: WHY for i in range(1, 8)})
+    with pytest.raises(InvalidInput, match="fewer than 2 remain"):
+        chart_of(s, baseline=8)

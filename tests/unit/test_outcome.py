@@ -344,3 +344,18 @@ def test_tightening_refuses_what_it_cannot_count(
     }
     with pytest.raises(InvalidInput, match=message):
         tightening(frame, **arguments)  # type: ignore[arg-type]
+
+
+def test_a_logistic_model_with_few_events_per_predictor_says_so() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1, (400, 3))
+    rare = (rng.random(400) < 1 / (1 + np.exp(-(-3.2 + 0.8 * x[:, 0])))).astype(int)
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "failed": rare})
+    few = fit_outcome(frame, outcome="failed", predictors=["a", "b", "c"], kind="logistic")
+    events = int(min(rare.sum(), 400 - rare.sum()))
+    assert events < 30
+    assert few.warnings and f"only {events} events" in few.warnings[0]
+    common = (rng.random(400) < 0.5).astype(int)
+    frame["failed"] = common
+    enough = fit_outcome(frame, outcome="failed", predictors=["a", "b", "c"], kind="logistic")
+    assert enough.warnings == ()

@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 INTERCEPT = "(intercept)"
+EVENTS_PER_PREDICTOR = 10  # the rule of thumb for a stable logistic model (Peduzzi 1996)
 
 Kind = Literal["logistic", "linear"]
 
@@ -108,7 +109,8 @@ class OutcomeModel:
     outcome on the same rows); ``pseudo_r2`` (McFadden's, 1 − logL/logL₀, logistic only:
     0 is no better than the overall failure rate, values of 0.2-0.4 are already a good fit);
     ``r2`` (the fraction of the outcome's variance explained, linear only). ``important``
-    lists the predictors with p < 0.05, largest standardized effect first."""
+    lists the predictors with p < 0.05, largest standardized effect first; ``warnings``
+    says when the model is not to be trusted (too few events per predictor)."""
 
     kind: Kind
     outcome: str
@@ -120,6 +122,7 @@ class OutcomeModel:
     pseudo_r2: float | None
     r2: float | None
     important: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
     def term(self, name: str) -> Term:
         """The term of ``name`` (a predictor, or ``"(intercept)"``)."""
@@ -159,6 +162,7 @@ class OutcomeModel:
             "pseudo_r2": self.pseudo_r2,
             "r2": self.r2,
             "important": list(self.important),
+            "warnings": list(self.warnings),
         }
 
 
@@ -371,6 +375,15 @@ def fit_outcome(
         (t for t in terms[1:] if t.p_value < 0.05),
         key=lambda t: -abs(t.standardized or 0.0),
     )
+    cautions: list[str] = []
+    if kind == "logistic":
+        events = int(min(y.sum(), len(y) - y.sum()))
+        if events < EVENTS_PER_PREDICTOR * len(names):
+            cautions.append(
+                f"only {events} events (the rarer outcome) for {len(names)} predictors, fewer "
+                f"than {EVENTS_PER_PREDICTOR} per predictor: the estimates and p-values are "
+                "unstable (Peduzzi et al. 1996); use fewer predictors or more batches"
+            )
     return OutcomeModel(
         kind=kind,
         outcome=outcome,
@@ -382,6 +395,7 @@ def fit_outcome(
         pseudo_r2=pseudo_r2,
         r2=r2,
         important=tuple(t.name for t in ranked),
+        warnings=tuple(cautions),
     )
 
 

@@ -60,31 +60,19 @@ RULES: dict[str, tuple[int, str]] = {
 class Violations:
     """The violations found, kept as the end index of each window per rule (a million
     points can break a rule tens of thousands of times); iterating gives
-    :class:`Violation` objects, made as they are asked for. :meth:`at` renumbers the points
-    (rules judged on some points of a longer series name that series' points)."""
+    :class:`Violation` objects, made as they are asked for."""
 
     def __init__(self) -> None:
         self._hits: dict[str, tuple[int, NDArray[np.int64], str]] = {}
-        self._at: NDArray[np.int64] | None = None
 
     def add(self, rule: str, size: int, ends: NDArray[np.int64], description: str) -> None:
         if len(ends):
             self._hits[rule] = (size, ends.astype(np.int64), description)
 
-    def at(self, positions: NDArray[np.int64]) -> Violations:
-        """The same violations with point ``i`` named ``positions[i]``."""
-        renumbered = Violations()
-        renumbered._hits = dict(self._hits)
-        renumbered._at = np.asarray(positions, dtype=np.int64)
-        return renumbered
-
     def __iter__(self) -> Iterator[Violation]:
-        at = None if self._at is None else self._at.tolist()
         for rule, (size, ends, description) in self._hits.items():
             for end in ends.tolist():
-                window = range(end - size + 1, end + 1)
-                points = tuple(window) if at is None else tuple(at[i] for i in window)
-                yield Violation(rule, points, description)
+                yield Violation(rule, tuple(range(end - size + 1, end + 1)), description)
 
     def __len__(self) -> int:
         return sum(len(ends) for _, ends, _ in self._hits.values())
@@ -101,8 +89,7 @@ class Violations:
         if rule not in self._hits:
             return np.zeros(0, dtype=np.int64)
         size, ends, _ = self._hits[rule]
-        found = np.unique((ends[:, None] - np.arange(size)[None, :]).ravel())
-        return found if self._at is None else self._at[found]
+        return np.unique((ends[:, None] - np.arange(size)[None, :]).ravel())
 
 
 # The aliases are one test: WE1/N1, WE2/N5 and WE3/N6 share their hits.

@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from vein2vein.analytics.capability import nonparametric_tolerance, tolerance_interval
 from vein2vein.analytics.comparability import tost
+from vein2vein.analytics.control_charts import ChartResult
 from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, table, to_jsonable
 from vein2vein.domain.errors import InvalidInput
@@ -118,29 +119,74 @@ def chart(
     csv: Csv = None,
     column: ColumnOpt = None,
     label: LabelOpt = None,
-    kind: Annotated[str, typer.Option("--chart", help="individuals, ewma or cusum.")] = (
-        "individuals"
-    ),
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--chart",
+            help="individuals, ewma or cusum; with --csv also xbar-r, xbar-s (--subgroup) and "
+            "p, np, c, u (counts in --column, sample sizes in --sizes).",
+        ),
+    ] = "individuals",
+    subgroup: Annotated[
+        int | None, typer.Option(help="CSV, xbar-r/xbar-s: consecutive values per subgroup.")
+    ] = None,
+    sizes: Annotated[
+        str | None, typer.Option(help="CSV, p/np/u: the column of sample sizes.")
+    ] = None,
     baseline: Annotated[
         int | None,
         typer.Option(help="Points that set the limits (phase I); default 20 when > 25 points."),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        typer.Option(help="CSV only: ROW=REASON, a row left out of the baseline (repeatable)."),
+        typer.Option(help="CSV only: ROW=REASON, a row left out of the limits (repeatable)."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """A control chart with the Western Electric and Nelson run rules: the limits from the
     baseline (phase I) and every point judged against them (phase II)."""
+    if kind in analytics.SUBGROUP_CHARTS + analytics.COUNT_CHARTS:
+        _column_chart(csv, column, kind, subgroup, sizes, baseline, json_)
+        return
     with _errors():
         s = _series(product, stage, attribute, site, csv, column, label, exclude=exclude)
         view = analytics.chart_of(s, chart=kind, baseline=baseline)
     if json_:
         print_json(to_jsonable(_chart_json(view)))
         return
-    r = view.result
-    console.print(f"[bold]{escape(_title(s))}[/]: {r.chart} chart of {len(r.values)} points")
+    console.print(f"[bold]{escape(_title(s))}[/]: {view.result.chart} chart")
+    labels = [str(x) for x in s.points["lot"].tolist()]
+    _print_chart(view.result, view.baseline, labels)
+    for i in view.excluded:
+        console.print(f"  excluded {escape(labels[i])}: {escape(s.points['excluded'][i])}")
+
+
+def _column_chart(
+    csv: Path | None,
+    column: str | None,
+    kind: str,
+    subgroup: int | None,
+    sizes: str | None,
+    baseline: int | None,
+    json_: bool,
+) -> None:
+    with _errors():
+        if csv is None or column is None:
+            raise InvalidInput(f"a {kind} chart is drawn from your CSV file: give --csv, --column")
+        data = read_column(csv, column)
+        size_column = read_column(csv, sizes) if sizes else None
+        result, base = analytics.column_chart(
+            data, chart=kind, subgroup=subgroup, sizes=size_column, baseline=baseline
+        )
+    if json_:
+        print_json(to_jsonable(result.as_json() | {"baseline": base}))
+        return
+    console.print(f"[bold]{escape(column)}[/]: {result.chart} chart")
+    unit = "subgroups" if kind in analytics.SUBGROUP_CHARTS else "samples"
+    _print_chart(result, base, [f"{unit[:-1]} {i + 1}" for i in range(len(result.values))])
+
+
+def _print_chart(r: ChartResult, baseline: int, labels: list[str]) -> None:
     same = bool(np.all(r.lcl == r.lcl[0]) and np.all(r.ucl == r.ucl[0]))
     limits = (
         f"center {r.center[0]:.4g}, LCL {r.lcl[0]:.4g}, UCL {r.ucl[0]:.4g}"
@@ -148,20 +194,15 @@ def chart(
         else f"center {r.center[0]:.4g}; limits vary per point (last: {r.lcl[-1]:.4g} to "
         f"{r.ucl[-1]:.4g})"
     )
-    console.print(
-        f"limits from points 1-{view.baseline} (phase I), {len(view.excluded)} excluded; {limits}"
-    )
-    labels = s.points["lot"].tolist()
-    for i in view.excluded:
-        console.print(f"  excluded {escape(str(labels[i]))}: {escape(s.points['excluded'][i])}")
+    console.print(f"{len(r.values)} points, limits from points 1-{baseline} (phase I); {limits}")
     grid = table("rule", "meaning", "times", "phase II", "last points", ids=("rule",),
                  title="run rules broken")  # fmt: skip
-    phase_ii = view.phase_ii_violations
+    phase_ii = analytics.phase_ii_counts(r, baseline)
     for rule, count in r.violations.counts().items():
         last = r.violations.points(rule)[-5:].tolist()
         description = next(v.description for v in r.violations if v.rule == rule)
         grid.add_row(rule, description, str(count), str(phase_ii.get(rule, 0)),
-                     ", ".join(str(labels[i]) for i in last))  # fmt: skip
+                     ", ".join(labels[i] for i in last))  # fmt: skip
     if r.violations:
         print_table(grid)
     else:
@@ -297,11 +338,25 @@ def exclude_cmd(
     result_id: Annotated[int, typer.Argument(help="The result's number (v2v qc show LOT).")],
     reason: Annotated[str, typer.Option(help="The assignable cause, recorded with it.")],
 ) -> None:
-    """Leave a stored result out of its chart's baseline (phase I), with the reason; the
-    point stays on the chart, marked. Recorded in the audit trail; cannot be undone."""
+    """Leave a stored result out of its charts' limits (phase I), with the reason: a known
+    special cause. QA of the result's plant; audited. The point stays on the chart and is
+    judged like any other; capability and comparability count it (`v2v spc reinstate`
+    puts it back, with a reason)."""
     with _errors():
         analytics.exclude_from_baseline(_ready_app(), _who().actor, result_id, reason=reason)
-    console.print(f"result {result_id} left out of its chart's baseline: {escape(reason)}")
+    console.print(f"result {result_id} left out of its charts' limits: {escape(reason)}")
+
+
+@spc_app.command("reinstate")
+def reinstate_cmd(
+    result_id: Annotated[int, typer.Argument(help="The excluded result's number.")],
+    reason: Annotated[str, typer.Option(help="Why it belongs in the limits after all.")],
+) -> None:
+    """Put an excluded result back into its charts' limits, with the reason (the exclusion
+    and its reason stay on record). QA of the result's plant; audited."""
+    with _errors():
+        analytics.reinstate_in_baseline(_ready_app(), _who().actor, result_id, reason=reason)
+    console.print(f"result {result_id} is back in its charts' limits: {escape(reason)}")
 
 
 @spc_app.command("outcome")
@@ -348,6 +403,8 @@ def outcome(
         )  # fmt: skip
     print_table(grid)
     console.print(f"what matters (p < 0.05, largest effect first): {', '.join(m.important)}")
+    for warning in m.warnings:
+        console.print(f"[bold yellow]warning[/]: {escape(warning)}")
     word = "minimum" if study.direction == "min" else "maximum"
     grid = table(f"new {word} of {study.criterion}", "turned away", "failures avoided",
                  "good doses lost", "failures left", "failure rate accepted",
@@ -467,6 +524,9 @@ def compare_groups_cmd(
             "equivalent": found.equivalent,
             "attributes": [r.as_json() for r in found.rows],
             "skipped": [{"attribute": a, "reason": why} for a, why in found.skipped],
+            "out_of_specification": {
+                a: {"reference": ref, "test": tst} for a, (ref, tst) in found.out_of_spec.items()
+            },
         })  # fmt: skip
         return
     if pdf is not None:
@@ -485,6 +545,8 @@ def compare_groups_cmd(
             f"[{style}]{r.conclusion}[/]",
         )  # fmt: skip
     print_table(grid)
+    if found.out_of_spec:
+        console.print(escape(found.out_of_spec_note()))
     for attribute, why in found.skipped:
         console.print(f"skipped {attribute}: {escape(why)}")
     for r in found.rows:

@@ -234,8 +234,10 @@ PERMISSIONS: dict[str, Rule] = dict(
         # -- analytics (issue 7) ----------------------------------------------------------
         _rule(
             "spc.exclude",
-            {R.QA_REVIEWER, R.QC_ANALYST},
-            summary="leave a result out of a control chart's baseline, with a reason",
+            _QA,
+            Where.PLANT,
+            summary="leave a result out of its control charts' limits (or put it back), "
+            "with a reason",
         ),
         # -- orders and scans --------------------------------------------------------------
         _rule("order.create", {R.COORDINATOR}, summary="order a therapy for a patient"),

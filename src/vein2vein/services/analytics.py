@@ -2,19 +2,21 @@
 process scientist should look at. One place for the CLI, the API and the pages.
 
 The store's records become DataFrames (store/frames.py); analytics/ computes; nothing here
-re-implements a statistic. The only write is an exclusion from a chart's baseline, which
-carries its reason and its audit record.
+re-implements a statistic. The only writes are a result's exclusion from (and reinstatement
+in) the limits of its charts: QA's decision on a result of its plant, with the reason and
+the audit record, in one transaction.
 
 A chart of a stored attribute is of individuals (one result per batch) unless EWMA or CUSUM
 is asked for. Phase I: its limits come from the first ``baseline`` points (by default the
 first :data:`DEFAULT_BASELINE` when there are more than :data:`MIN_FOR_PHASE_II`, else all of
-them), minus the points excluded with a recorded reason. Phase II: every later point is
-judged against those limits by the run rules.
+them), minus the points excluded with a recorded reason (a known special cause: a
+confirmed OOS, a laboratory event). Phase II: every later point, excluded or not, is judged
+against those limits by the run rules. An exclusion touches nothing else: capability and
+comparability count every result, because every result is a dose that was made.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,15 +31,20 @@ from vein2vein.analytics.control_charts import (
     CusumChart,
     EwmaChart,
     IndividualsChart,
+    XbarRChart,
+    XbarSChart,
+    attribute_chart,
 )
 from vein2vein.domain.errors import InvalidInput, NotFound, RuleViolation
 from vein2vein.domain.events import Event
 from vein2vein.domain.people import Actor
+from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.process import Range
+from vein2vein.domain.qc import ResultStatus
 from vein2vein.domain.specification import Attribute, Kind, Stage
 from vein2vein.formats.table import Column
 from vein2vein.services.app import App
-from vein2vein.services.authorise import authorise, require
+from vein2vein.services.authorise import authorise, batch_sites, check_permission, require
 from vein2vein.services.specs import effective_spec
 from vein2vein.store import frames
 from vein2vein.store.qc import SpecRepository
@@ -52,9 +59,12 @@ __all__ = [
     "capability_of",
     "capability_of_series",
     "chart_of",
+    "column_chart",
     "control_chart",
     "exclude_from_baseline",
     "numeric_attributes",
+    "phase_ii_counts",
+    "reinstate_in_baseline",
     "series",
     "series_from_column",
     "signals",
@@ -146,17 +156,13 @@ class ChartView:
     series: Series
     chart: str
     baseline: int  # points 0..baseline-1 set the limits (phase I); the rest are monitored
-    excluded: tuple[int, ...]  # known special causes (with reasons): no limit, no rule
+    excluded: tuple[int, ...]  # known special causes (with reasons): they set no limit
     result: ChartResult
 
     @property
     def phase_ii_violations(self) -> dict[str, int]:
         """Per rule, how many violations end among the monitored points."""
-        counts: dict[str, int] = {}
-        for violation in self.result.violations:
-            if violation.points[-1] >= self.baseline:
-                counts[violation.rule] = counts.get(violation.rule, 0) + 1
-        return counts
+        return phase_ii_counts(self.result, self.baseline)
 
     def flagged(self) -> list[int]:
         """Every point that takes part in a violation, once each."""
@@ -164,6 +170,15 @@ class ChartView:
         for rule in self.result.violations.counts():
             points.update(self.result.violations.points(rule).tolist())
         return sorted(points)
+
+
+def phase_ii_counts(result: ChartResult, baseline: int) -> dict[str, int]:
+    """Per rule, how many violations of ``result`` end after its ``baseline`` points."""
+    counts: dict[str, int] = {}
+    for violation in result.violations:
+        if violation.points[-1] >= baseline:
+            counts[violation.rule] = counts.get(violation.rule, 0) + 1
+    return counts
 
 
 Chart = IndividualsChart | EwmaChart | CusumChart
@@ -204,47 +219,7 @@ def chart_of(
             "remain to set limits"
         )
     fitted = _fit(chart, s.values[:baseline], in_baseline, rules)
-    if not excluded:
-        return ChartView(s, chart, baseline, (), fitted.evaluate(s.values))
-    # An excluded point is a known special cause: it sets no limit and is judged by no rule,
-    # and an EWMA or CUSUM runs on without it. The result still has a value per point of the
-    # series: the point itself (individuals) or the statistic carried over (EWMA, CUSUM).
-    judged = np.flatnonzero(s.points["excluded"].to_numpy() == "")
-    if len(judged) == 0:
-        raise InvalidInput("every point is excluded: nothing to chart")
-    result = _over_series(fitted.evaluate(s.values[judged]), judged, n)
-    if chart == "individuals":
-        result.values[excluded] = s.values[excluded]
-    return ChartView(s, chart, baseline, tuple(excluded), result)
-
-
-def _carried(values: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
-    """``values`` known at positions ``at`` of ``n``, carried forward over the others (and
-    back over those before the first)."""
-    full = np.full(n, np.nan)
-    full[at] = values
-    last = np.where(np.isnan(full), 0, np.arange(n))
-    np.maximum.accumulate(last, out=last)
-    full = full[last]
-    full[: at[0]] = values[0]
-    return full
-
-
-def _over_series(result: ChartResult, judged: np.ndarray, n: int) -> ChartResult:
-    """A chart of the judged points spread over the whole series (see :func:`chart_of`)."""
-    companion = None
-    if result.companion is not None:
-        m = len(result.companion.values)  # the moving range has one value fewer
-        companion = _over_series(result.companion, judged[len(judged) - m :], n)
-    return ChartResult(
-        result.chart,
-        _carried(result.values, judged, n),
-        _carried(result.center, judged, n),
-        _carried(result.lcl, judged, n),
-        _carried(result.ucl, judged, n),
-        result.violations.at(judged),
-        companion,
-    )
+    return ChartView(s, chart, baseline, tuple(excluded), fitted.evaluate(s.values))
 
 
 def control_chart(
@@ -277,8 +252,7 @@ class CapabilityView:
 def capability_of(
     app: App, by: Actor, *, product: str, stage: str, attribute: str, site: str | None = None
 ) -> CapabilityView:
-    """Capability against the effective specification's limits (points excluded from the
-    baseline are left out here too)."""
+    """Capability against the effective specification's limits, of every result."""
     s = series(app, by, product=product, stage=stage, attribute=attribute, site=site)
     return capability_of_series(s)
 
@@ -289,8 +263,9 @@ def capability_of_series(s: Series) -> CapabilityView:
         raise InvalidInput(
             f"{s.attribute.name}: no specification limit to compare with (give --lsl or --usl)"
         )
-    kept = s.values[(s.points["excluded"] == "").to_numpy()]
-    found = capability(kept, lsl=limits.low, usl=limits.high)
+    # Every result counts here, an excluded one too: it was made and it is what the patient
+    # got (an exclusion only keeps a known special cause out of the chart's limits).
+    found = capability(s.values, lsl=limits.low, usl=limits.high)
     # Capability describes a stable process; a chart that signals says it is not one.
     if len(s.points) > MIN_FOR_PHASE_II:
         broken = chart_of(s, rules=WE_RULES).phase_ii_violations
@@ -341,6 +316,56 @@ def series_from_column(
     return Series("", "", attribute, None, points)
 
 
+SUBGROUP_CHARTS = ("xbar-r", "xbar-s")
+COUNT_CHARTS = ("p", "np", "c", "u")
+
+
+def column_chart(
+    column: Column,
+    *,
+    chart: str,
+    subgroup: int | None = None,
+    sizes: Column | None = None,
+    baseline: int | None = None,
+) -> tuple[ChartResult, int]:
+    """A user's own data on a chart of subgroups (X̄-R, X̄-S: consecutive values in
+    subgroups of ``subgroup``; an incomplete last subgroup is refused) or of counts (p, np:
+    defectives in samples of ``sizes``; c: defects; u: defects per unit in ``sizes``).
+    Returns the chart and its baseline (the subgroups or samples that set the limits)."""
+    values = np.asarray(column.values, dtype=np.float64)
+    if chart in SUBGROUP_CHARTS:
+        if subgroup is None or subgroup < 2:
+            raise InvalidInput(
+                f"{chart} chart: give --subgroup, the size of a subgroup (2 or more)"
+            )
+        if len(values) % subgroup:
+            raise InvalidInput(
+                f"{chart} chart: {len(values)} values do not make whole subgroups of {subgroup}"
+            )
+        data = values.reshape(-1, subgroup)
+        base = baseline or default_baseline(len(data))
+        _check_baseline(base, len(data))
+        cls = XbarRChart if chart == "xbar-r" else XbarSChart
+        return cls().fit(data[:base]).evaluate(data), base
+    if chart in COUNT_CHARTS:
+        n = None
+        if chart != "c":
+            if sizes is None:
+                raise InvalidInput(f"{chart} chart: give --sizes, the column of sample sizes")
+            n = np.asarray(sizes.values, dtype=np.float64)
+        base = baseline or default_baseline(len(values))
+        _check_baseline(base, len(values))
+        return attribute_chart(chart, values, n, baseline=slice(0, base)), base
+    raise InvalidInput(
+        f"chart {chart!r}: expected one of {', '.join(CHARTS + SUBGROUP_CHARTS + COUNT_CHARTS)}"
+    )
+
+
+def _check_baseline(baseline: int, n: int) -> None:
+    if not 2 <= baseline <= n:
+        raise InvalidInput(f"baseline {baseline}: expected 2 to {n} (the number of points)")
+
+
 @dataclass(frozen=True)
 class Signal:
     """A chart whose monitored points break run rules: where to look first."""
@@ -369,10 +394,8 @@ def signals(app: App, by: Actor, product: str) -> list[Signal]:
     """Every individuals chart (per stage, numeric attribute and manufacturing site) with
     enough points for phase II whose monitored points break a Western Electric rule (the
     Nelson rules add false alarms across dozens of charts; a chart's page applies them
-    all). Points excluded with a reason are explained already and judged by no rule. Those
-    whose latest
-    :data:`RECENT` points are most involved first (a shift going on now), then the most
-    broken."""
+    all). Those whose latest :data:`RECENT` points are most involved first (a shift going
+    on now), then the most broken."""
     require(by, "qc.read")
     found: list[Signal] = []
     with app.reader() as connection:
@@ -419,30 +442,79 @@ def signals(app: App, by: Actor, product: str) -> list[Signal]:
     return found
 
 
-def exclude_from_baseline(app: App, by: Actor, result_id: int, *, reason: str) -> None:
-    """Leave result ``result_id`` out of the baseline of its chart, with the reason (an
-    assignable cause: a known laboratory or process event). The point stays on the chart."""
+def exclude_from_baseline(
+    app: App,
+    by: Actor,
+    result_id: int,
+    *,
+    reason: str,
+    chart: tuple[str, str, str] | None = None,
+) -> None:
+    """Leave result ``result_id`` out of the limits of its charts (phase I), with the reason:
+    an assignable cause, a known laboratory or process event. QA decides, for a verified
+    result of its plant; the point stays on the chart and is judged like any other.
+    ``chart`` (product, stage, attribute): refused unless the result is a point of it."""
+    _decide(app, by, result_id, frames.EXCLUDED, reason, chart)
+
+
+def reinstate_in_baseline(app: App, by: Actor, result_id: int, *, reason: str) -> None:
+    """Put an excluded result back into the limits of its charts, with the reason (the
+    exclusion and its reason stay on record)."""
+    _decide(app, by, result_id, frames.REINSTATED, reason, None)
+
+
+def _decide(
+    app: App,
+    by: Actor,
+    result_id: int,
+    action: str,
+    reason: str,
+    chart: tuple[str, str, str] | None,
+) -> None:
+    verb = "exclusion" if action == frames.EXCLUDED else "reinstatement"
     reason = (reason or "").strip()
     if len(reason) < 10:
         raise InvalidInput(
-            f"exclusion of result {result_id}: give the reason (an assignable cause), "
+            f"{verb} of result {result_id}: give the reason (an assignable cause), "
             "at least 10 characters"
         )
+    rule = rule_for("spc.exclude")
     uow = app.uow()
     with authorise(uow, by, "spc.exclude", entity=("result", str(result_id))):
         try:
             result = uow.qc.result(result_id)
         except NotFound:
             raise NotFound(f"result {result_id} does not exist") from None
-        if result.number is None or math.isnan(result.number):
-            raise InvalidInput(f"result {result_id} has no number: it is on no chart")
-        if frames.exclusions(uow.connection, [result_id]):
-            raise InvalidInput(f"result {result_id} is already excluded from its baseline")
+        check_permission(by, rule, batch_sites(rule.where, uow.batches.get(result.lot)))
+        if result.status is not ResultStatus.VERIFIED or result.number is None:
+            raise InvalidInput(
+                f"result {result_id} is {result.status.value}"
+                f"{'' if result.number is not None else ', with no number'}: only a verified "
+                "number is a point of a chart"
+            )
+        if chart is not None:
+            product, stage, attribute = chart
+            sample = uow.qc.sample(result.sample_id)
+            batch = uow.batches.get(result.lot)
+            if (batch.product, sample.stage.value, result.attribute) != chart:
+                raise InvalidInput(
+                    f"result {result_id} is not a point of the {attribute} ({stage}) chart "
+                    f"of {product}"
+                )
+        excluded = result_id in frames.exclusions(uow.connection, [result_id])
+        if excluded == (action == frames.EXCLUDED):
+            raise InvalidInput(
+                f"result {result_id} is "
+                f"{'already excluded from' if excluded else 'not excluded from'} "
+                "the limits of its charts"
+            )
         now = uow.clock.now()
-        frames.add_exclusion(uow.connection, result_id, reason=reason, by=by.user_id, at=now)
+        frames.add_exclusion(
+            uow.connection, result_id, action=action, reason=reason, by=by.user_id, at=now
+        )
         uow.record(
             Event(
-                "BaselineExclusionRecorded",
+                "BaselineExclusionRecorded" if action == frames.EXCLUDED else "BaselineReinstated",
                 by.user_id,
                 now,
                 "result",

@@ -25,7 +25,7 @@ from vein2vein.analytics.comparability import AttributeComparison, compare_attri
 from vein2vein.analytics.outcome import OutcomeModel, TighteningRow, fit_outcome, tightening
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.people import Actor
-from vein2vein.domain.specification import Attribute, Kind, Stage
+from vein2vein.domain.specification import Attribute, Conformance, Kind, Stage
 from vein2vein.services.app import App
 from vein2vein.services.authorise import require
 from vein2vein.services.mbr import effective_mbr
@@ -59,6 +59,23 @@ class Comparison:
     values: dict[str, tuple[list[float], list[float]]]  # attribute → (reference, test)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (attribute, why)
     since: datetime | None = None
+    # Per attribute, the out-of-specification results left out: (reference lots, test lots).
+    out_of_spec: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+
+    def out_of_spec_note(self) -> str:
+        """What was left out, in a sentence (empty when nothing was)."""
+        parts = [
+            f"{self.attributes[a].title if a in self.attributes else a}: "
+            + ", ".join(f"{len(lots)} of {who}" for who, lots in zip(
+                (self.reference, self.test), pair, strict=True) if lots)
+            for a, pair in self.out_of_spec.items()
+        ]  # fmt: skip
+        if not parts:
+            return ""
+        return (
+            "Results out of specification are failed doses, counted apart and left out of "
+            "the comparison of the process's normal output — " + "; ".join(parts) + "."
+        )
 
     @property
     def equivalent(self) -> bool:
@@ -85,9 +102,11 @@ def compare_groups(
     two processes) on every numeric attribute of the effective ``stage`` specification (or
     the ``attributes`` named). The equivalence margin is ``margin`` when given (in the
     attribute's unit, for one attribute), else ``margin_sd`` × the reference SD, stated in
-    each row. Results excluded from their chart's baseline with a recorded reason are left
-    out. An attribute with fewer than 3 results in a group is skipped with
-    the reason. ``since``: only results tested from then on (e.g. since a process change)."""
+    each row. Results out of specification are left out and listed (failed doses, not the
+    process's normal output); a result excluded from its chart's limits is not (that is a
+    person's decision, not a judged fact). An attribute with fewer than 3 results in a
+    group is skipped with the reason. ``since``: only results tested from then on (e.g.
+    since a process change)."""
     require(by, "qc.read")
     if group not in GROUPS:
         raise InvalidInput(f"group {group!r}: expected one of {', '.join(GROUPS)}")
@@ -100,12 +119,10 @@ def compare_groups(
     with app.reader() as connection:
         _, spec = effective_spec(SpecRepository(connection), product, stage_)
         frame = frames.results_frame(connection, product=product, stage=stage)
-        excluded = frames.exclusions(connection)
-    # A result excluded with a recorded reason (a confirmed OOS, a known special cause) says
-    # nothing about the process's common variation: it is left out here as in the charts.
-    frame = frame[~frame["result_id"].isin(list(excluded))]
     numeric = {a.name: a for a in spec.attributes if a.kind in (Kind.NUMERIC, Kind.MULTI)}
     chosen = list(attributes) if attributes else list(numeric)
+    if margin_sd <= 0 or (margin is not None and margin <= 0):
+        raise InvalidInput("the equivalence margin must be above 0")
     if margin is not None and len(chosen) != 1:
         raise InvalidInput("a margin in the attribute's unit applies to one attribute: name it")
     unknown = [a for a in chosen if a not in numeric]
@@ -118,16 +135,29 @@ def compare_groups(
     if since is not None:
         frame = frame[frame["tested_at"] >= pd.Timestamp(since)]
     known = sorted(str(g) for g in frame[group].dropna().unique())
+    when = f" since {since:%Y-%m-%d}" if since is not None else ""
     for name in (reference, test):
         if name not in known:
             raise InvalidInput(
-                f"{group} {name!r}: no {stage} results; expected one of {', '.join(known)}"
+                f"{group} {name!r}: no {stage} results{when}; "
+                + (f"expected one of {', '.join(known)}" if known else "there are none")
             )
     rows: list[AttributeComparison] = []
     values: dict[str, tuple[list[float], list[float]]] = {}
     skipped: list[tuple[str, str]] = []
+    out_of_spec: dict[str, tuple[list[str], list[str]]] = {}
     for name in chosen:
         of = frame[frame["attribute"] == name]
+        # A result out of specification is a failed dose (investigated, counted apart), not
+        # the process's normal output: left out, and said so. The rule is the result's
+        # conformance, judged at entry, not anyone's choice.
+        oos = of["conformance"] == Conformance.OOS.value
+        failed = tuple(
+            [str(x) for x in of.loc[oos & (of[group] == g), "lot"]] for g in (reference, test)
+        )
+        if failed[0] or failed[1]:
+            out_of_spec[name] = (failed[0], failed[1])
+        of = of[~oos]
         ref = of.loc[of[group] == reference, "value"].to_numpy(dtype=np.float64)
         tst = of.loc[of[group] == test, "value"].to_numpy(dtype=np.float64)
         values[name] = (ref.tolist(), tst.tolist())
@@ -135,10 +165,17 @@ def compare_groups(
             skipped.append((name, f"{len(ref)} and {len(tst)} results: at least 3 each needed"))
             continue
         try:
-            rows.append(compare_attribute(name, ref, tst, margin_sd=margin_sd, alpha=alpha, k=k))
+            rows.append(
+                compare_attribute(
+                    name, ref, tst, margin=margin, margin_sd=margin_sd, alpha=alpha, k=k
+                )
+            )
         except InvalidInput as exc:
             skipped.append((name, str(exc)))
-    return Comparison(product, stage, group, reference, test, rows, numeric, values, skipped, since)
+    return Comparison(
+        product, stage, group, reference, test, rows, numeric, values, skipped, since,
+        out_of_spec,
+    )  # fmt: skip
 
 
 # -- starting material → outcome ---------------------------------------------------------
@@ -148,6 +185,7 @@ OUTCOMES = {
     "log_fold_expansion": "natural log of the fold expansion in the batch record",
 }
 PREDICTORS = ("sm_cd3_percent", "sm_viability", "sm_cd3_cells", "age", "weight_kg")
+PROCESS_TERM = "process="  # the 0/1 column of a process, against the first in name order
 
 
 @dataclass(frozen=True)
@@ -198,12 +236,21 @@ def outcome_study(
     """Fit the model of ``outcome`` on ``predictors`` (logistic for failure to reach dose,
     linear for the log fold expansion), then count what a stricter minimum (or maximum) on
     ``criterion`` — by default the starting-material attribute that matters most — would
-    have done: at the 10th to 50th percentiles of the attribute."""
+    have done: at the 10th to 50th percentiles of the attribute. Without ``process`` the
+    batches of every process are studied together, with the process as a term."""
     if outcome not in OUTCOMES:
         raise InvalidInput(f"outcome {outcome!r}: expected one of {', '.join(OUTCOMES)}")
     frame = outcome_frame(app, by, product, process)
     kind: Literal["logistic", "linear"] = "logistic" if outcome == "failed_dose" else "linear"
-    model = fit_outcome(frame, outcome=outcome, predictors=list(predictors), kind=kind)
+    terms = list(predictors)
+    # Batches of several processes are compared within their process: one 0/1 column per
+    # process beyond the first (processes differ in expansion and dose by design).
+    processes = sorted(str(p) for p in frame["process"].unique())
+    for other in processes[1:]:
+        column = f"{PROCESS_TERM}{other}"
+        frame[column] = (frame["process"] == other).astype(int)
+        terms.append(column)
+    model = fit_outcome(frame, outcome=outcome, predictors=terms, kind=kind)
     starting = [p for p in model.important if p.startswith("sm_")]
     chosen = criterion or (starting[0] if starting else "sm_cd3_percent")
     if chosen not in frame.columns:

@@ -372,14 +372,16 @@ def _differences(c: Comparison) -> str:
 
 
 def _skipped(c: Comparison) -> str:
+    note = c.out_of_spec_note()
+    left = f"<p class='note' data-testid='out-of-spec'>{_e(note)}</p>" if note else ""
     if not c.skipped:
-        return ""
+        return left
     rows = "".join(
         f"<tr><td>{_e(c.attributes[name].title if name in c.attributes else name)}</td>"
         f"<td>{_e(why)}</td></tr>"
         for name, why in c.skipped
     )
-    return (
+    return left + (
         "<h2>Not compared</h2><table class='list'><thead><tr><th>Attribute</th>"
         f"<th>Why</th></tr></thead><tbody>{rows}</tbody></table>"
     )

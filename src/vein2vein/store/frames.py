@@ -18,7 +18,9 @@ from vein2vein.domain.qc import ResultStatus
 from vein2vein.store import tables as t
 
 __all__ = [
+    "EXCLUDED",
     "OUTCOME_PARAMETERS",
+    "REINSTATED",
     "RESULT_COLUMNS",
     "Exclusion",
     "add_exclusion",
@@ -186,14 +188,23 @@ def batch_outcomes(connection: sa.Connection, *, product: str | None = None) -> 
 
 # -- control-chart baseline exclusions ----------------------------------------------------
 
+EXCLUDED, REINSTATED = "excluded", "reinstated"
+
 
 def add_exclusion(
-    connection: sa.Connection, result_id: int, *, reason: str, by: str, at: datetime
+    connection: sa.Connection,
+    result_id: int,
+    *,
+    action: str,
+    reason: str,
+    by: str,
+    at: datetime,
 ) -> None:
-    """Record that result ``result_id`` is left out of its chart's baseline, and why."""
+    """Record that result ``result_id`` is left out of (``excluded``) or put back into
+    (``reinstated``) the limits of its charts, and why."""
     connection.execute(
         t.spc_exclusion.insert().values(
-            result_id=result_id, reason=reason, excluded_by=by, excluded_at=at
+            result_id=result_id, action=action, reason=reason, decided_by=by, decided_at=at
         )
     )
 
@@ -201,9 +212,11 @@ def add_exclusion(
 def exclusions(
     connection: sa.Connection, result_ids: Iterable[int] | None = None
 ) -> dict[int, Exclusion]:
-    """The exclusions recorded for any of ``result_ids`` (all of them when None), by result."""
+    """The results excluded now (their last decision is an exclusion), by result, among
+    ``result_ids`` (all of them when None)."""
     x = t.spc_exclusion
-    query = sa.select(x.c.result_id, x.c.reason, x.c.excluded_by, x.c.excluded_at)
+    query = sa.select(x.c.result_id, x.c.action, x.c.reason, x.c.decided_by, x.c.decided_at)
+    query = query.order_by(x.c.id)
     if result_ids is None:
         batches = [query]
     else:
@@ -213,6 +226,9 @@ def exclusions(
         ]
     found: dict[int, Exclusion] = {}
     for batch in batches:
-        for result_id, reason, by, at in connection.execute(batch):
-            found[result_id] = Exclusion(result_id, reason, by, at)
+        for result_id, action, reason, by, at in connection.execute(batch):
+            if action == EXCLUDED:
+                found[result_id] = Exclusion(result_id, reason, by, at)
+            else:
+                found.pop(result_id, None)
     return found

@@ -443,15 +443,19 @@ qc_exception = sa.Table(
     sa.Column("signed_at", UTCDateTime, nullable=False),
 )
 
-# A result left out of a control chart's baseline (phase I), with the reason recorded; the
-# point stays on the chart, marked. Written once, never changed (append-only).
+# A result left out of the limits of its control charts (phase I), with the reason; and
+# its reinstatement, with the reason. Rows are written once, never changed (append-only):
+# the last row of a result says whether it is excluded now.
 spc_exclusion = sa.Table(
     "spc_exclusion",
     metadata,
-    sa.Column("result_id", sa.Integer, sa.ForeignKey("test_result.id"), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("result_id", sa.Integer, sa.ForeignKey("test_result.id"), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # "excluded" or "reinstated"
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("excluded_by", sa.String(50), nullable=False),
-    sa.Column("excluded_at", UTCDateTime, nullable=False),
+    sa.Column("decided_by", sa.String(50), nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.Index("ix_spc_exclusion_result", "result_id"),
 )
 
 # A conditional release waits for its pending results: FINAL when they conform, FAILED when

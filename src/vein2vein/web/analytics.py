@@ -340,17 +340,16 @@ def exclude_point(
             site=site or None,
         )  # fmt: skip
         row = series.points[series.points["result_id"] == int(chosen)]
-        if row.empty:
-            raise NotFound(f"result {int(chosen)} is not a point of this chart")
-        svc.exclude_from_baseline(app, identity.actor, int(chosen), reason=reason)
+        svc.exclude_from_baseline(app, identity.actor, int(chosen), reason=reason,
+                                  chart=(product, stage, attribute))  # fmt: skip
     except V2VError as error:
         kept = {"result_id": result_id, "reason": reason}
         return _chart(request, app, identity, selection, problem=problem_of(error),
                       failed="exclude", kept=kept)  # fmt: skip
-    lot = str(row["lot"].iloc[0])
+    lot = str(row["lot"].iloc[0]) if not row.empty else f"result {int(chosen)}"
     message = (
-        f"Batch {lot} (result {int(chosen)}) is left out of the baseline: {reason.strip()}. "
-        "The limits are now set without it; the point stays on the chart."
+        f"Batch {lot} (result {int(chosen)}) is left out of the limits: {reason.strip()}. "
+        "The limits are now set without it; the point stays on the chart and is judged."
     )
     url = request.url_for("analytics_page_chart").include_query_params(
         **selection.query(), done=message
@@ -550,6 +549,8 @@ def _terms(study: comparability.OutcomeStudy, names: dict[str, tuple[str, str]])
         if t.name not in study.model.predictors:
             continue
         title, unit = names.get(t.name, (t.name, ""))
+        if t.name.startswith(comparability.PROCESS_TERM):  # the process, as a 0/1 term
+            title = f"Made by {t.name.removeprefix(comparability.PROCESS_TERM)}"
         per_sd = t.standardized or 0.0
         rows.append(
             Term(
@@ -563,8 +564,9 @@ def _terms(study: comparability.OutcomeStudy, names: dict[str, tuple[str, str]])
                 sd=per_sd / t.coef if t.coef else 0.0,
                 p_value=t.p_value,
                 matters=t.name in study.model.important,
-                # linear model of ln(fold expansion): a typical difference multiplies it
-                change_percent=100 * (math.exp(abs(per_sd)) - 1),
+                # linear model of ln(fold expansion): a typical difference multiplies it by
+                # e^per_sd, a rise of e^b - 1 or a fall of 1 - e^b
+                change_percent=100 * abs(math.exp(per_sd) - 1),
             )
         )
     order = {name: i for i, name in enumerate(study.model.important)}

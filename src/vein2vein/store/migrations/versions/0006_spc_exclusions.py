@@ -1,4 +1,5 @@
-"""Analytics: results excluded from a control chart's baseline, with their reasons (issue 7).
+"""Analytics: results excluded from (and reinstated in) the limits of their control charts,
+each with its reason (issue 7).
 
 Revision ID: 0006
 Revises: 0005
@@ -23,16 +24,20 @@ TABLE = "spc_exclusion"
 def upgrade() -> None:
     op.create_table(
         TABLE,
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("result_id", sa.Integer(), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("excluded_by", sa.String(length=50), nullable=False),
-        sa.Column("excluded_at", UTCDateTime, nullable=False),
+        sa.Column("decided_by", sa.String(length=50), nullable=False),
+        sa.Column("decided_at", UTCDateTime, nullable=False),
         sa.ForeignKeyConstraint(
             ["result_id"], ["test_result.id"], name=op.f("fk_spc_exclusion_result_id_test_result")
         ),
-        sa.PrimaryKeyConstraint("result_id", name=op.f("pk_spc_exclusion")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_spc_exclusion")),
     )
-    # An exclusion is history: written once, never changed or removed.
+    with op.batch_alter_table(TABLE, schema=None) as batch_op:
+        batch_op.create_index("ix_spc_exclusion_result", ["result_id"], unique=False)
+    # An exclusion and a reinstatement are history: written once, never changed or removed.
     if op.get_bind().dialect.name == "postgresql":  # table_is_append_only() from 0002
         op.execute(
             f"CREATE TRIGGER {TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE} "
