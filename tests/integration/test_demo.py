@@ -512,6 +512,11 @@ def test_the_demo_hides_a_drifting_site_and_the_analytics_find_it(
     both = compare_groups(app, READER, product="CART-CD19", reference="POC1", test="POC2")
     failed = [lot for lots in both.out_of_spec.get("viability", ([], [])) for lot in lots]
     assert failed and "left out of the comparison" in both.out_of_spec_note()
+    # Limits proposed from a history with a drift in it say so.
+    from vein2vein.services.spec_proposals import propose
+
+    proposed = propose(app, READER, product="CART-CD19", stage="release", attribute="viability")
+    assert any("not in statistical control" in w for w in proposed.warnings)
     # A margin stated in the attribute's unit is the one tested (and said to be given).
     stated = compare_groups(app, READER, product="CART-CD19", reference="POC1", test="POC2",
                             attributes=["viability"], margin=0.5).rows[0]  # fmt: skip

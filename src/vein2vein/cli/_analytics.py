@@ -622,6 +622,8 @@ def propose(
     print_table(grid)
     for why in found.skipped:
         console.print(f"not proposed: {escape(why)}")
+    for warning in found.warnings:
+        console.print(f"[bold yellow]warning[/]: {escape(warning)}")
     if saved is not None:
         console.print(
             f"saved as {saved.code} v{saved.version} ({saved.status}); QA approves it: "

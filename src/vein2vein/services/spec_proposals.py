@@ -23,6 +23,13 @@ from vein2vein.domain.people import Actor
 from vein2vein.domain.process import Range
 from vein2vein.domain.specification import Attribute, Conformance, Kind, Stage
 from vein2vein.formats.spec import with_limits
+from vein2vein.formats.table import Column
+from vein2vein.services.analytics import (
+    MIN_FOR_PHASE_II,
+    WE_RULES,
+    chart_of,
+    series_from_column,
+)
 from vein2vein.services.app import App
 from vein2vein.services.authorise import require
 from vein2vein.services.specs import SpecVersion, effective_spec, import_spec
@@ -80,6 +87,7 @@ class ProposalSet:
     current_would_fail: tuple[str, ...]
     proposals: tuple[Proposal, ...]
     skipped: tuple[str, ...]  # a proposal that could not be made, and why
+    warnings: tuple[str, ...] = ()
 
     @property
     def mean(self) -> float:
@@ -109,6 +117,7 @@ class ProposalSet:
             },
             "proposals": [p.as_json() for p in self.proposals],
             "skipped": list(self.skipped),
+            "warnings": list(self.warnings),
         }
 
 
@@ -221,6 +230,18 @@ def propose(
         )
     except InvalidInput as exc:
         skipped.append(f"nonparametric: {exc}")
+    # Limits from history describe that history: from a process that drifted, they carry
+    # the drift into the specification.
+    cautions: list[str] = []
+    if len(values) > MIN_FOR_PHASE_II:
+        history = Column(attribute, tuple(values.tolist()), tuple(lots), ("",) * len(lots))
+        broken = chart_of(series_from_column(history), rules=WE_RULES).phase_ii_violations
+        if broken:
+            rules = ", ".join(f"{rule} ×{n}" for rule, n in broken.items())
+            cautions.append(
+                f"the released batches are not in statistical control ({rules} on their "
+                "control chart): limits from them carry that shift; look at the chart first"
+            )
     return ProposalSet(
         product,
         stage,
@@ -235,6 +256,7 @@ def propose(
         _outside(lots, values, limits),
         tuple(proposals),
         tuple(skipped),
+        tuple(cautions),
     )
 
 
