@@ -12,21 +12,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.markup import escape
 
-from vein2vein.analytics.capability import nonparametric_tolerance, tolerance_interval
-from vein2vein.analytics.comparability import tost
-from vein2vein.analytics.control_charts import ChartResult
 from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, table, to_jsonable
 from vein2vein.domain.errors import InvalidInput
-from vein2vein.formats.table import read_column
-from vein2vein.services import analytics, comparability, spec_proposals
-from vein2vein.services.analytics import ChartView, Series
+
+if TYPE_CHECKING:  # the statistics load on first use: every `v2v` command starts fast
+    from vein2vein.analytics.control_charts import ChartResult
+    from vein2vein.services.analytics import ChartView, Series
 
 __all__ = ["compare_app", "spc_app", "spec_app"]
 
@@ -66,6 +63,9 @@ def _series(
     usl: float | None = None,
 ) -> Series:
     """The series asked for: a CSV column, or an attribute of the records."""
+    from vein2vein.formats.table import read_column
+    from vein2vein.services import analytics
+
     if csv is not None:
         if column is None:
             raise InvalidInput("--csv needs --column: the column of numbers to use")
@@ -145,6 +145,8 @@ def chart(
 ) -> None:
     """A control chart with the Western Electric and Nelson run rules: the limits from the
     baseline (phase I) and every point judged against them (phase II)."""
+    from vein2vein.services import analytics
+
     if kind in analytics.SUBGROUP_CHARTS + analytics.COUNT_CHARTS:
         _column_chart(csv, column, kind, subgroup, sizes, baseline, json_)
         return
@@ -170,6 +172,9 @@ def _column_chart(
     baseline: int | None,
     json_: bool,
 ) -> None:
+    from vein2vein.formats.table import read_column
+    from vein2vein.services import analytics
+
     with _errors():
         if csv is None or column is None:
             raise InvalidInput(f"a {kind} chart is drawn from your CSV file: give --csv, --column")
@@ -187,6 +192,10 @@ def _column_chart(
 
 
 def _print_chart(r: ChartResult, baseline: int, labels: list[str]) -> None:
+    import numpy as np
+
+    from vein2vein.services import analytics
+
     same = bool(np.all(r.lcl == r.lcl[0]) and np.all(r.ucl == r.ucl[0]))
     limits = (
         f"center {r.center[0]:.4g}, LCL {r.lcl[0]:.4g}, UCL {r.ucl[0]:.4g}"
@@ -223,6 +232,8 @@ def capability_cmd(
 ) -> None:
     """Cp, Cpk (within: MR̄/d2) and Pp, Ppk (overall SD) with 95 % confidence intervals
     against the specification's limits, and a warning when the data are not normal."""
+    from vein2vein.services import analytics
+
     with _errors():
         if csv is None and (lsl is not None or usl is not None):
             raise InvalidInput("--lsl/--usl apply to a CSV file; the records use their spec")
@@ -260,6 +271,8 @@ def tolerance(
 ) -> None:
     """Tolerance intervals: normal (exact two-sided or one-sided factor k) and
     distribution-free (order statistics), holding ``coverage`` with ``confidence``."""
+    from vein2vein.analytics.capability import nonparametric_tolerance, tolerance_interval
+
     with _errors():
         if sides not in ("both", "low", "high"):
             raise InvalidInput(f"--sides {sides!r}: expected both, low or high")
@@ -315,6 +328,8 @@ def signals(
 ) -> None:
     """Charts (per stage, attribute and manufacturing site) whose monitored points break a
     Western Electric rule: a shift going on now first."""
+    from vein2vein.services import analytics
+
     with _errors():
         found = analytics.signals(_ready_app(), _who().actor, product)
     if json_:
@@ -342,6 +357,8 @@ def exclude_cmd(
     special cause. QA of the result's plant; audited. The point stays on the chart and is
     judged like any other; capability and comparability count it (`v2v spc reinstate`
     puts it back, with a reason)."""
+    from vein2vein.services import analytics
+
     with _errors():
         analytics.exclude_from_baseline(_ready_app(), _who().actor, result_id, reason=reason)
     console.print(f"result {result_id} left out of its charts' limits: {escape(reason)}")
@@ -354,6 +371,8 @@ def reinstate_cmd(
 ) -> None:
     """Put an excluded result back into its charts' limits, with the reason (the exclusion
     and its reason stay on record). QA of the result's plant; audited."""
+    from vein2vein.services import analytics
+
     with _errors():
         analytics.reinstate_in_baseline(_ready_app(), _who().actor, result_id, reason=reason)
     console.print(f"result {result_id} is back in its charts' limits: {escape(reason)}")
@@ -373,6 +392,8 @@ def outcome(
 ) -> None:
     """What in the starting material predicts a batch's outcome (statsmodels), and what a
     stricter acceptance criterion would have done to the history."""
+    from vein2vein.services import comparability
+
     with _errors():
         study = comparability.outcome_study(
             _ready_app(), _who().actor, product=product, process=process, outcome=kind,
@@ -441,6 +462,12 @@ def tost_cmd(
     json_: JsonOpt = False,
 ) -> None:
     """TOST: two one-sided Welch t-tests that the difference of means lies within ±margin."""
+    import numpy as np
+
+    from vein2vein.analytics.comparability import tost
+    from vein2vein.formats.table import read_column
+    from vein2vein.services import comparability
+
     with _errors():
         if csv is not None:
             if column is None or group is None:
@@ -506,6 +533,8 @@ def compare_groups_cmd(
 ) -> None:
     """The comparability report: per attribute, TOST with its margin and the quality range
     (reference mean ± 3 SD), and the conclusion."""
+    from vein2vein.services import comparability
+
     with _errors():
         app, who = _ready_app(), _who().actor
         found = comparability.compare_groups(
@@ -578,6 +607,8 @@ def propose(
     tolerance intervals), how many past batches each would have failed, and — with
     ``--save`` — the chosen one saved as a draft of the next specification version, to be
     approved by QA through change control."""
+    from vein2vein.services import spec_proposals
+
     with _errors():
         app, who = _ready_app(), _who().actor
         found = spec_proposals.propose(
