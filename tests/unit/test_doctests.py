@@ -10,10 +10,11 @@ import pytest
 
 import vein2vein.analytics
 import vein2vein.domain
+import vein2vein.planning
 
 MODULES = sorted(
     m.name
-    for package in (vein2vein.domain, vein2vein.analytics)
+    for package in (vein2vein.domain, vein2vein.analytics, vein2vein.planning)
     for m in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
 )
 
@@ -36,4 +37,8 @@ def test_the_modules_that_teach_by_example_have_examples() -> None:
         "vein2vein.domain.people",
         "vein2vein.domain.permissions",
         "vein2vein.domain.signatures",
+        "vein2vein.planning.ceiling",
+        "vein2vein.planning.model",
+        "vein2vein.planning.queueing",
+        "vein2vein.planning.scenario",
     } <= with_examples
