@@ -16,6 +16,7 @@ from pathlib import Path
 
 import bench_audit_verify
 import bench_demo_build
+import bench_planning
 import bench_run_rules
 import bench_step_record_pg
 import bench_transitions_pg
@@ -29,6 +30,9 @@ BENCHMARKS: list[tuple[str, Callable[[], Result]]] = [
     ("step recordings", bench_step_record_pg.run),
     ("demo build", bench_demo_build.run),
     ("run rules", bench_run_rules.run),
+    ("network model events", bench_planning.run_events),
+    ("network-year at 40,000 doses", bench_planning.run_network_year),
+    ("Dask speed-up", bench_planning.run_dask),
 ]
 
 
@@ -117,7 +121,8 @@ Needs PostgreSQL at `V2V_TEST_POSTGRES_URL` (default
 `postgresql+psycopg://postgres@127.0.0.1:5432/test`); the transitions benchmark works in a
 schema of its own and drops it afterwards. SQLite files live in a temporary directory.
 One benchmark alone: `.venv/bin/python benchmarks/bench_audit_verify.py` (or
-`bench_transitions_pg.py`, `bench_step_record_pg.py`, `bench_demo_build.py`). The raw
+`bench_transitions_pg.py`, `bench_step_record_pg.py`, `bench_demo_build.py`,
+`bench_run_rules.py`, `bench_planning.py`). The raw
 figures of the last run are also in `benchmarks/results/latest.json` (not committed).
 
 ## Last run: {when}, {elapsed:.0f} s in all
@@ -169,6 +174,25 @@ figures of the last run are also in `benchmarks/results/latest.json` (not commit
   tested in blocks of 32,768 points that stay in the cache, every flag, run and count made
   once per block into buffers kept for the whole call (WE1/N1, WE2/N5 and WE3/N6 share
   their hits, N2 is built on WE4's runs of 8): 113 ms → 10 ms on 2026-11-24. No database.
+- **network model events** (`bench_planning.py`): planning/model.py `simulate` of the
+  central-plant example (four treatment centres, 450 patients a year, 20 automated
+  devices, shifts, the QC lab, sterility, transport, failures) for one measured year after
+  a 90-day warm-up, best of 5; its events are the SimPy events it processed. Baseline: a
+  bare SimPy environment processing the same number of timeout events (100 processes
+  yielding fixed timeouts), best of 5. Ratio = the model's events per second over bare
+  SimPy's; target ≥ 0.3 (the model's own work — queues with priorities, shifts, draws,
+  bookkeeping for utilisation and waits, the result — costs at most about 3× SimPy's).
+- **network-year at 40,000 doses** (`bench_planning.py`): the central-plant example scaled
+  to 40,000 doses a year, the scale of the largest automated CAR-T plants announced —
+  demand, devices, staff, QC analysts and instruments all multiplied by the same factor
+  (40,000 over its mean doses per year on seeds 1-5: about 97) — one year, run once.
+  The target is absolute (under a minute); the ratio is that factor × the small year's
+  time over the big year's (1.0: the model scales linearly with the size of the network).
+- **Dask speed-up** (`bench_planning.py`): `services.planning.replicate` of 8
+  central-plant years on a Dask `LocalCluster` of 2 worker processes (one thread each)
+  against the same batch on a cluster of 1, each best of 2 after one untimed batch (the
+  workers import numpy and SimPy), the clusters started outside the timing; the two give
+  the same figures (checked). Ratio = time on 1 worker / time on 2; target ≥ 1.5.
 
 ## Where the audit verify time goes (profiled 2026-11-23, same machine)
 

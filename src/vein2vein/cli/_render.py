@@ -39,6 +39,7 @@ EXIT_CODES: dict[type[errors.V2VError], int] = {
     errors.DatabaseError: 9,
     errors.AuthenticationFailed: 10,
     errors.PermissionDenied: 11,
+    errors.ServiceUnavailable: 12,
 }
 
 

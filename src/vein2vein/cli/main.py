@@ -10,7 +10,17 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from vein2vein.cli import _analytics, _audit_review, _auth, _mbr, _people, _qc, _records, _running
+from vein2vein.cli import (
+    _analytics,
+    _audit_review,
+    _auth,
+    _mbr,
+    _people,
+    _plan,
+    _qc,
+    _records,
+    _running,
+)
 from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
     age,
@@ -60,6 +70,7 @@ app.add_typer(_mbr.mbr_app, name="mbr")
 app.add_typer(_analytics.spc_app, name="spc")
 app.add_typer(_analytics.compare_app, name="compare")
 app.add_typer(_analytics.spec_app, name="spec")
+app.add_typer(_plan.plan_app, name="plan")
 app.add_typer(_running.demo_app, name="demo")
 app.command("serve")(_running.serve)
 app.command("login")(_people.login)

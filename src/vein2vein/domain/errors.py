@@ -21,9 +21,10 @@ so callers that know nothing of vein2vein can still catch it sensibly::
     │   ├── PasswordExpired                    code: password-expired
     │   └── SignatureRefused                   code: signature-refused
     ├── PermissionDenied (PermissionError)     code: permission-denied
-    └── DatabaseError (RuntimeError)           code: database
-        ├── DatabaseUnavailable                code: database-unavailable
-        └── DatabaseNotReady                   code: database-not-ready
+    ├── DatabaseError (RuntimeError)           code: database
+    │   ├── DatabaseUnavailable                code: database-unavailable
+    │   └── DatabaseNotReady                   code: database-not-ready
+    └── ServiceUnavailable (ConnectionError)   code: service-unavailable
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "PasswordExpired",
     "PermissionDenied",
     "RuleViolation",
+    "ServiceUnavailable",
     "SignatureRefused",
     "TransitionRefused",
     "V2VError",
@@ -187,3 +189,10 @@ class DatabaseNotReady(DatabaseError):
     """The database has not been migrated to this version of vein2vein."""
 
     code = "database-not-ready"
+
+
+class ServiceUnavailable(V2VError, ConnectionError):
+    """A service vein2vein was asked to use (a Dask scheduler, a broker) cannot be reached;
+    nothing was done."""
+
+    code = "service-unavailable"

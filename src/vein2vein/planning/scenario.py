@@ -567,6 +567,18 @@ class Scenario:
         """The same network with every centre's demand multiplied by ``multiplier``."""
         return replace(self, demand=self.demand.scaled(multiplier))
 
+    def with_devices(self, site: str, count: int) -> Scenario:
+        """The same network with ``count`` suites or devices at manufacturing site ``site``.
+
+        Raises :class:`InvalidInput` naming the site when it is not a manufacturing site
+        of the scenario, or the count when it is not a whole number ≥ 1."""
+        plant = self.manufacturing_sites.get(site)
+        if plant is None:
+            known = ", ".join(self.manufacturing_sites) or "none"
+            raise InvalidInput(f"sites.{site}: not a manufacturing site (these are: {known})")
+        devices = replace(plant.devices, count=count)
+        return replace(self, sites={**self.sites, site: replace(plant, devices=devices)})
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         """A scenario from the plain shape of a scenario file (``schema_version`` ignored).

@@ -31,6 +31,7 @@ HTTP_STATUS: dict[str, int] = {
     "database": 503,
     "database-unavailable": 503,
     "database-not-ready": 503,
+    "service-unavailable": 503,
 }
 
 
