@@ -3,10 +3,10 @@ errors that name their place (``steps[3].parameters.viability.nor: low > high``)
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from vein2vein.domain.errors import InvalidInput
 
@@ -29,6 +29,20 @@ class InvalidFile(InvalidInput):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Versioned(Strict):
+    """A whole file: its ``schema_version`` must be the one this vein2vein reads."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    schema_version: int
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known(cls, version: int) -> int:
+        if version != cls.SCHEMA_VERSION:
+            raise ValueError(f"expected {cls.SCHEMA_VERSION}, this vein2vein reads no other")
+        return version
 
 
 def place(loc: tuple[int | str, ...]) -> str:

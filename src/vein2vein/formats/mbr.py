@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -43,7 +43,7 @@ from vein2vein.domain.process import (
     SampleSpec,
     StepDefinition,
 )
-from vein2vein.formats._yaml import InvalidFile, Strict, read_model
+from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model
 
 __all__ = ["InvalidProcessFile", "load_mbr", "parse_mbr"]
 
@@ -119,20 +119,14 @@ class _Step(_Strict):
         return materials
 
 
-class _File(_Strict):
-    schema_version: int
+class _File(Versioned):
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
     product: str = Field(pattern=_CODE)
     process: str = Field(pattern=_CODE)
     title: str = Field(min_length=1, max_length=200)
     version: int = Field(ge=1)
     steps: list[_Step] = Field(min_length=1)
 
-    @field_validator("schema_version")
-    @classmethod
-    def _known(cls, version: int) -> int:
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"expected {SCHEMA_VERSION}, this vein2vein reads no other")
-        return version
 
 
 def _formula_names(formula: str) -> set[str]:

@@ -79,12 +79,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from vein2vein.domain.errors import InvalidInput
-from vein2vein.formats._yaml import InvalidFile, Strict, read_model
+from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model
 
 __all__ = ["SCHEMA_VERSION", "InvalidScenarioFile", "load_scenario", "parse_scenario"]
 
@@ -347,8 +347,8 @@ class _Costs(Strict):
     cryo_shipping_per_trip: NonNegative = 0.0
 
 
-class _File(Strict):
-    schema_version: int
+class _File(Versioned):
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     sites: Annotated[dict[Id, _Site], Field(min_length=2)]
@@ -360,12 +360,6 @@ class _File(Strict):
     patients_lost: _Lost = Field(default_factory=_Lost)
     costs: _Costs = Field(default_factory=_Costs)
 
-    @field_validator("schema_version")
-    @classmethod
-    def _known(cls, version: int) -> int:
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"expected {SCHEMA_VERSION}, this vein2vein reads no other")
-        return version
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.process import Range
 from vein2vein.domain.specification import Attribute, Kind, Method, Specification, Stage
-from vein2vein.formats._yaml import InvalidFile, Strict, read_model
+from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model
 
 __all__ = ["InvalidSpecificationFile", "load_spec", "parse_spec"]
 
@@ -73,8 +73,8 @@ class _Attribute(Strict):
         return [a.strip().lower() for a in answers]
 
 
-class _File(Strict):
-    schema_version: int
+class _File(Versioned):
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
     code: str = Field(pattern=_CODE)
     product: str = Field(pattern=_CODE)
     stage: Literal["starting-material", "in-process", "release"]
@@ -83,12 +83,6 @@ class _File(Strict):
     methods: dict[Annotated[str, Field(pattern=_METHOD)], _Method] = Field(min_length=1)
     attributes: dict[Annotated[str, Field(pattern=_NAME)], _Attribute] = Field(min_length=1)
 
-    @field_validator("schema_version")
-    @classmethod
-    def _known(cls, version: int) -> int:
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"expected {SCHEMA_VERSION}, this vein2vein reads no other")
-        return version
 
 
 def parse_spec(text: str, source: str = "<specification>") -> Specification:
