@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -228,7 +229,7 @@ class IndividualsChart:
 
 
 @dataclass
-class _SubgroupChart:
+class _SubgroupChart(ABC):
     """X̄ with a dispersion chart beside it; the subclass says which dispersion (range or
     standard deviation) and which constants turn its mean into limits."""
 
@@ -239,13 +240,14 @@ class _SubgroupChart:
     spread_name = ""
 
     @staticmethod
+    @abstractmethod
     def _spread(data: Floats) -> Floats:
-        raise NotImplementedError
+        """Each subgroup's dispersion: its range or its standard deviation."""
 
     @staticmethod
+    @abstractmethod
     def _factors(k: Constants) -> tuple[float, float, float]:
         """(mean factor, lower and upper dispersion factors): A2, D3, D4 or A3, B3, B4."""
-        raise NotImplementedError
 
     def fit(self, subgroups: ArrayLike, exclude: Sequence[int] = ()) -> Self:
         data = _finite("subgroups", subgroups, ndim=2)
