@@ -79,7 +79,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -248,10 +248,18 @@ class _Process(Strict):
     @classmethod
     def _unique(cls, steps: list[_Step]) -> list[_Step]:
         ids = [s.id for s in steps]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
+        twice = _repeated(ids)
         if twice:
             raise ValueError(f"step id {', '.join(map(repr, twice))} is used twice")
         return steps
+
+
+Key = TypeVar("Key", str, tuple[str, str])
+
+
+def _repeated(items: list[Key]) -> list[Key]:
+    """The items given more than once, each once, sorted."""
+    return sorted({x for x in items if items.count(x) > 1})
 
 
 class _Test(Strict):
@@ -278,7 +286,7 @@ class _Release(Strict):
     @classmethod
     def _unique(cls, tests: list[_Test]) -> list[_Test]:
         names = [t.name for t in tests]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = _repeated(names)
         if twice:
             raise ValueError(f"test {', '.join(map(repr, twice))} is listed twice")
         return tests
@@ -299,7 +307,7 @@ class _Logistics(Strict):
     @classmethod
     def _one_route_per_pair(cls, routes: list[_Route]) -> list[_Route]:
         pairs = [(r.centre, r.site) for r in routes]
-        twice = sorted({p for p in pairs if pairs.count(p) > 1})
+        twice = _repeated(pairs)
         if twice:
             raise ValueError(f"more than one route between {twice[0][0]} and {twice[0][1]}")
         return routes
