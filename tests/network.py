@@ -175,7 +175,6 @@ def prepare_specs(app: App, crew: People) -> None:
         )  # fmt: skip
 
 
-
 def prepare_processes(app: App, crew: People) -> None:
     """Both example MBRs effective, released lots of every material they use, and one piece
     of equipment of every class at CP1, calibrated for a year."""

@@ -20,6 +20,7 @@ from vein2vein.api import records as api_records
 from vein2vein.bootstrap import bootstrap
 from vein2vein.domain.errors import V2VError
 from vein2vein.services.app import App
+from vein2vein.services.planning_runs import PlanningRuns
 
 __all__ = ["create_app"]
 
@@ -37,9 +38,12 @@ def create_app(app: App | None = None) -> FastAPI:
     owned = app is None
     application = bootstrap() if app is None else app
 
+    planning_runs = PlanningRuns()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        planning_runs.close()
         if owned:
             application.dispose()
 
@@ -54,6 +58,7 @@ def create_app(app: App | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     asgi.state.v2v = application
+    asgi.state.planning_runs = planning_runs  # simulations started from the planning page
 
     async def on_v2v_error(request: Request, error: Exception) -> Response:
         if _is_api(request):

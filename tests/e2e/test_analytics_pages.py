@@ -222,9 +222,7 @@ def test_the_chart_marks_the_batches_that_break_run_rules_and_names_the_rules(
     assert sum(hist["Batches"][1]) == SHIFTED
 
 
-def test_qa_leaves_a_batch_out_of_the_limits_only_with_a_reason(
-    history: Site, page: Any
-) -> None:
+def test_qa_leaves_a_batch_out_of_the_limits_only_with_a_reason(history: Site, page: Any) -> None:
     path = f"/analytics/chart?product={PRODUCT}&stage=release&attribute=car_percent&site=CP2"
     visit(history, page, path, "qa.cp1")
     form = page.get_by_test_id("exclude-form")

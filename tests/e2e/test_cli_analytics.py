@@ -57,9 +57,7 @@ def test_a_chart_of_my_csv_names_the_rule_and_point_and_keeps_an_excluded_row_ou
     assert out["baseline"] == 20
     assert out["excluded"] == [{"point": 2, "label": "L002", "reason": "pipette fault"}]
     we1 = [v for v in out["violations"] if v["rule"] == "WE1"]
-    assert we1 == [
-        {"rule": "WE1", "points": [OUTLIER], "description": "one point beyond 3 sigma"}
-    ]
+    assert we1 == [{"rule": "WE1", "points": [OUTLIER], "description": "one point beyond 3 sigma"}]
     assert out["labels"][OUTLIER] == "L021"
     table = words(offline("spc", "chart", "--csv", str(own_csv), "--column", "titre",
                           "--label", "lot").stdout)  # fmt: skip

@@ -222,7 +222,7 @@ def test_a_step_is_refused_with_its_exit_code_and_nothing_is_recorded(plant: Pla
     receipt = record_args(plant, "receipt")
     scan_at = receipt.index("--scan") + 1
 
-    wrong_bag = [*receipt[:scan_at], network.scan_code(plant.app, other), *receipt[scan_at + 1:]]
+    wrong_bag = [*receipt[:scan_at], network.scan_code(plant.app, other), *receipt[scan_at + 1 :]]
     mismatch = op(*wrong_bag, code=5)
     assert mismatch.stderr.startswith("error[identity-mismatch]:")
     log = plant("qa.cp1").json("audit", "log", "--lot", lot, "--limit", "1")

@@ -699,9 +699,7 @@ def test_an_administrator_sees_an_alert_when_an_account_is_locked(site: Site, pa
     assert page.get_by_test_id("locked-alert").count() == 0
 
 
-def test_a_qp_is_offered_a_release_only_at_the_sites_in_their_scope(
-    site: Site, page: Any
-) -> None:
+def test_a_qp_is_offered_a_release_only_at_the_sites_in_their_scope(site: Site, page: Any) -> None:
     admin = network.people_of(site.app).admin.actor
     people.create_user(
         site.app.uow(), admin, user_id="qp.elsewhere", full_name="Dr Else Where", roles=["qp"],

@@ -48,11 +48,15 @@ def test_workers_verify_an_intact_chain_to_the_same_head_as_one_stream(app: App)
         in_workers = audit_store.verify(c, seen.append, jobs=3, segment=SEGMENT)
     alone = verify(app, jobs=1)
     assert in_workers.ok and alone.ok
-    assert (in_workers.checked, in_workers.last_seq, in_workers.head_hash) == (
-        alone.checked,
-        alone.last_seq,
-        alone.head_hash,
-    ) == (RECORDS, RECORDS, alone.head_hash)
+    assert (
+        (in_workers.checked, in_workers.last_seq, in_workers.head_hash)
+        == (
+            alone.checked,
+            alone.last_seq,
+            alone.head_hash,
+        )
+        == (RECORDS, RECORDS, alone.head_hash)
+    )
     # Progress climbs segment by segment to the end.
     assert seen == sorted(seen) and seen[-1] == RECORDS and len(seen) >= RECORDS // SEGMENT
 
@@ -83,9 +87,7 @@ TAMPERING = {
     "body of the last record of a segment": (
         "UPDATE audit_record SET body = replace(body, 'per SOP', 'waived') WHERE seq = 300"
     ),
-    "only the stored previous hash": (
-        "UPDATE audit_record SET prev_hash = hash WHERE seq = 420"
-    ),
+    "only the stored previous hash": ("UPDATE audit_record SET prev_hash = hash WHERE seq = 420"),
     "a record deleted at a segment boundary": "DELETE FROM audit_record WHERE seq = 451",
     "the last record of a segment deleted": "DELETE FROM audit_record WHERE seq = 500",
     "the genesis record deleted": "DELETE FROM audit_record WHERE seq = 1",

@@ -48,9 +48,7 @@ def test_a_batch_changed_under_an_open_transaction_is_refused_at_commit(
     postgres_schema_url: str, clock: FixedClock
 ) -> None:
     """The store's own guard: UPDATE ... WHERE version = the version that was read."""
-    app = App.connect(
-        postgres_schema_url, clock=clock, settings=settings_for(postgres_schema_url)
-    )
+    app = App.connect(postgres_schema_url, clock=clock, settings=settings_for(postgres_schema_url))
     try:
         app.upgrade()
         small_network(app)

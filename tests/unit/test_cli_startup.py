@@ -11,8 +11,7 @@ HEAVY = ("numpy", "pandas", "scipy", "statsmodels", "simpy", "weasyprint")
 
 def test_the_cli_loads_no_statistics_library_until_a_command_needs_one() -> None:
     code = (
-        "import sys, vein2vein.cli.main; "
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+        f"import sys, vein2vein.cli.main; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

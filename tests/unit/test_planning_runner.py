@@ -5,6 +5,7 @@ mistake is named. The Dask cluster is tested in tests/integration/test_planning_
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 import pytest
 
@@ -162,8 +163,40 @@ def test_mistakes_are_named() -> None:
                        values_b=[2.5], replications=1)  # fmt: skip
     with pytest.raises(InvalidInput, match="scheduler 'localhost:8786': expected tcp://host:port"):
         planning.replicate(scenario, replications=1, scheduler="localhost:8786")
-    with pytest.raises(InvalidInput, match="target_p90_days 0"):
+    with pytest.raises(InvalidInput, match="target p90 0: expected a number of days > 0"):
         planning.ceiling(scenario, target_p90_days=0)
+    with pytest.raises(InvalidInput, match="years 0: expected a number > 0"):
+        planning.replicate(scenario, replications=1, years=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("demand=0.5,1,2", ("demand", [0.5, 1.0, 2.0])),
+        (" devices:CP1 = 10, 20 ,", ("devices:CP1", [10.0, 20.0])),
+    ],
+)
+def test_a_sweep_axis_is_read_from_its_text(given: str, expected: tuple[str, list[float]]) -> None:
+    assert planning.axis(given) == expected
+
+
+@pytest.mark.parametrize("given", ["demand", "demand=", "=1,2", "demand=one,two"])
+def test_a_sweep_axis_that_is_not_parameter_equals_values_is_named(given: str) -> None:
+    with pytest.raises(InvalidInput, match=r"--a .*expected PARAMETER=V1,V2,…"):
+        planning.axis(given, "--a")
+
+
+def test_the_runs_histogram_adds_up_to_the_patients_dosed() -> None:
+    result = planning.replicate(plant(), replications=2, seed=1, workers=1, **SHORT)
+    pooled = result.vein_to_vein_histogram
+    assert sum(pooled) == sum(sum(r.vein_to_vein_histogram) for r in result.runs)
+    assert sum(pooled) == sum(r.vein_to_vein_days.n for r in result.runs) > 0
+    # the median of the pooled histogram lies in the day of the runs' medians
+    half = sum(pooled) / 2
+    day = next(d for d, n in enumerate(accumulate(pooled)) if n >= half)
+    medians = [r.vein_to_vein_days.median for r in result.runs]
+    assert min(medians) - 1 <= day <= max(medians) + 1  # type: ignore[operator]
+    assert set(result.waiting_days) == set(result.utilisation)
 
 
 def test_a_file_with_many_problems_is_one_error_listing_every_place() -> None:

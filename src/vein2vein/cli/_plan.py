@@ -19,7 +19,6 @@ from rich.markup import escape
 
 from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, progress_bar, table
-from vein2vein.domain.errors import InvalidInput
 
 if TYPE_CHECKING:  # simulation and statistics load when a command runs: `v2v` starts fast
     from vein2vein.planning.replications import Estimate, Replications
@@ -168,20 +167,6 @@ def simulate(
     _print_replications(result)
 
 
-def _values(option: str, given: str) -> tuple[str, list[float]]:
-    name, equals, listed = given.partition("=")
-    try:
-        values = [float(v) for v in listed.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not equals or not name.strip() or not values:
-        raise InvalidInput(
-            f"{option} {given!r}: expected PARAMETER=V1,V2,…, e.g. demand=0.5,1,2 or "
-            "devices:CP1=10,20,30"
-        )
-    return name.strip(), values
-
-
 @plan_app.command("sweep")
 def sweep(
     scenario: ScenarioArg,
@@ -212,8 +197,8 @@ def sweep(
     from vein2vein.services import planning
 
     with _errors():
-        name_a, values_a = _values("--a", a)
-        name_b, values_b = _values("--b", b)
+        name_a, values_a = planning.axis(a, "--a")
+        name_b, values_b = planning.axis(b, "--b")
         network = _scenario(scenario, mbr)
         runs = len(values_a) * len(values_b) * replications
         with _progress(not json_, f"sweeping: {runs} run(s)") as progress:

@@ -10,14 +10,33 @@ doubling until the target is missed and then by bisection.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.planning.model import simulate
 from vein2vein.planning.scenario import Scenario
 
-__all__ = ["CapacityCeiling", "capacity_ceiling"]
+__all__ = ["CapacityCeiling", "Tried", "capacity_ceiling"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """One demand ``multiplier`` the search ran: its mean ``p90_days`` (None when no
+    patient was dosed) and ``doses_per_year``, and whether it was ``within`` the target."""
+
+    multiplier: float
+    p90_days: float | None
+    doses_per_year: float
+    within: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "multiplier": self.multiplier,
+            "p90_days": self.p90_days,
+            "doses_per_year": self.doses_per_year,
+            "within": self.within,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +44,8 @@ class CapacityCeiling:
     """The highest demand ``multiplier`` found whose mean p90 vein-to-vein time stays under
     ``target_p90_days``: ``patients_per_year`` at that multiplier, the ``p90_days`` and
     ``doses_per_year`` measured there (None when the target is missed even at the lowest
-    multiplier tried) and the number of ``simulations`` run."""
+    multiplier tried), the number of ``simulations`` run, and each multiplier ``tried``
+    in the order of the search."""
 
     multiplier: float
     patients_per_year: float
@@ -33,6 +53,7 @@ class CapacityCeiling:
     p90_days: float | None
     doses_per_year: float | None
     simulations: int
+    tried: tuple[Tried, ...]
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -42,6 +63,7 @@ class CapacityCeiling:
             "p90_days": self.p90_days,
             "doses_per_year": self.doses_per_year,
             "simulations": self.simulations,
+            "tried": [t.as_json() for t in self.tried],
         }
 
 
@@ -54,6 +76,7 @@ def capacity_ceiling(
     warmup_days: float = 90.0,
     tolerance: float = 0.05,
     max_multiplier: float = 64.0,
+    progress: Callable[[int], None] | None = None,
 ) -> CapacityCeiling:
     """The highest demand multiplier of ``scenario`` whose p90 vein-to-vein time, averaged
     over ``seeds``, is at most ``target_p90_days``.
@@ -70,6 +93,9 @@ def capacity_ceiling(
         Stop when the bracket is narrower than this fraction of its upper end.
     max_multiplier : float
         Search no higher (the answer is then ``max_multiplier``).
+    progress : callable, optional
+        ``progress(runs)`` after each run, with the number of runs so far (how many the
+        search will take is not known in advance).
 
     Raises
     ------
@@ -102,6 +128,7 @@ def capacity_ceiling(
         raise InvalidInput(f"tolerance {tolerance!r}: expected between 0 and 1")
     runs = 0
     measured: dict[float, tuple[float, float]] = {}
+    tried: list[Tried] = []
 
     def within(multiplier: float) -> bool:
         nonlocal runs
@@ -112,11 +139,17 @@ def capacity_ceiling(
             result = simulate(scenario.with_demand(multiplier), seed=seed, years=years,
                               warmup_days=warmup_days, drain_days=target_p90_days * 2)  # fmt: skip
             runs += 1
+            if progress is not None:
+                progress(runs)
             p90 = result.vein_to_vein_days.p90
             p90s.append(math.inf if p90 is None else p90)
             doses.append(result.doses_per_year)
         measured[multiplier] = (sum(p90s) / len(p90s), sum(doses) / len(doses))
-        return measured[multiplier][0] <= target_p90_days
+        ok = measured[multiplier][0] <= target_p90_days
+        mean_p90 = measured[multiplier][0]
+        tried.append(Tried(multiplier, mean_p90 if math.isfinite(mean_p90) else None,
+                           measured[multiplier][1], ok))  # fmt: skip
+        return ok
 
     low, high = 0.0, 1.0
     while within(high):
@@ -139,4 +172,5 @@ def capacity_ceiling(
         p90_days=None if math.isnan(p90) or math.isinf(p90) else p90,
         doses_per_year=None if math.isnan(doses) else doses,
         simulations=runs,
+        tried=tuple(tried),
     )

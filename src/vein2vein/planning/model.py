@@ -132,7 +132,8 @@ class SimulationResult:
     ``patients`` counts the patients ordered in the window by how they left (``ordered``,
     ``dosed``, ``lost``, ``without_dose``, ``unfinished``); ``failures`` counts the
     failures in the window by reason, and the re-manufactures they led to; ``events`` is
-    the number of SimPy events processed.
+    the number of SimPy events processed; ``vein_to_vein_histogram[d]`` is the number of
+    the vein-to-vein times of ``vein_to_vein_days`` in whole day ``d`` (from d to d + 1).
     """
 
     doses_per_year: float
@@ -146,6 +147,7 @@ class SimulationResult:
     failures: Mapping[str, int]
     events: int
     little: Little
+    vein_to_vein_histogram: tuple[int, ...]
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -248,6 +250,7 @@ def _result(
     return SimulationResult(
         doses_per_year=counters.doses / years,
         vein_to_vein_days=Summary.of(v2v),
+        vein_to_vein_histogram=_by_whole_day(v2v),
         utilisation=utilisation,
         bottleneck=max(utilisation, key=lambda k: utilisation[k]) if utilisation else None,
         cost_per_dose=_cost_per_dose(scenario, counters, years),
@@ -268,6 +271,13 @@ def _result(
             mean_in_system=network.in_system.mean(),
         ),
     )
+
+
+def _by_whole_day(days: list[float]) -> tuple[int, ...]:
+    """How many of ``days`` fall in each whole day 0, 1, 2, … up to the longest."""
+    if not days:
+        return ()
+    return tuple(int(n) for n in np.bincount(np.floor(np.asarray(days)).astype(np.int64)))
 
 
 def _cost_per_dose(scenario: Scenario, counters: Counters, years: float) -> CostPerDose:

@@ -101,7 +101,9 @@ class Replications:
     ``utilisation`` is each resource's mean utilisation (busy over on-duty time, 0–1);
     ``bottleneck`` the resource most often the most used, and ``bottlenecks`` how many
     runs named each; ``cost_breakdown`` the mean cost per dose of each item; ``runs``
-    each run's result, in seed order.
+    each run's result, in seed order; ``vein_to_vein_histogram`` the runs' histograms
+    of vein-to-vein time (whole days) added together; ``waiting_days`` each resource's
+    mean wait in days (the mean of the runs' means; None where no request waited for it).
     """
 
     scenario: str
@@ -112,7 +114,17 @@ class Replications:
     bottleneck: str | None
     bottlenecks: Mapping[str, int]
     cost_breakdown: Mapping[str, float | None]
+    waiting_days: Mapping[str, float | None]
     runs: tuple[SimulationResult, ...]
+
+    @property
+    def vein_to_vein_histogram(self) -> tuple[int, ...]:
+        longest = max((len(r.vein_to_vein_histogram) for r in self.runs), default=0)
+        pooled = [0] * longest
+        for run in self.runs:
+            for day, count in enumerate(run.vein_to_vein_histogram):
+                pooled[day] += count
+        return tuple(pooled)
 
     @classmethod
     def of(
@@ -135,6 +147,10 @@ class Replications:
             bottlenecks=dict(Counter(r.bottleneck for r in runs if r.bottleneck is not None)),
             cost_breakdown={
                 k: _mean([r.cost_per_dose.breakdown.get(k) for r in runs]) for k in items
+            },
+            waiting_days={
+                k: _mean([w.mean if (w := r.waiting_days.get(k)) else None for r in runs])
+                for k in resources
             },
             runs=tuple(runs),
         )
@@ -161,6 +177,8 @@ class Replications:
                 "breakdown": dict(self.cost_breakdown),
             },
             "patients_lost": e["patients_lost"].as_json(),
+            "waiting_days": dict(self.waiting_days),
+            "vein_to_vein_histogram": {"bin_days": 1, "counts": list(self.vein_to_vein_histogram)},
         }
         if runs:
             out["runs"] = [

@@ -9,6 +9,11 @@ callback sees.
 A scenario goes to a worker as bytes pickled here once (its read-only mappings as plain
 dicts), so a Dask worker or a worker process needs nothing but vein2vein installed.
 Exceptions raised in a run are raised again here.
+
+Local worker processes are started by a fork server, not forked from the caller: the web
+server runs simulations from a thread, and a process forked from a threaded one can inherit
+a lock some other thread held (and hang on it). The fork server imports the model once, so
+its workers start without paying for numpy and SimPy again.
 """
 
 from __future__ import annotations
@@ -133,9 +138,12 @@ def run_simulations(
 def _on_processes(
     count: int, run: Run, jobs: list[tuple[bytes, int]], report: Progress
 ) -> list[SimulationResult]:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=count) as pool:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         futures = [pool.submit(run, blob, seed) for blob, seed in jobs]
         for done, _ in enumerate(as_completed(futures), start=1):
             report(done, len(jobs))

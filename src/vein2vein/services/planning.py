@@ -49,17 +49,22 @@ __all__ = [
     "SchedulerUnreachable",
     "Sweep",
     "SweepCell",
+    "axis",
     "ceiling",
+    "check_target",
     "compare",
     "examples",
     "load",
     "open_scenario",
     "parameters",
     "replicate",
+    "seeds_of",
     "sweep",
+    "sweep_grid",
 ]
 
 Progress = Callable[[int, int], None]
+RunsSoFar = Callable[[int], None]
 _EXAMPLES = "scenario"
 
 
@@ -176,11 +181,21 @@ def _steps_from_mbrs(scenario: Scenario, app: App | None, where: str) -> Scenari
 # -- running -------------------------------------------------------------------------------
 
 
-def _seeds(replications: int, seed: int) -> list[int]:
+def seeds_of(replications: int, seed: int, years: float = 1.0) -> list[int]:
+    """The seeds of ``replications`` runs from ``seed``, once they and the window of
+    ``years`` are checked (as every function here checks them before it runs anything).
+
+    Raises
+    ------
+    InvalidInput
+        For fewer than 1 replication, a negative seed, or a window that is not > 0.
+    """
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
         raise InvalidInput(f"replications {replications!r}: expected a whole number ≥ 1")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInput(f"seed {seed!r}: expected a whole number ≥ 0")
+    if not (math.isfinite(years) and years > 0):
+        raise InvalidInput(f"years {years!r}: expected a number > 0")
     return list(range(seed, seed + replications))
 
 
@@ -217,7 +232,7 @@ def replicate(
     SchedulerUnreachable
         When the scheduler does not answer.
     """
-    seeds = _seeds(replications, seed)
+    seeds = seeds_of(replications, seed, years)
     runs = run_simulations(
         [(scenario, s) for s in seeds], years=years, warmup_days=warmup_days,
         scheduler=scheduler, workers=workers, progress=progress,
@@ -241,11 +256,70 @@ def _varied(scenario: Scenario, parameter: str, value: float) -> Scenario:
     return scenario.with_devices(parameter.removeprefix("devices:"), int(value))
 
 
+def axis(given: str, where: str = "axis") -> tuple[str, list[float]]:
+    """A sweep's axis written ``PARAMETER=V1,V2,…`` (``demand=0.5,1,2``,
+    ``devices:CP1=10,20``) → the parameter and its values; ``where`` names it in the error
+    (``--a``, a form field). Whether the parameter exists is :func:`sweep`'s to check.
+
+    >>> axis("devices:CP1=10, 20")
+    ('devices:CP1', [10.0, 20.0])
+
+    Raises
+    ------
+    InvalidInput
+        When ``given`` is not of that form.
+    """
+    name, equals, listed = given.partition("=")
+    try:
+        values = [float(v) for v in listed.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not equals or not name.strip() or not values:
+        raise InvalidInput(
+            f"{where} {given!r}: expected PARAMETER=V1,V2,…, e.g. demand=0.5,1,2 or "
+            "devices:CP1=10,20,30"
+        )
+    return name.strip(), values
+
+
 def _values(parameter: str, values: Sequence[float]) -> list[float]:
     """Device counts as whole numbers (so they read as counts); demand as given."""
     if parameter == "demand":
         return [float(v) for v in values]
     return [int(v) if float(v).is_integer() else v for v in values]
+
+
+def sweep_grid(
+    scenario: Scenario,
+    parameter_a: str,
+    values_a: Sequence[float],
+    parameter_b: str,
+    values_b: Sequence[float],
+) -> list[list[Scenario]]:
+    """The scenarios of a sweep, ``grid[i][j]`` at ``values_a[i]`` and ``values_b[j]``,
+    once the parameters and values are checked.
+
+    Raises
+    ------
+    InvalidInput
+        For an unknown parameter (naming the valid ones), the same parameter twice, no
+        values, a demand multiplier ≤ 0 or a device count that is not a whole number ≥ 1.
+    """
+    valid = parameters(scenario)
+    for parameter, values in ((parameter_a, values_a), (parameter_b, values_b)):
+        if parameter not in valid:
+            raise InvalidInput(
+                f"parameter {parameter!r}: not one a sweep can vary (these are: {', '.join(valid)})"
+            )
+        if not values:
+            raise InvalidInput(f"parameter {parameter!r}: give at least one value")
+    if parameter_a == parameter_b:
+        raise InvalidInput(f"parameter {parameter_a!r} is given twice: sweep two different ones")
+    values_a, values_b = _values(parameter_a, values_a), _values(parameter_b, values_b)
+    return [
+        [_varied(_varied(scenario, parameter_a, a), parameter_b, b) for b in values_b]
+        for a in values_a
+    ]
 
 
 def sweep(
@@ -270,26 +344,11 @@ def sweep(
     Raises
     ------
     InvalidInput
-        For an unknown parameter (naming the valid ones), the same parameter twice, no
-        values, a demand multiplier ≤ 0 or a device count that is not a whole number ≥ 1,
-        and as :func:`replicate`.
+        As :func:`sweep_grid` and :func:`replicate`.
     """
-    seeds = _seeds(replications, seed)
-    valid = parameters(scenario)
-    for parameter, values in ((parameter_a, values_a), (parameter_b, values_b)):
-        if parameter not in valid:
-            raise InvalidInput(
-                f"parameter {parameter!r}: not one a sweep can vary (these are: {', '.join(valid)})"
-            )
-        if not values:
-            raise InvalidInput(f"parameter {parameter!r}: give at least one value")
-    if parameter_a == parameter_b:
-        raise InvalidInput(f"parameter {parameter_a!r} is given twice: sweep two different ones")
+    seeds = seeds_of(replications, seed, years)
+    grid = sweep_grid(scenario, parameter_a, values_a, parameter_b, values_b)
     values_a, values_b = _values(parameter_a, values_a), _values(parameter_b, values_b)
-    grid = [
-        [_varied(_varied(scenario, parameter_a, a), parameter_b, b) for b in values_b]
-        for a in values_a
-    ]
     tasks = [(cell, s) for row in grid for cell in row for s in seeds]
     runs = run_simulations(tasks, years=years, warmup_days=warmup_days, scheduler=scheduler,
                            workers=workers, progress=progress)  # fmt: skip
@@ -322,7 +381,7 @@ def compare(
 ) -> Comparison:
     """Run ``a`` and ``b`` on the same seeds, as one batch, and set their metrics side by
     side with the differences b − a (paired by seed). Raises as :func:`replicate`."""
-    seeds = _seeds(replications, seed)
+    seeds = seeds_of(replications, seed, years)
     tasks = [(a, s) for s in seeds] + [(b, s) for s in seeds]
     runs = run_simulations(tasks, years=years, warmup_days=warmup_days, scheduler=scheduler,
                            workers=workers, progress=progress)  # fmt: skip
@@ -331,6 +390,12 @@ def compare(
         Replications.of(a.name, seeds, years, runs[:n]),
         Replications.of(b.name, seeds, years, runs[n:]),
     )
+
+
+def check_target(target_p90_days: float) -> None:
+    """Raise :class:`InvalidInput` unless the ceiling's target is a number of days > 0."""
+    if not (math.isfinite(target_p90_days) and target_p90_days > 0):
+        raise InvalidInput(f"target p90 {target_p90_days!r}: expected a number of days > 0")
 
 
 def ceiling(
@@ -342,17 +407,21 @@ def ceiling(
     years: float = 1.0,
     warmup_days: float = 90.0,
     tolerance: float = 0.05,
+    progress: RunsSoFar | None = None,
 ) -> CapacityCeiling:
     """The capacity ceiling of ``scenario``: the highest demand whose p90 vein-to-vein
     time, averaged over ``replications`` seeds from ``seed``, is at most
     ``target_p90_days`` (:func:`~vein2vein.planning.ceiling.capacity_ceiling`; its search
-    is a bisection, so it runs in this process, one multiplier after another).
+    is a bisection, so it runs in this process, one multiplier after another;
+    ``progress(runs)`` is told of each run).
 
     Raises
     ------
     InvalidInput
         For a target that is not a number > 0, and as :func:`replicate`.
     """
-    seeds = _seeds(replications, seed)
+    seeds = seeds_of(replications, seed, years)
+    check_target(target_p90_days)
     return capacity_ceiling(scenario, target_p90_days=target_p90_days, seeds=seeds,
-                            years=years, warmup_days=warmup_days, tolerance=tolerance)  # fmt: skip
+                            years=years, warmup_days=warmup_days, tolerance=tolerance,
+                            progress=progress)  # fmt: skip

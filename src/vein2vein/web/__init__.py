@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from vein2vein.web import analytics, audit, batches, favicon, login, network, qc, records
+from vein2vein.web import (
+    analytics,
+    audit,
+    batches,
+    favicon,
+    login,
+    network,
+    planning,
+    qc,
+    records,
+)
 from vein2vein.web._common import STATIC_DIR
 from vein2vein.web.errors import error_page, status_page
 from vein2vein.web.session import current_identity
@@ -26,5 +36,6 @@ router.include_router(records.router, dependencies=_signed_in)
 router.include_router(audit.router, dependencies=_signed_in)
 router.include_router(qc.router, dependencies=_signed_in)
 router.include_router(analytics.router, dependencies=_signed_in)
+router.include_router(planning.router, dependencies=_signed_in)
 router.include_router(login.router)
 router.include_router(favicon.router)

@@ -1,0 +1,285 @@
+"""The planning page (DESIGN §9): pick a shipped scenario or upload one, run it — simulate,
+compare two, sweep two parameters into a capacity map, find the capacity ceiling — and see
+the answer drawn.
+
+A run goes to the server's :class:`~vein2vein.services.planning_runs.PlanningRuns` (it can
+take a minute) and the browser is sent to the run's own page, which shows its progress
+until it is done and then its figures. What is asked for is checked first: a scenario file
+with problems, an unknown sweep parameter or too big a run comes back to the form with the
+reason, and nothing is queued. Runs are not records: nothing is written to the database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict, cast
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
+from vein2vein.planning.ceiling import CapacityCeiling
+from vein2vein.planning.replications import Comparison, Replications, Sweep
+from vein2vein.planning.scenario import Scenario
+from vein2vein.services import planning, planning_runs
+from vein2vein.services.app import App
+from vein2vein.services.planning_runs import PlanningRun, PlanningRuns
+from vein2vein.web import _planning_figures as fig
+from vein2vein.web._analytics_figures import fmt
+from vein2vein.web._common import AppDep, templates
+from vein2vein.web.batches import _number
+from vein2vein.web.errors import problem_of, render_with_problem
+from vein2vein.web.session import CsrfDep, IdentityDep
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+FormText = Annotated[str, Form()]
+Upload = Annotated[UploadFile | None, File()]
+
+#: The largest scenario file the page accepts (a real one is a few kilobytes).
+MAX_UPLOAD_BYTES = 1_000_000
+KINDS = {
+    "simulate": "Simulate a network",
+    "compare": "Compare two networks",
+    "sweep": "Capacity map (sweep two parameters)",
+    "ceiling": "Capacity ceiling",
+}
+#: What each form starts with (the central plant's figures: demand up to twice today's,
+#: 16 to 24 devices; the target a month and a bit).
+DEFAULTS = {
+    "example_a": "central-plant",
+    "example_b": "hub-and-spoke",
+    "axis_a": "demand=0.5,1,1.5,2",
+    "axis_b": "devices:CP1=16,20,24",
+    "target": "40",
+    "replications": "3",
+    "seed": "1",
+    "years": "1",
+}
+
+
+def runs_of(request: Request) -> PlanningRuns:
+    """The server's planning runs (``vein2vein.asgi.create_app`` makes them)."""
+    return cast(PlanningRuns, request.app.state.planning_runs)
+
+
+@dataclass(slots=True)
+class Asked:
+    """What a planning form sent, as typed (kept when the form comes back with a problem)."""
+
+    kind: str = "simulate"
+    values: dict[str, str] = field(default_factory=lambda: dict(DEFAULTS))
+
+    def __getitem__(self, key: str) -> str:
+        return self.values.get(key, "")
+
+
+# -- the page: what to run, and the runs so far ----------------------------------------------
+
+
+def _index(
+    request: Request, identity: IdentityDep, asked: Asked | None = None, problem: Any = None
+) -> HTMLResponse:
+    runs = runs_of(request).of(identity.actor.user_id)
+    context: dict[str, object] = {
+        "examples": planning.examples(),
+        "kinds": KINDS,
+        "asked": asked or Asked(),
+        "failed": asked.kind if asked is not None and problem is not None else "",
+        "runs": runs,
+        "limits": (planning_runs.MAX_SIMULATIONS, planning_runs.MAX_YEARS),
+        "page": "planning",
+    }
+    return render_with_problem(request, "planning/index.html", context, problem)
+
+
+@router.get("/planning", response_class=HTMLResponse, name="planning_page_index")
+def index(request: Request, identity: IdentityDep) -> HTMLResponse:
+    return _index(request, identity)
+
+
+@router.get("/planning/examples/{name}.yaml", name="planning_page_example")
+def example_file(name: str) -> Response:
+    """A shipped example as its YAML text, to read, download, change and upload again."""
+    from importlib import resources
+
+    if name not in planning.examples():
+        raise NotFound(f"example scenario {name!r}: no such example")
+    text = (resources.files("vein2vein.examples") / "scenario" / f"{name}.yaml").read_text("utf-8")
+    return Response(
+        text, media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="{name}.yaml"'},
+    )  # fmt: skip
+
+
+def _scenario(app: App, asked: Asked, side: str, upload: UploadFile | None) -> Scenario:
+    """The uploaded file of ``side`` (a or b) if one was chosen, else the example named."""
+    with_app = app if asked["mbr"] else None
+    if upload is not None and upload.filename:
+        data = upload.file.read(MAX_UPLOAD_BYTES + 1)
+        name = upload.filename
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InvalidInput(f"{name}: larger than {MAX_UPLOAD_BYTES // 1000} kB; a scenario "
+                               "file is a few kilobytes")  # fmt: skip
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{name}: not a UTF-8 text file (a scenario is YAML)") from None
+        return planning.load(text, source=name, app=with_app)
+    example = asked[f"example_{side}"]
+    if not example:
+        raise InvalidInput(f"scenario {side.upper()}: choose an example or upload a file")
+    if example not in planning.examples():
+        raise InvalidInput(f"scenario {side.upper()}: no example named {example!r}")
+    return planning.open_scenario(example, app=with_app)
+
+
+class _Common(TypedDict):
+    owner: str
+    replications: int
+    seed: int
+    years: float
+
+
+def _whole(asked: Asked, key: str, name: str) -> int:
+    value = _number(asked[key], name, int)
+    if value is None:
+        raise InvalidInput(f"{name}: give a whole number")
+    return int(value)
+
+
+@router.post("/planning/runs", response_class=HTMLResponse, name="planning_page_start")
+def start(
+    request: Request, app: AppDep, identity: CsrfDep, kind: FormText = "simulate",
+    example_a: FormText = "", example_b: FormText = "", axis_a: FormText = "",
+    axis_b: FormText = "", target: FormText = "", replications: FormText = "",
+    seed: FormText = "", years: FormText = "", mbr: FormText = "",
+    file_a: Upload = None, file_b: Upload = None,
+) -> Response:  # fmt: skip
+    """Check what the form asks for and queue the run; then go to the run's page."""
+    typed = {
+        "example_a": example_a, "example_b": example_b, "axis_a": axis_a, "axis_b": axis_b,
+        "target": target, "replications": replications, "seed": seed, "years": years,
+        "mbr": mbr, "uploaded": "yes" if any(f and f.filename for f in (file_a, file_b)) else "",
+    }  # fmt: skip
+    asked = Asked(kind if kind in KINDS else "simulate", {**DEFAULTS, **typed})
+    owner, queue = identity.actor.user_id, runs_of(request)
+    try:
+        if kind not in KINDS:
+            raise InvalidInput(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+        n = _whole(asked, "replications", "replications")
+        first = _whole(asked, "seed", "first seed")
+        window = _number(asked["years"], "years", float)
+        if window is None:
+            raise InvalidInput("years: give the years each run measures")
+        scenario = _scenario(app, asked, "a", file_a)
+        common = _Common(owner=owner, replications=n, seed=first, years=float(window))
+        if kind == "simulate":
+            run = planning_runs.start_simulation(queue, scenario=scenario, **common)
+        elif kind == "compare":
+            other = _scenario(app, asked, "b", file_b)
+            run = planning_runs.start_comparison(queue, a=scenario, b=other, **common)
+        elif kind == "sweep":
+            run = planning_runs.start_sweep(
+                queue, scenario=scenario, axis_a=asked["axis_a"], axis_b=asked["axis_b"], **common
+            )
+        else:
+            days = _number(asked["target"], "target p90", float)
+            if days is None:
+                raise InvalidInput("target p90: give the days not to be exceeded")
+            run = planning_runs.start_ceiling(
+                queue, scenario=scenario, target_p90_days=float(days), **common
+            )
+    except V2VError as refused:
+        return _index(request, identity, asked, problem_of(refused))
+    return RedirectResponse(request.url_for("planning_page_run", run_id=run.id), status_code=303)
+
+
+# -- a run ---------------------------------------------------------------------------------------
+
+
+def _figures(run: PlanningRun, sweep_target: float | None) -> dict[str, Any]:
+    result = run.result
+    if isinstance(result, Replications):
+        return {
+            "histogram": fig.histogram_figure([result]),
+            "utilisation": fig.utilisation_figure([result]),
+            "cost": fig.cost_figure([result]),
+        }
+    if isinstance(result, Comparison):
+        sides = [result.a, result.b]
+        return {
+            "histogram": fig.histogram_figure(sides),
+            "utilisation": fig.utilisation_figure(sides),
+            "cost": fig.cost_figure(sides),
+        }
+    if isinstance(result, Sweep):
+        return {"map": fig.sweep_figure(result, sweep_target)}
+    if isinstance(result, CapacityCeiling):
+        per_multiplier = result.patients_per_year / result.multiplier if result.multiplier else 0
+        return {"ceiling": fig.ceiling_figure(result, per_multiplier)}
+    return {}
+
+
+def _run_context(request: Request, run: PlanningRun, ahead: int) -> dict[str, object]:
+    return {
+        "run": run,
+        "ahead": ahead,
+        "kinds": KINDS,
+        "fmt": fmt,
+        "resource_name": fig.resource_name,
+        "zip": zip,
+        "page": "planning",
+    }
+
+
+@router.get("/planning/runs/{run_id}", response_class=HTMLResponse, name="planning_page_run")
+def run_page(
+    request: Request, identity: IdentityDep, run_id: str, target: str = ""
+) -> HTMLResponse:
+    """The run's progress while it runs; its answer and figures when it is done. A sweep's
+    map can be coloured around a target p90 (``?target=40``)."""
+    queue = runs_of(request)
+    run = queue.get(run_id, identity.actor.user_id)
+    sweep_target = _number(target, "target p90", float) if target else None
+    context = _run_context(request, run, queue.ahead_of(run))
+    context["figures"] = _figures(run, None if sweep_target is None else float(sweep_target))
+    context["target"] = target
+    return cast(HTMLResponse, templates.TemplateResponse(request, "planning/run.html", context))
+
+
+@router.get(
+    "/planning/runs/{run_id}/progress", response_class=HTMLResponse,
+    name="planning_page_progress",
+)  # fmt: skip
+def run_progress(request: Request, identity: IdentityDep, run_id: str) -> Response:
+    """The progress bar alone, polled by the run's page; once the run has ended, a signal
+    to reload the page (htmx's ``HX-Refresh``) so its answer is shown."""
+    queue = runs_of(request)
+    run = queue.get(run_id, identity.actor.user_id)
+    if run.state in ("finished", "failed"):
+        return Response(status_code=200, headers={"HX-Refresh": "true"})
+    context = _run_context(request, run, queue.ahead_of(run))
+    return templates.TemplateResponse(request, "planning/_progress.html", context)
+
+
+@router.get("/planning/runs/{run_id}/figures.json", name="planning_page_json")
+def run_json(request: Request, identity: IdentityDep, run_id: str) -> Response:
+    """The run's figures as the CLI's ``--json`` gives them, to download."""
+    run = runs_of(request).get(run_id, identity.actor.user_id)
+    result = run.result
+    if result is None:
+        raise NotFound(f"planning run {run_id}: {run.state}, no figures to download")
+    body: object
+    if isinstance(result, CapacityCeiling):
+        body = {"scenario": run.settings.get("scenario"), "capacity_ceiling": result.as_json()}
+    else:
+        body = cast(Replications | Comparison | Sweep, result).as_json()
+    name = f"plan-{run.kind}-{run_id[:8]}.json"
+    return Response(
+        json.dumps(body, indent=2, ensure_ascii=False), media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )  # fmt: skip
