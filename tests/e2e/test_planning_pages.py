@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import network
-from tests.e2e.browser import Site
+from tests.e2e.browser import TABLET, Site
 from tests.e2e.test_pages import sign_in, visit
 from vein2vein.asgi import create_app
 from vein2vein.services import auth, planning
@@ -200,3 +200,32 @@ def test_the_run_page_shows_progress_until_the_run_ends_then_reloads(sqlite_app:
             threading.Event().wait(0.01)
         ended = client.get(f"/planning/runs/{blocking.id}/progress")
         assert ended.status_code == 200 and ended.headers["HX-Refresh"] == "true"
+
+
+def test_at_tablet_width_the_planning_pages_do_not_scroll_sideways(
+    site: Site, browser: Any
+) -> None:
+    context = browser.new_context(viewport=TABLET)
+    tab = context.new_page()
+    try:
+        visit(site, tab, "/planning", PLANNER)
+        pages = ["/planning"]
+        for kind, fields in (
+            ("simulate", {"replications": "1"}),
+            ("compare", {"replications": "1"}),
+            ("sweep", {"replications": "1", "axis_a": "demand=1,2", "axis_b": "devices:CP1=16,20"}),
+            ("ceiling", {"replications": "1"}),
+        ):
+            tab.goto(site.url("/planning"))
+            run_from_the_form(tab, kind, **fields)
+            pages.append(tab.url.split("#")[0])
+        pages.append("/planning")  # now with the runs listed
+        for path in pages:
+            tab.goto(path if path.startswith("http") else site.url(path))
+            tab.wait_for_timeout(300)  # Plotly draws after the page has loaded
+            overflow = tab.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} is {overflow}px wider than a 768px tablet"
+    finally:
+        context.close()
