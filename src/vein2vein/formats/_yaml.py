@@ -3,14 +3,28 @@ errors that name their place (``steps[3].parameters.viability.nor: low > high``)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vein2vein.domain.errors import InvalidInput
 
-__all__ = ["InvalidFile", "Strict", "place", "read_model"]
+__all__ = [
+    "Count",
+    "InvalidFile",
+    "NonNegative",
+    "NonNegativeInt",
+    "Positive",
+    "Probability",
+    "Strict",
+    "above",
+    "at_least",
+    "at_most",
+    "place",
+    "read_model",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,6 +39,43 @@ class InvalidFile(InvalidInput):
         more = f"; … {len(problems) - 10} more" if len(problems) > 10 else ""
         shown = "; ".join(problems[:10]) + more
         super().__init__(f"{source}: {len(problems)} problem(s): {shown}")
+
+
+# -- numbers with their range, checked where they are read (``must be ≥ 1``) ------------
+
+
+def at_least(low: float) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value < low:
+            raise ValueError(f"must be ≥ {low:g}")
+        return value
+
+    return check
+
+
+def at_most(high: float) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value > high:
+            raise ValueError(f"must be ≤ {high:g}")
+        return value
+
+    return check
+
+
+def above(low: float) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value <= low:
+            raise ValueError(f"must be > {low:g}")
+        return value
+
+    return check
+
+
+Count = Annotated[int, AfterValidator(at_least(1))]
+NonNegativeInt = Annotated[int, AfterValidator(at_least(0))]
+NonNegative = Annotated[float, Field(allow_inf_nan=False), AfterValidator(at_least(0))]
+Positive = Annotated[float, Field(allow_inf_nan=False), AfterValidator(above(0))]
+Probability = Annotated[NonNegative, AfterValidator(at_most(1))]
 
 
 class Strict(BaseModel):

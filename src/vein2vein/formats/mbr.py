@@ -128,7 +128,6 @@ class _File(Versioned):
     steps: list[_Step] = Field(min_length=1)
 
 
-
 def _formula_names(formula: str) -> set[str]:
     """The parameter names an arithmetic formula uses; anything but + - * / ( ) numbers and
     names is refused (a formula is data, never code)."""

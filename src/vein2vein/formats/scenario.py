@@ -77,14 +77,25 @@ The shape (see ``examples/scenario/*.yaml``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from vein2vein.domain.errors import InvalidInput
-from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model
+from vein2vein.formats._yaml import (
+    Count,
+    InvalidFile,
+    NonNegative,
+    NonNegativeInt,
+    Positive,
+    Probability,
+    Strict,
+    Versioned,
+    at_least,
+    at_most,
+    read_model,
+)
 
 __all__ = ["SCHEMA_VERSION", "InvalidScenarioFile", "load_scenario", "parse_scenario"]
 
@@ -99,38 +110,6 @@ class InvalidScenarioFile(InvalidFile):
     code = "invalid-scenario-file"
 
 
-def _at_least(low: float) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value < low:
-            raise ValueError(f"must be ≥ {low:g}")
-        return value
-
-    return check
-
-
-def _at_most(high: float) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value > high:
-            raise ValueError(f"must be ≤ {high:g}")
-        return value
-
-    return check
-
-
-def _above(low: float) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value <= low:
-            raise ValueError(f"must be > {low:g}")
-        return value
-
-    return check
-
-
-Count = Annotated[int, AfterValidator(_at_least(1))]
-NonNegativeInt = Annotated[int, AfterValidator(_at_least(0))]
-NonNegative = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_at_least(0))]
-Positive = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_above(0))]
-Probability = Annotated[NonNegative, AfterValidator(_at_most(1))]
 Id = Annotated[str, Field(pattern=_ID)]
 Name = Annotated[str, Field(pattern=_NAME)]
 
@@ -175,9 +154,9 @@ Duration = _Duration | None
 
 class _Shift(Strict):
     headcount: Count
-    hours_per_day: Annotated[Positive, AfterValidator(_at_most(24))] = 24.0
-    days_per_week: Annotated[Count, AfterValidator(_at_most(7))] = 7
-    start_hour: Annotated[NonNegative, AfterValidator(_at_most(23.99))] = 8.0
+    hours_per_day: Annotated[Positive, AfterValidator(at_most(24))] = 24.0
+    days_per_week: Annotated[Count, AfterValidator(at_most(7))] = 7
+    start_hour: Annotated[NonNegative, AfterValidator(at_most(23.99))] = 8.0
 
 
 class _Devices(Strict):
@@ -321,7 +300,7 @@ class _CentreDemand(Strict):
 class _Demand(Strict):
     centres: dict[Id, _CentreDemand]
     growth_per_year: Annotated[float, Field(allow_inf_nan=False),
-                               AfterValidator(_at_least(-0.9))] = 0.0  # fmt: skip
+                               AfterValidator(at_least(-0.9))] = 0.0  # fmt: skip
     seasonality: Probability = 0.0
 
 
@@ -367,7 +346,6 @@ class _File(Versioned):
     failures: _Failures = Field(default_factory=_Failures)
     patients_lost: _Lost = Field(default_factory=_Lost)
     costs: _Costs = Field(default_factory=_Costs)
-
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> dict[str, Any]:

@@ -84,7 +84,6 @@ class _File(Versioned):
     attributes: dict[Annotated[str, Field(pattern=_NAME)], _Attribute] = Field(min_length=1)
 
 
-
 def parse_spec(text: str, source: str = "<specification>") -> Specification:
     """Read a specification from YAML ``text``; raise :class:`InvalidSpecificationFile`
     naming every error with its place."""
