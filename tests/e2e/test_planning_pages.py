@@ -85,12 +85,37 @@ def test_a_comparison_a_capacity_map_and_a_ceiling_run_from_the_page(site: Site,
     page.locator("[data-testid=map-target]").press("Enter")
     page.wait_for_selector("[data-testid=capacity-map] .main-svg")
     assert "target=40" in page.url
+    zmin, zmax = page.evaluate(
+        "(() => { const d = document.querySelector('[data-testid=capacity-map]').data[0];"
+        " return [d.zmin, d.zmax]; })()"
+    )
+    assert (zmin + zmax) / 2 == pytest.approx(40)
+    # a target that is not a number of days is named beside its field; the map stays
+    page.locator("[data-testid=map-target]").fill("-5")
+    page.locator("[data-testid=map-target]").press("Enter")
+    assert (
+        "target p90 -5.0: expected a number of days > 0"
+        in page.locator("[data-testid=problem]").inner_text()
+    )
+    assert drawn(page, "capacity-map")
 
     page.goto(site.url("/planning"))
     run_from_the_form(page, "ceiling", target="40", replications="1")
     assert page.locator("[data-testid=ceiling]").inner_text().startswith("Capacity ceiling: ")
     assert drawn(page, "ceiling-search")
     assert page.locator("[data-testid=tried] tbody tr").count() >= 2
+    href = page.locator("[data-testid=json-link]").get_attribute("href")
+    found = json.loads(page.request.get(href).body())
+    assert found["scenario"] == planning.open_scenario("central-plant").name
+    assert found["capacity_ceiling"]["met"] is True
+    assert found["capacity_ceiling"]["base_patients_per_year"] == 450
+
+    # a target no demand meets is said plainly, in red, not as a ceiling of 0
+    page.goto(site.url("/planning"))
+    run_from_the_form(page, "ceiling", target="3", replications="1")
+    verdict = page.locator("[data-testid=ceiling]")
+    assert verdict.inner_text().startswith("The target is not met at any demand tried")
+    assert "verdict-bad" in (verdict.get_attribute("class") or "")
 
 
 def test_a_scenario_file_with_problems_comes_back_to_the_form_naming_each_place(
@@ -200,6 +225,10 @@ def test_the_run_page_shows_progress_until_the_run_ends_then_reloads(sqlite_app:
             threading.Event().wait(0.01)
         ended = client.get(f"/planning/runs/{blocking.id}/progress")
         assert ended.status_code == 200 and ended.headers["HX-Refresh"] == "true"
+        # after a restart the run is gone: the poll says so in place, and stops
+        gone = client.get("/planning/runs/0123456789abcdef/progress")
+        assert gone.status_code == 200 and 'data-testid="gone"' in gone.text
+        assert "no longer on the server" in gone.text and "hx-trigger" not in gone.text
 
 
 def test_at_tablet_width_the_planning_pages_do_not_scroll_sideways(

@@ -5,12 +5,14 @@ mistake is named. The Dask cluster is tested in tests/integration/test_planning_
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import accumulate
 
 import pytest
 
 from vein2vein.domain.errors import InvalidInput, NotFound
-from vein2vein.planning.model import simulate
+from vein2vein.planning.ceiling import capacity_ceiling
+from vein2vein.planning.model import SimulationResult, simulate
 from vein2vein.planning.replications import Estimate
 from vein2vein.planning.scenario import (
     CentreDemand,
@@ -247,3 +249,56 @@ def test_a_scenario_is_a_path_or_an_example_name() -> None:
     with pytest.raises(NotFound, match=r"'nowhere': no such file, and no example of that name "
                                        r"\(examples: central-plant, hub-and-spoke"):  # fmt: skip
         planning.open_scenario("nowhere")
+
+
+def test_a_ceiling_whose_target_cannot_be_met_says_so_after_a_bounded_search() -> None:
+    # every batch takes 5 days: no demand, however small, gives a p90 under 3 days
+    found = capacity_ceiling(plant(), target_p90_days=3, seeds=(1,), years=0.25)
+    assert not found.met and not found.capped
+    assert found.multiplier == 0 and found.patients_per_year == 0
+    assert found.p90_days is None and found.doses_per_year is None
+    assert found.tried[0].multiplier == 1 and found.tried[-1].multiplier == 1 / 64
+    assert found.simulations == len(found.tried) == 7  # 1, 1/2, …, 1/64
+    assert found.as_json()["capacity_ceiling"]["met"] is False  # type: ignore[index]
+
+
+def test_a_ceiling_past_the_highest_multiplier_is_a_lower_bound() -> None:
+    found = capacity_ceiling(plant(devices=50, per_year=100), target_p90_days=30, seeds=(1,),
+                             years=0.5, max_multiplier=4)  # fmt: skip
+    assert found.met and found.capped and found.multiplier == 4
+    assert found.patients_per_year == 400 and found.base_patients_per_year == 100
+    assert [t.multiplier for t in found.tried] == [1, 2, 4]
+
+
+def test_a_ceiling_found_below_todays_demand_is_bracketed_by_bisection() -> None:
+    # 2 devices, 5-day batches: about 146 batches a year at most; 400 patients a year is over
+    found = capacity_ceiling(plant(per_year=400), target_p90_days=8, seeds=(1, 2), years=0.5)
+    assert found.met and 0 < found.multiplier < 1
+    within = [t.multiplier for t in found.tried if t.within]
+    over = [t.multiplier for t in found.tried if not t.within]
+    assert found.multiplier == max(within) and min(over) > found.multiplier
+    assert min(over) - found.multiplier <= 0.05 * min(over) + 1e-12
+    assert found.p90_days is not None and found.p90_days <= 8
+
+
+def test_the_ceiling_runs_its_seeds_through_the_given_runner_with_a_drain_of_twice_the_target() -> (
+    None
+):
+    asked: list[tuple[float, tuple[int, ...]]] = []
+
+    def run(scenario: Scenario, seeds: Sequence[int]) -> list[SimulationResult]:
+        asked.append((scenario.demand.patients_per_year, tuple(seeds)))
+        return [simulate(scenario, seed=s, years=0.25, drain_days=20) for s in seeds]
+
+    here = capacity_ceiling(plant(), target_p90_days=10, seeds=(1, 2), years=0.25)
+    there = capacity_ceiling(plant(), target_p90_days=10, seeds=(1, 2), years=0.25, run=run)
+    assert there == here  # the default runner uses the same drain
+    assert asked[0] == (100.0, (1, 2)) and len(asked) == len(here.tried)
+    on_processes = planning.ceiling(plant(), target_p90_days=10, replications=2, seed=1,
+                                    years=0.25, workers=2)  # fmt: skip
+    assert (
+        on_processes.as_json()
+        == capacity_ceiling(
+            plant(), target_p90_days=10, seeds=(1, 2), years=0.25, warmup_days=90
+        ).as_json()
+    )

@@ -4,6 +4,7 @@ is queued when what is asked is wrong, and each person's own."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -71,17 +72,56 @@ def test_a_comparison_a_sweep_and_a_ceiling_each_give_their_result(queue: Planni
     assert any(t.within for t in found.tried) and not all(t.within for t in found.tried)
 
 
+def blocking(release: threading.Event) -> planning_runs.Job:
+    def job(progress: planning_runs.Progress) -> object:
+        progress(1, 2)
+        release.wait(30)
+        return "done"
+
+    return job
+
+
 def test_runs_wait_their_turn_one_at_a_time(queue: PlanningRuns) -> None:
-    scenario = planning.open_scenario("central-plant")
-    first = planning_runs.start_simulation(queue, owner="ann", scenario=scenario, **SHORT)
-    second = planning_runs.start_simulation(queue, owner="ann", scenario=scenario, **SHORT)
-    if second.state == "queued":  # unless the first has already ended
-        assert queue.ahead_of(second) >= 1
+    release = threading.Event()
+    first = queue.submit(kind="simulate", title="first", owner="ann", settings={}, total=2,
+                         job=blocking(release))  # fmt: skip
+    second = queue.submit(kind="simulate", title="second", owner="bob", settings={}, total=1,
+                          job=lambda progress: "also done")  # fmt: skip
+    while first.state != "running":
+        time.sleep(0.01)
+    assert second.state == "queued" and queue.ahead_of(second) == 1
+    assert queue.ahead_of(first) == 0 and first.done == 1 and first.total == 2
+    release.set()
     finished(second)
-    assert first.state == "finished" and first.finished is not None
-    assert second.started is not None and second.started >= first.finished
+    assert first.finished is not None and second.started is not None
+    assert second.started >= first.finished
     assert queue.ahead_of(second) == 0
-    assert queue.of("ann") == [second, first]  # the latest first
+
+
+def test_a_person_has_at_most_three_runs_waiting(queue: PlanningRuns) -> None:
+    release = threading.Event()
+    runs = [
+        queue.submit(
+            kind="simulate",
+            title=f"run {i}",
+            owner="ann",
+            settings={},
+            total=2,
+            job=blocking(release),
+        )
+        for i in range(planning_runs.MAX_WAITING)
+    ]
+    with pytest.raises(InvalidInput, match="you have 3 planning runs waiting or running"):
+        queue.submit(kind="simulate", title="one more", owner="ann", settings={}, total=1,
+                     job=lambda progress: None)  # fmt: skip
+    # someone else is not held up by ann's runs
+    other = queue.submit(kind="simulate", title="bob's", owner="bob", settings={}, total=1,
+                         job=lambda progress: None)  # fmt: skip
+    release.set()
+    for run in [*runs, other]:
+        finished(run)
+    queue.submit(kind="simulate", title="now", owner="ann", settings={}, total=1,
+                 job=lambda progress: None)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -156,23 +196,76 @@ def test_a_job_that_fails_shows_why_and_the_queue_goes_on(queue: PlanningRuns) -
     assert finished(good).state == "finished" and good.result == "done" and good.done == 1
 
 
-def test_only_the_last_runs_are_kept_and_never_one_still_going(queue: PlanningRuns) -> None:
-    made = [
-        queue.submit(
-            kind="simulate",
-            title=f"run {i}",
-            owner="ann",
-            settings={},
-            total=1,
-            job=lambda progress: None,
-        )
-        for i in range(6)
-    ]
-    for run in made:
-        finished(run)
-    last = queue.submit(kind="simulate", title="last", owner="ann", settings={}, total=1,
-                        job=lambda progress: time.sleep(0.2))  # fmt: skip
-    kept = queue.of("ann")
-    assert len(kept) == 4 and kept[0] is last
-    assert [r.title for r in kept] == ["last", "run 5", "run 4", "run 3"]
-    finished(last)
+def test_only_each_persons_last_runs_are_kept_and_never_one_still_going() -> None:
+    queue = PlanningRuns(kept=2)
+    try:
+        bobs = queue.submit(kind="simulate", title="bob's", owner="bob", settings={}, total=1,
+                            job=lambda progress: None)  # fmt: skip
+        finished(bobs)
+        release = threading.Event()
+        going = queue.submit(kind="simulate", title="going", owner="ann", settings={}, total=2,
+                             job=blocking(release))  # fmt: skip
+        waiting = [
+            queue.submit(
+                kind="simulate",
+                title=f"run {i}",
+                owner="ann",
+                settings={},
+                total=1,
+                job=lambda progress: None,
+            )
+            for i in range(2)
+        ]
+        # three of ann's, over the two kept: none has ended, so none is forgotten
+        assert queue.of("ann") == [*reversed(waiting), going]
+        release.set()
+        for run in waiting:
+            finished(run)
+        last = queue.submit(kind="simulate", title="last", owner="ann", settings={}, total=1,
+                            job=lambda progress: None)  # fmt: skip
+        finished(last)
+        assert [r.title for r in queue.of("ann")] == ["last", "run 1"]
+        assert queue.of("bob") == [bobs]  # ann's runs never push out bob's
+    finally:
+        queue.close()
+
+
+def test_a_run_too_big_for_the_page_is_refused_before_anything_is_built(
+    queue: PlanningRuns,
+) -> None:
+    scenario = planning.open_scenario("central-plant")
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match="100,000,000,000,000,000,000 simulations"):
+        planning_runs.start_simulation(queue, owner="ann", scenario=scenario,
+                                       replications=10**20, seed=1, years=1)  # fmt: skip
+    huge_axis = ",".join(str(1 + i / 1000) for i in range(1500))
+    with pytest.raises(InvalidInput, match="2,250,000 simulations"):
+        planning_runs.start_sweep(queue, owner="ann", scenario=scenario,
+                                  axis_a=f"demand={huge_axis}",
+                                  axis_b=f"devices:CP1={huge_axis}", replications=1, seed=1,
+                                  years=1)  # fmt: skip
+    assert time.monotonic() - started < 5  # refused from the counts, not after building
+    with pytest.raises(InvalidInput, match=r"simulates about [\d,]+ patients; .* at most 500,000"):
+        planning_runs.start_sweep(queue, owner="ann", scenario=scenario, axis_a="demand=50,100",
+                                  axis_b="devices:CP1=20,40", replications=20, seed=1,
+                                  years=2)  # fmt: skip
+    with pytest.raises(InvalidInput, match="this asks for 720 simulations"):  # 40 × 18 levels
+        planning_runs.start_ceiling(queue, owner="ann", scenario=scenario, target_p90_days=40,
+                                    replications=40, seed=1, years=1)  # fmt: skip
+    assert queue.of("ann") == []
+
+
+def test_a_sweep_with_a_value_given_twice_is_refused(queue: PlanningRuns) -> None:
+    scenario = planning.open_scenario("central-plant")
+    with pytest.raises(InvalidInput, match="parameter 'demand': 1 given twice"):
+        planning_runs.start_sweep(queue, owner="ann", scenario=scenario, axis_a="demand=1,0.5,1",
+                                  axis_b="devices:CP1=20", **SHORT)  # fmt: skip
+    assert queue.of("ann") == []
+
+
+def test_where_the_scenario_came_from_is_kept_with_the_run(queue: PlanningRuns) -> None:
+    scenario = planning.open_scenario("central-plant")
+    run = planning_runs.start_simulation(queue, owner="ann", scenario=scenario,
+                                         notes={"file": "mine.yaml"}, **SHORT)  # fmt: skip
+    assert run.settings["file"] == "mine.yaml"
+    finished(run)

@@ -393,8 +393,8 @@ def test_every_error_of_the_file_s_shape_is_reported_at_once() -> None:
     ("text", "problem"),
     [("schema_version: 1\ncode: [\n: :", "line 3, column 1: not YAML"),
      ("code: TEST\n  title: x", "line 2, column 8: not YAML (mapping values are not allowed"),
-     ("", "(file): Input should be a valid dictionary"),
-     ("- a list", "(file): Input should be a valid dictionary")],
+     ("", "(file): expected keys and their values (schema_version: …), got an empty file"),
+     ("- a list", "(file): expected keys and their values (schema_version: …), got a list")],
 )  # fmt: skip
 def test_a_file_that_is_not_a_yaml_mapping_is_refused_with_the_place(
     text: str, problem: str

@@ -98,9 +98,7 @@ def identity(app: App) -> auth.Identity:
 def sign_in_once(app: App, user_id: str) -> None:
     """`v2v --user ID`: sign in for this one command (password prompted), then sign out."""
     password = ask_secret(f"Password for {user_id}")
-    signed = auth.sign_in(
-        app.uow(), user_id=user_id, password=password, kind="cli", label="--user"
-    )
+    signed = auth.sign_in(app.uow(), user_id=user_id, password=password, kind="cli", label="--user")
     _one_off["identity"] = auth.resolve_token(app.uow(), signed.token, kinds=("cli",))
 
 

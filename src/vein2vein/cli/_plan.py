@@ -68,7 +68,7 @@ def _scenario(argument: str, mbr: bool) -> Scenario:
 
 
 @contextmanager
-def _progress(show: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+def _progress(show: bool, what: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A progress bar on a terminal (not with --json), fed by the runs as they finish."""
     if not show or not console.is_terminal:
         yield None
@@ -287,16 +287,27 @@ def ceiling(
 
     with _errors():
         network = _scenario(scenario, mbr)
-        if not json_:
-            console.print(f"searching the ceiling of {escape(network.name)} …")
-        found = planning.ceiling(network, target_p90_days=target_p90_days,
-                                 replications=replications, seed=seed, years=years)  # fmt: skip
+        with _progress(not json_, "searching the ceiling: runs so far") as progress:
+            found = planning.ceiling(
+                network, target_p90_days=target_p90_days, replications=replications, seed=seed,
+                years=years, progress=None if progress is None else (lambda n: progress(n, None)),
+            )  # fmt: skip
     if json_:
-        print_json({"scenario": network.name, "capacity_ceiling": found.as_json()})
+        print_json(found.as_json())
+        return
+    if not found.met:
+        last = found.tried[-1]
+        console.print(f"[bold red]the target is not met[/] at any demand tried: even at "
+                      f"{last.multiplier:g} × the demand the p90 vein-to-vein time is "
+                      f"{_num(last.p90_days)} days (target {found.target_p90_days:g}); "
+                      "the process and release alone take longer "
+                      f"({found.simulations} runs)")  # fmt: skip
         return
     console.print(
-        f"capacity ceiling: [bold]{found.multiplier:g} ×[/] the demand = "
-        f"{found.patients_per_year:,.0f} patients a year, p90 vein-to-vein "
+        f"capacity ceiling: {'at least ' if found.capped else ''}[bold]{found.multiplier:g} ×[/] "
+        f"the demand = {found.patients_per_year:,.0f} patients a year, p90 vein-to-vein "
         f"{_num(found.p90_days)} days (target {found.target_p90_days:g}), "
         f"{_num(found.doses_per_year)} doses a year ({found.simulations} runs)"
     )
+    if found.multiplier < 1:
+        console.print("[bold]today's demand is not served within the target[/]")

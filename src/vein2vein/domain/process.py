@@ -68,9 +68,7 @@ class Range:
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, int | float):
             return False
-        return (self.low is None or value >= self.low) and (
-            self.high is None or value <= self.high
-        )
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
     def within(self, other: Range) -> bool:
         """Whether this range lies inside ``other`` (a NOR inside its PAR)."""

@@ -139,6 +139,10 @@ def read_model(text: str, source: str, model: type[M], error: type[InvalidFile])
             source,
             [f"{where}: {why}" if isinstance(exc, _DuplicateKey) else f"{where}: not YAML ({why})"],
         ) from None
+    if not isinstance(raw, dict):
+        got = "an empty file" if raw is None else f"a {type(raw).__name__}"
+        raise error(source, [f"(file): expected keys and their values (schema_version: …), "
+                             f"got {got}"])  # fmt: skip
     try:
         return model.model_validate(raw)
     except ValidationError as invalid:

@@ -26,9 +26,7 @@ RELEASE_VIABILITY = (89.0, 2.4)  # mean and SD of post-thaw viability, in contro
 def fitness(*, cd3_percent: float, viability: float, age: int) -> float:
     """The log-multiplier of a batch's fold expansion that its patient's cells bring
     (0 for a typical apheresis: 45 % CD3+, 94 % viable, 55 years old)."""
-    return (
-        0.30 * (cd3_percent - 45) / 13 + 0.22 * (viability - 94) / 3 - 0.18 * (age - 55) / 17
-    )
+    return 0.30 * (cd3_percent - 45) / 13 + 0.22 * (viability - 94) / 3 - 0.18 * (age - 55) / 17
 
 
 def viability_drift(site: str, phase: float) -> float:

@@ -648,6 +648,7 @@ def plan_network(seed: int, patients: int, months: int, now: datetime) -> Networ
     taken: set[str] = set()
     journeys: list[Journey] = []
     window = (now - start).total_seconds()
+
     def phase(at: datetime) -> float:
         return min(1.0, max(0.0, (at - start).total_seconds() / window))
 

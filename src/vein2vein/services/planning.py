@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from vein2vein.domain.errors import InvalidInput, NotFound, RuleViolation
 from vein2vein.formats.scenario import InvalidScenarioFile, load_scenario, parse_scenario
-from vein2vein.planning.ceiling import CapacityCeiling, capacity_ceiling
+from vein2vein.planning.ceiling import CapacityCeiling, capacity_ceiling, check_target
+from vein2vein.planning.model import SimulationResult
 from vein2vein.planning.replications import (
     Comparison,
     Estimate,
@@ -53,8 +54,10 @@ __all__ = [
     "ceiling",
     "check_target",
     "compare",
+    "example_text",
     "examples",
     "load",
+    "open_example",
     "open_scenario",
     "parameters",
     "replicate",
@@ -63,6 +66,8 @@ __all__ = [
     "sweep_grid",
 ]
 
+#: The most replications of one scenario: far beyond what any interval needs.
+MAX_REPLICATIONS = 10_000
 Progress = Callable[[int, int], None]
 RunsSoFar = Callable[[int], None]
 _EXAMPLES = "scenario"
@@ -94,14 +99,13 @@ def open_scenario(argument: str, *, app: App | None = None) -> Scenario:
     path = Path(argument)
     if path.is_file():
         return load(path, app=app)
-    name = argument.removesuffix(".yaml")
-    entry = resources.files("vein2vein.examples") / _EXAMPLES / f"{name}.yaml"
-    if "/" in name or not entry.is_file():
+    try:
+        return open_example(argument.removesuffix(".yaml"), app=app)
+    except NotFound:
         raise NotFound(
             f"scenario {argument!r}: no such file, and no example of that name "
             f"(examples: {', '.join(examples())})"
-        )
-    return load(entry.read_text("utf-8"), source=f"example {name}", app=app)
+        ) from None
 
 
 def load(
@@ -192,6 +196,10 @@ def seeds_of(replications: int, seed: int, years: float = 1.0) -> list[int]:
     """
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
         raise InvalidInput(f"replications {replications!r}: expected a whole number ≥ 1")
+    if replications > MAX_REPLICATIONS:
+        raise InvalidInput(
+            f"replications {replications}: at most {MAX_REPLICATIONS:,} (each is a whole run)"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInput(f"seed {seed!r}: expected a whole number ≥ 0")
     if not (math.isfinite(years) and years > 0):
@@ -315,6 +323,12 @@ def sweep_grid(
             raise InvalidInput(f"parameter {parameter!r}: give at least one value")
     if parameter_a == parameter_b:
         raise InvalidInput(f"parameter {parameter_a!r} is given twice: sweep two different ones")
+    for parameter, values in ((parameter_a, values_a), (parameter_b, values_b)):
+        repeated = sorted({v for v in values if list(values).count(v) > 1})
+        if repeated:
+            raise InvalidInput(
+                f"parameter {parameter!r}: {', '.join(f'{v:g}' for v in repeated)} given twice"
+            )
     values_a, values_b = _values(parameter_a, values_a), _values(parameter_b, values_b)
     return [
         [_varied(_varied(scenario, parameter_a, a), parameter_b, b) for b in values_b]
@@ -348,7 +362,7 @@ def sweep(
     """
     seeds = seeds_of(replications, seed, years)
     grid = sweep_grid(scenario, parameter_a, values_a, parameter_b, values_b)
-    values_a, values_b = _values(parameter_a, values_a), _values(parameter_b, values_b)
+    values_a, values_b = _values(parameter_a, values_a), _values(parameter_b, values_b)  # as grid
     tasks = [(cell, s) for row in grid for cell in row for s in seeds]
     runs = run_simulations(tasks, years=years, warmup_days=warmup_days, scheduler=scheduler,
                            workers=workers, progress=progress)  # fmt: skip
@@ -392,12 +406,6 @@ def compare(
     )
 
 
-def check_target(target_p90_days: float) -> None:
-    """Raise :class:`InvalidInput` unless the ceiling's target is a number of days > 0."""
-    if not (math.isfinite(target_p90_days) and target_p90_days > 0):
-        raise InvalidInput(f"target p90 {target_p90_days!r}: expected a number of days > 0")
-
-
 def ceiling(
     scenario: Scenario,
     *,
@@ -407,13 +415,15 @@ def ceiling(
     years: float = 1.0,
     warmup_days: float = 90.0,
     tolerance: float = 0.05,
+    scheduler: str | None = None,
+    workers: int | None = None,
     progress: RunsSoFar | None = None,
 ) -> CapacityCeiling:
     """The capacity ceiling of ``scenario``: the highest demand whose p90 vein-to-vein
     time, averaged over ``replications`` seeds from ``seed``, is at most
-    ``target_p90_days`` (:func:`~vein2vein.planning.ceiling.capacity_ceiling`; its search
-    is a bisection, so it runs in this process, one multiplier after another;
-    ``progress(runs)`` is told of each run).
+    ``target_p90_days`` (:func:`~vein2vein.planning.ceiling.capacity_ceiling`). Its search
+    is a bisection, one multiplier after another; the seeds of each multiplier run in
+    parallel as :func:`replicate`'s do, and ``progress(runs)`` is told of each multiplier.
 
     Raises
     ------
@@ -422,6 +432,32 @@ def ceiling(
     """
     seeds = seeds_of(replications, seed, years)
     check_target(target_p90_days)
+
+    def run(varied: Scenario, chosen: Sequence[int]) -> list[SimulationResult]:
+        return run_simulations([(varied, s) for s in chosen], years=years,
+                               warmup_days=warmup_days, drain_days=2 * target_p90_days,
+                               scheduler=scheduler, workers=workers)  # fmt: skip
+
     return capacity_ceiling(scenario, target_p90_days=target_p90_days, seeds=seeds,
                             years=years, warmup_days=warmup_days, tolerance=tolerance,
-                            progress=progress)  # fmt: skip
+                            run=run, progress=progress)  # fmt: skip
+
+
+def example_text(name: str) -> str:
+    """The YAML text of the shipped example ``name`` (see :func:`examples`).
+
+    Raises
+    ------
+    NotFound
+        When there is no example of that name.
+    """
+    entry = resources.files("vein2vein.examples") / _EXAMPLES / f"{name}.yaml"
+    if "/" in name or name.startswith(".") or not entry.is_file():
+        raise NotFound(f"example scenario {name!r}: no such example "
+                       f"(examples: {', '.join(examples())})")  # fmt: skip
+    return entry.read_text("utf-8")
+
+
+def open_example(name: str, *, app: App | None = None) -> Scenario:
+    """The shipped example ``name``, read as :func:`load` reads a file."""
+    return load(example_text(name), source=f"example {name}", app=app)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,12 +42,21 @@ __all__ = [
     "start_sweep",
 ]
 
-#: How many runs the server remembers (the oldest finished ones are forgotten first).
+#: How many runs the server remembers of each person (their oldest finished ones are
+#: forgotten first; a run not yet finished never is).
 KEPT = 30
-#: The most simulations one run started from a page may ask for, and the longest window:
-#: a shared server is not the place for a week of computing (the CLI has no such limit).
+#: A shared server is not the place for a day of computing: a run started from a page does
+#: at most :data:`MAX_SIMULATIONS` simulations of up to :data:`MAX_YEARS` years, and
+#: :data:`MAX_PATIENTS` simulated patients in all; a person has at most
+#: :data:`MAX_WAITING` runs queued or running. The CLI has no such limits.
 MAX_SIMULATIONS = 400
 MAX_YEARS = 5.0
+MAX_PATIENTS = 500_000
+MAX_WAITING = 3
+#: The most demand levels a ceiling's search tries (doubling to 64×, halving to 1/64, and
+#: bisection to 5 %), and the demand it is assumed to try on average, for its size.
+CEILING_LEVELS = 18
+CEILING_MEAN_MULTIPLIER = 2.0
 
 Kind = Literal["simulate", "compare", "sweep", "ceiling"]
 #: ``progress(done, total)``; total is None when it is not known in advance (a ceiling).
@@ -55,9 +64,10 @@ Progress = Callable[[int, int | None], None]
 Job = Callable[[Progress], object]
 
 
-def check_size(simulations: int, years: float) -> None:
+def check_size(simulations: int, years: float, patients: float) -> None:
     """Refuse a run from a page that would ask for more than :data:`MAX_SIMULATIONS`
-    simulations or a window longer than :data:`MAX_YEARS` years.
+    simulations, a window longer than :data:`MAX_YEARS` years, or more than
+    :data:`MAX_PATIENTS` simulated ``patients`` in all. Called before anything is built.
 
     Raises
     ------
@@ -69,11 +79,21 @@ def check_size(simulations: int, years: float) -> None:
             f"this asks for {simulations:,} simulations; a run from the page does at most "
             f"{MAX_SIMULATIONS} (fewer replications or values, or `v2v plan` on the CLI)"
         )
-    if years > MAX_YEARS:
+    if not years <= MAX_YEARS:
         raise InvalidInput(
             f"years {years:g}: a run from the page measures at most {MAX_YEARS:g} years "
             "(or use `v2v plan` on the CLI)"
         )
+    if patients > MAX_PATIENTS:
+        raise InvalidInput(
+            f"this simulates about {patients:,.0f} patients; a run from the page does at most "
+            f"{MAX_PATIENTS:,} (fewer replications, years or demand, or `v2v plan` on the CLI)"
+        )
+
+
+def _patients(scenario: Scenario, years: float, multiplier: float = 1.0) -> float:
+    """Patients one simulation of ``scenario`` orders, warm-up included."""
+    return scenario.demand.patients_per_year * multiplier * (years + 0.25)
 
 
 @dataclass(slots=True)
@@ -148,8 +168,15 @@ class PlanningRuns:
             submitted=datetime.now(UTC), total=total,
         )  # fmt: skip
         with self._lock:
+            waiting = [r for r in self._runs.values()
+                       if r.owner == owner and r.state in ("queued", "running")]  # fmt: skip
+            if len(waiting) >= MAX_WAITING:
+                raise InvalidInput(
+                    f"you have {len(waiting)} planning runs waiting or running (at most "
+                    f"{MAX_WAITING}); start this one when one of them has ended"
+                )
             self._runs[run.id] = run
-            self._forget_old()
+            self._forget_old(owner)
         self._executor.submit(self._work, run, job)
         return run
 
@@ -165,10 +192,13 @@ class PlanningRuns:
             run.result = result
         run.finished = datetime.now(UTC)
 
-    def _forget_old(self) -> None:
-        finished = [k for k, r in self._runs.items() if r.state in ("finished", "failed")]
-        while len(self._runs) > self._kept and finished:
-            del self._runs[finished.pop(0)]
+    def _forget_old(self, owner: str) -> None:
+        theirs = [k for k, r in self._runs.items() if r.owner == owner]
+        ended = [k for k in theirs if self._runs[k].state in ("finished", "failed")]
+        while len(theirs) > self._kept and ended:
+            forgotten = ended.pop(0)
+            theirs.remove(forgotten)
+            del self._runs[forgotten]
 
     def get(self, run_id: str, owner: str) -> PlanningRun:
         """The run ``run_id`` of ``owner``.
@@ -214,22 +244,27 @@ class PlanningRuns:
 # -- what a page starts ----------------------------------------------------------------------
 
 
-def _settings(replications: int, seed: int, years: float, **more: str) -> dict[str, str]:
+def _settings(
+    replications: int, seed: int, years: float, notes: Mapping[str, str] | None, **more: str
+) -> dict[str, str]:
+    """What a run was asked for, as its page shows it; ``notes`` add what the caller knows
+    (where a scenario came from, whether its steps came from the MBRs)."""
     seeds = f"{seed}" if replications == 1 else f"{seed}–{seed + replications - 1}"
-    return {**more, "replications": str(replications), "seeds": seeds, "years": f"{years:g}"}
+    return {**more, "replications": str(replications), "seeds": seeds, "years": f"{years:g}",
+            **(notes or {})}  # fmt: skip
 
 
 def start_simulation(
     runs: PlanningRuns, *, owner: str, scenario: Scenario, replications: int, seed: int,
-    years: float,
+    years: float, notes: Mapping[str, str] | None = None,
 ) -> PlanningRun:  # fmt: skip
     """Queue ``replications`` runs of ``scenario`` (:func:`planning.replicate
     <vein2vein.services.planning.replicate>`), after checking what is asked."""
+    check_size(replications, years, replications * _patients(scenario, years))
     planning.seeds_of(replications, seed, years)
-    check_size(replications, years)
     return runs.submit(
         kind="simulate", title=scenario.name, owner=owner, total=replications,
-        settings=_settings(replications, seed, years, scenario=scenario.name),
+        settings=_settings(replications, seed, years, notes, scenario=scenario.name),
         job=lambda progress: planning.replicate(
             scenario, replications=replications, seed=seed, years=years, progress=progress
         ),
@@ -238,15 +273,17 @@ def start_simulation(
 
 def start_comparison(
     runs: PlanningRuns, *, owner: str, a: Scenario, b: Scenario, replications: int, seed: int,
-    years: float,
+    years: float, notes: Mapping[str, str] | None = None,
 ) -> PlanningRun:  # fmt: skip
     """Queue the comparison of ``a`` and ``b`` on the same seeds (:func:`planning.compare
     <vein2vein.services.planning.compare>`)."""
+    check_size(2 * replications, years,
+               replications * (_patients(a, years) + _patients(b, years)))  # fmt: skip
     planning.seeds_of(replications, seed, years)
-    check_size(2 * replications, years)
     return runs.submit(
         kind="compare", title=f"{a.name} against {b.name}", owner=owner,
-        total=2 * replications, settings=_settings(replications, seed, years, A=a.name, B=b.name),
+        total=2 * replications,
+        settings=_settings(replications, seed, years, notes, A=a.name, B=b.name),
         job=lambda progress: planning.compare(
             a, b, replications=replications, seed=seed, years=years, progress=progress
         ),
@@ -255,20 +292,27 @@ def start_comparison(
 
 def start_sweep(
     runs: PlanningRuns, *, owner: str, scenario: Scenario, axis_a: str, axis_b: str,
-    replications: int, seed: int, years: float,
+    replications: int, seed: int, years: float, notes: Mapping[str, str] | None = None,
 ) -> PlanningRun:  # fmt: skip
     """Queue a sweep whose axes are written ``PARAMETER=V1,V2,…`` (:func:`planning.axis
     <vein2vein.services.planning.axis>`, :func:`planning.sweep
     <vein2vein.services.planning.sweep>`)."""
     name_a, values_a = planning.axis(axis_a, "first parameter")
     name_b, values_b = planning.axis(axis_b, "second parameter")
+    total = len(values_a) * len(values_b) * replications
+    check_size(total, years, 0.0)  # the grid is small enough to be looked at
+
+    def multiplier(a: float, b: float) -> float:
+        return a if name_a == "demand" else b if name_b == "demand" else 1.0
+
+    check_size(total, years, replications * sum(
+        _patients(scenario, years, multiplier(a, b)) for a in values_a for b in values_b
+    ))  # fmt: skip
     planning.seeds_of(replications, seed, years)
     planning.sweep_grid(scenario, name_a, values_a, name_b, values_b)
-    total = len(values_a) * len(values_b) * replications
-    check_size(total, years)
     return runs.submit(
         kind="sweep", title=f"{scenario.name}: {name_a} × {name_b}", owner=owner, total=total,
-        settings=_settings(replications, seed, years, scenario=scenario.name,
+        settings=_settings(replications, seed, years, notes, scenario=scenario.name,
                            **{name_a: axis_a.partition("=")[2], name_b: axis_b.partition("=")[2]}),
         job=lambda progress: planning.sweep(
             scenario, parameter_a=name_a, values_a=values_a, parameter_b=name_b,
@@ -280,16 +324,18 @@ def start_sweep(
 
 def start_ceiling(
     runs: PlanningRuns, *, owner: str, scenario: Scenario, target_p90_days: float,
-    replications: int, seed: int, years: float,
+    replications: int, seed: int, years: float, notes: Mapping[str, str] | None = None,
 ) -> PlanningRun:  # fmt: skip
     """Queue the search of ``scenario``'s capacity ceiling (:func:`planning.ceiling
     <vein2vein.services.planning.ceiling>`); how many runs it takes is known at the end."""
-    planning.seeds_of(replications, seed, years)
     planning.check_target(target_p90_days)
-    check_size(replications, years)
+    simulations = replications * CEILING_LEVELS
+    check_size(simulations, years,
+               simulations * _patients(scenario, years, CEILING_MEAN_MULTIPLIER))  # fmt: skip
+    planning.seeds_of(replications, seed, years)
     return runs.submit(
         kind="ceiling", title=f"{scenario.name}: capacity ceiling", owner=owner, total=None,
-        settings=_settings(replications, seed, years, scenario=scenario.name,
+        settings=_settings(replications, seed, years, notes, scenario=scenario.name,
                            target=f"p90 ≤ {target_p90_days:g} days"),
         job=lambda progress: planning.ceiling(
             scenario, target_p90_days=target_p90_days, replications=replications, seed=seed,

@@ -54,6 +54,12 @@ def resource_name(key: str) -> str:
     return f"{site} · {words}" if rest else key
 
 
+def _short(key: str) -> str:
+    """A resource in a few letters for a heatmap's cell: ``CP1 devices``, ``CP1 QC
+    analysts``, ``POC2 staff: QA``."""
+    return resource_name(key).replace(" · ", " ").replace("suites / devices", "devices")
+
+
 def _layout(height: int, **more: Any) -> dict[str, Any]:
     for axis in ("xaxis", "yaxis"):  # room for the tick labels and the axis title
         more[axis] = {"automargin": True, **more.get(axis, {})}
@@ -210,8 +216,9 @@ def sweep_figure(sweep: Sweep, target_p90_days: float | None = None) -> dict[str
     for row in sweep.cells:
         z.append([c.vein_to_vein_p90.mean for c in row])
         text.append([
-            f"{fmt(c.vein_to_vein_p90.mean)} d"
-            + ("" if c.bottleneck_utilisation is None else f"<br>{c.bottleneck_utilisation:.0%}")
+            f"p90 {fmt(c.vein_to_vein_p90.mean)} d"
+            + ("" if c.bottleneck is None or c.bottleneck_utilisation is None else
+               f"<br>{_short(c.bottleneck)} {c.bottleneck_utilisation:.0%}")
             for c in row
         ])  # fmt: skip
         hover.append([
@@ -244,9 +251,10 @@ def sweep_figure(sweep: Sweep, target_p90_days: float | None = None) -> dict[str
     }  # fmt: skip
 
 
-def ceiling_figure(ceiling: CapacityCeiling, patients_per_year: float) -> dict[str, Any]:
-    """The search for the ceiling: each demand tried against its mean p90, the target as a
-    line, the ceiling found marked."""
+def ceiling_figure(ceiling: CapacityCeiling) -> dict[str, Any]:
+    """The search for the ceiling: each demand tried (in patients a year) against its mean
+    p90, the target as a line, the ceiling found marked (when one was)."""
+    patients_per_year = ceiling.base_patients_per_year
     tried = sorted(ceiling.tried, key=lambda t: t.multiplier)
     data: list[dict[str, Any]] = []
     for within, colour, name in ((True, GREEN, "p90 within the target"),
@@ -268,24 +276,27 @@ def ceiling_figure(ceiling: CapacityCeiling, patients_per_year: float) -> dict[s
         "y": [t.p90_days for t in line], "line": {"color": GREY, "width": 1},
         "hoverinfo": "skip", "showlegend": False,
     })  # fmt: skip
-    shapes = [{
+    shapes: list[dict[str, Any]] = [{
         "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
         "y0": ceiling.target_p90_days, "y1": ceiling.target_p90_days,
         "line": {"color": INK, "dash": "dash", "width": 1.5},
-    }, {
-        "type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x",
-        "x0": ceiling.patients_per_year, "x1": ceiling.patients_per_year,
-        "line": {"color": GREEN, "width": 2},
     }]  # fmt: skip
-    notes = [{
-        "x": ceiling.patients_per_year, "y": 1, "yref": "paper", "xanchor": "right",
-        "showarrow": False, "text": f"ceiling {ceiling.patients_per_year:,.0f} a year ",
-        "font": {"color": GREEN},
-    }, {
+    notes: list[dict[str, Any]] = [{
         "x": 0, "xref": "paper", "y": ceiling.target_p90_days, "yanchor": "bottom",
         "xanchor": "left", "showarrow": False,
         "text": f"target p90 {ceiling.target_p90_days:g} days", "font": {"color": INK, "size": 11},
     }]  # fmt: skip
+    if ceiling.met:
+        shapes.append({
+            "type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x",
+            "x0": ceiling.patients_per_year, "x1": ceiling.patients_per_year,
+            "line": {"color": GREEN, "width": 2},
+        })  # fmt: skip
+        notes.append({
+            "x": ceiling.patients_per_year, "y": 1, "yref": "paper", "xanchor": "right",
+            "showarrow": False, "text": f"ceiling {ceiling.patients_per_year:,.0f} a year ",
+            "font": {"color": GREEN},
+        })  # fmt: skip
     return {
         "data": data,
         "layout": _layout(

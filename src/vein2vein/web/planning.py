@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from html import escape
 from typing import Annotated, Any, TypedDict, cast
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -88,6 +89,10 @@ def _index(
         "examples": planning.examples(),
         "kinds": KINDS,
         "asked": asked or Asked(),
+        "defaults": Asked(),
+        "parameters": {
+            name: planning.parameters(planning.open_example(name)) for name in planning.examples()
+        },
         "failed": asked.kind if asked is not None and problem is not None else "",
         "runs": runs,
         "limits": (planning_runs.MAX_SIMULATIONS, planning_runs.MAX_YEARS),
@@ -104,11 +109,7 @@ def index(request: Request, identity: IdentityDep) -> HTMLResponse:
 @router.get("/planning/examples/{name}.yaml", name="planning_page_example")
 def example_file(name: str) -> Response:
     """A shipped example as its YAML text, to read, download, change and upload again."""
-    from importlib import resources
-
-    if name not in planning.examples():
-        raise NotFound(f"example scenario {name!r}: no such example")
-    text = (resources.files("vein2vein.examples") / "scenario" / f"{name}.yaml").read_text("utf-8")
+    text = planning.example_text(name)
     return Response(
         text, media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'inline; filename="{name}.yaml"'},
@@ -134,7 +135,21 @@ def _scenario(app: App, asked: Asked, side: str, upload: UploadFile | None) -> S
         raise InvalidInput(f"scenario {side.upper()}: choose an example or upload a file")
     if example not in planning.examples():
         raise InvalidInput(f"scenario {side.upper()}: no example named {example!r}")
-    return planning.open_scenario(example, app=with_app)
+    return planning.open_example(example, app=with_app)
+
+
+def _notes(asked: Asked, uploads: dict[str, UploadFile | None], kind: str) -> dict[str, str]:
+    """Where the scenarios came from, for the run's page: a file's name, the MBRs."""
+    notes = {}
+    sides = ("a", "b") if kind == "compare" else ("a",)
+    for side in sides:
+        upload = uploads[side]
+        if upload is not None and upload.filename:
+            label = "file" if len(sides) == 1 else f"file {side.upper()}"
+            notes[label] = upload.filename
+    if asked["mbr"]:
+        notes["steps"] = "from the effective MBRs"
+    return notes
 
 
 class _Common(TypedDict):
@@ -142,6 +157,7 @@ class _Common(TypedDict):
     replications: int
     seed: int
     years: float
+    notes: dict[str, str]
 
 
 def _whole(asked: Asked, key: str, name: str) -> int:
@@ -176,7 +192,8 @@ def start(
         if window is None:
             raise InvalidInput("years: give the years each run measures")
         scenario = _scenario(app, asked, "a", file_a)
-        common = _Common(owner=owner, replications=n, seed=first, years=float(window))
+        common = _Common(owner=owner, replications=n, seed=first, years=float(window),
+                         notes=_notes(asked, {"a": file_a, "b": file_b}, kind))  # fmt: skip
         if kind == "simulate":
             run = planning_runs.start_simulation(queue, scenario=scenario, **common)
         elif kind == "compare":
@@ -219,8 +236,7 @@ def _figures(run: PlanningRun, sweep_target: float | None) -> dict[str, Any]:
     if isinstance(result, Sweep):
         return {"map": fig.sweep_figure(result, sweep_target)}
     if isinstance(result, CapacityCeiling):
-        per_multiplier = result.patients_per_year / result.multiplier if result.multiplier else 0
-        return {"ceiling": fig.ceiling_figure(result, per_multiplier)}
+        return {"ceiling": fig.ceiling_figure(result)}
     return {}
 
 
@@ -244,11 +260,17 @@ def run_page(
     map can be coloured around a target p90 (``?target=40``)."""
     queue = runs_of(request)
     run = queue.get(run_id, identity.actor.user_id)
-    sweep_target = _number(target, "target p90", float) if target else None
+    sweep_target, problem = None, None
+    try:
+        if target.strip():
+            sweep_target = float(_number(target, "target p90", float) or 0.0)
+            planning.check_target(sweep_target)
+    except V2VError as refused:
+        sweep_target, problem = None, problem_of(refused)
     context = _run_context(request, run, queue.ahead_of(run))
-    context["figures"] = _figures(run, None if sweep_target is None else float(sweep_target))
+    context["figures"] = _figures(run, sweep_target)
     context["target"] = target
-    return cast(HTMLResponse, templates.TemplateResponse(request, "planning/run.html", context))
+    return render_with_problem(request, "planning/run.html", context, problem)
 
 
 @router.get(
@@ -259,7 +281,14 @@ def run_progress(request: Request, identity: IdentityDep, run_id: str) -> Respon
     """The progress bar alone, polled by the run's page; once the run has ended, a signal
     to reload the page (htmx's ``HX-Refresh``) so its answer is shown."""
     queue = runs_of(request)
-    run = queue.get(run_id, identity.actor.user_id)
+    try:
+        run = queue.get(run_id, identity.actor.user_id)
+    except NotFound as gone:  # the server restarted: say so where the progress bar was
+        return HTMLResponse(
+            '<div id="progress" class="alert alert-error" role="alert" data-testid="gone">'
+            f"<strong>This run is no longer on the server</strong><p>{escape(gone.message)}. "
+            "Start it again from the planning page.</p></div>"
+        )
     if run.state in ("finished", "failed"):
         return Response(status_code=200, headers={"HX-Refresh": "true"})
     context = _run_context(request, run, queue.ahead_of(run))
@@ -273,11 +302,7 @@ def run_json(request: Request, identity: IdentityDep, run_id: str) -> Response:
     result = run.result
     if result is None:
         raise NotFound(f"planning run {run_id}: {run.state}, no figures to download")
-    body: object
-    if isinstance(result, CapacityCeiling):
-        body = {"scenario": run.settings.get("scenario"), "capacity_ceiling": result.as_json()}
-    else:
-        body = cast(Replications | Comparison | Sweep, result).as_json()
+    body = cast(Replications | Comparison | Sweep | CapacityCeiling, result).as_json()
     name = f"plan-{run.kind}-{run_id[:8]}.json"
     return Response(
         json.dumps(body, indent=2, ensure_ascii=False), media_type="application/json",
