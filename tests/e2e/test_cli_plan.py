@@ -92,3 +92,44 @@ def test_a_scheduler_that_does_not_answer_is_a_service_error_not_a_bug(offline: 
     assert "error[service-unavailable]: Dask scheduler tcp://127.0.0.1:9: no answer" in (
         " ".join(done.stderr.split())
     )
+
+
+def test_vectors_plans_an_example_with_its_milestones_scales_and_recommendation(
+    offline: Cli,
+) -> None:
+    out: Any = offline.json("plan", "vectors", "cart-lv")
+    assert out["plan"] == "CAR-T CD19, ex vivo LV, phase 1 to commercial" and out["unit"] == "TU"
+    assert [m["phase"] for m in out["milestones"]] == ["phase-1", "pivotal", "commercial"]
+    assert [s["scale_litres"] for s in out["scales"]] == [50, 200, 500, 2000]
+    best = next(s for s in out["scales"] if s["scale_litres"] == out["recommended_scale_litres"])
+    assert best["target_reachable"] and best["p_stockout"] <= out["stockout_target"]
+    assert best["cost_per_dose"] == min(s["cost_per_dose"] for s in out["scales"]
+                                        if s["target_reachable"])  # fmt: skip
+    assert {"start", "release", "expires", "slot_booking_by", "plasmid_orders"} <= set(
+        best["planned_batches"][0]
+    )
+    shown = offline("plan", "vectors", "aav-systemic", "--scale", "500").stdout
+    for words in ("3.51e15 vg per patient", "milestones", "late", "◀ recommended",
+                  "500 L: batches a year", "500 L: the batch plan"):  # fmt: skip
+        assert words in shown, words
+
+
+def test_vectors_names_each_problem_of_a_plan_file(offline: Cli, tmp_path: Path) -> None:
+    from importlib import resources
+
+    text = (resources.files("vein2vein.examples") / "vectors" / "cart-lv.yaml").read_text("utf-8")
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(text.replace("shelf_life_days: 730", "shelf_life_days: 60").replace(
+        "batch_success_rate: 0.85", "batch_success_rate: 1.5"), "utf-8")  # fmt: skip
+    error = offline("plan", "vectors", str(bad), code=2).stderr
+    assert "plan.yaml: 1 problem(s): vector.batch_success_rate: must be ≤ 1" in error
+    bad.write_text(text.replace("shelf_life_days: 730", "shelf_life_days: 60"), "utf-8")
+    error = offline("plan", "vectors", str(bad), code=2).stderr
+    assert "vector.shelf_life_days: 60 days from the fill leaves less than a month" in error
+    error = offline("plan", "vectors", "cart-lv", "--scale", "75", code=2).stderr
+    assert "--scale 75: not one of the plan's scales (50, 200, 500, 2000)" in error
+    error = offline("plan", "vectors", "no-such-plan", code=3).stderr
+    assert "no such file, and no example of that name (examples: aav-systemic, cart-lv)" in error
+    listed: Any = offline.json("plan", "examples")
+    assert set(listed["vector_plans"]) == {"aav-systemic", "cart-lv"}
+    assert "central-plant" in listed["scenarios"]

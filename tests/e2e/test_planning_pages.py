@@ -248,6 +248,10 @@ def test_at_tablet_width_the_planning_pages_do_not_scroll_sideways(
             tab.goto(site.url("/planning"))
             run_from_the_form(tab, kind, **fields)
             pages.append(tab.url.split("#")[0])
+        tab.goto(site.url("/planning"))
+        tab.locator("[data-testid=run-vectors]").click()
+        tab.wait_for_selector("[data-testid=json-link]", timeout=120_000)
+        pages.append(tab.url.split("#")[0])
         pages.append("/planning")  # now with the runs listed
         for path in pages:
             tab.goto(path if path.startswith("http") else site.url(path))
@@ -258,3 +262,40 @@ def test_at_tablet_width_the_planning_pages_do_not_scroll_sideways(
             assert overflow <= 0, f"{path} is {overflow}px wider than a 768px tablet"
     finally:
         context.close()
+
+
+def test_a_vector_plan_from_the_page_recommends_a_scale_and_draws_its_timeline(
+    site: Site, page: Any, tmp_path: Path
+) -> None:
+    visit(site, page, "/planning", PLANNER)
+    form = page.locator("[data-testid=form-vectors]")
+    form.locator("[data-testid=example-v]").select_option("aav-systemic")
+    form.locator("[data-testid=run-vectors]").click()
+    page.wait_for_selector("[data-testid=json-link], [data-testid=problem]", timeout=120_000)
+    assert page.locator("[data-testid=run-title]").inner_text() == "Systemic AAV, 1e14 vg/kg"
+    verdict = page.locator("[data-testid=recommendation]").inner_text()
+    assert verdict.startswith("Recommended: 2000 L batches")
+    assert page.locator("[data-testid=scales] tbody tr").count() == 4
+    assert page.locator("[data-testid=milestones] tbody tr").count() == 2
+    assert "late" in page.locator("[data-testid=milestones]").inner_text()
+    for holder in ("scales", "timeline", "stock"):
+        assert drawn(page, holder), f"the {holder} figure is not drawn"
+    # another scale's timeline, from the table
+    page.locator("[data-testid=scales] a", has_text="500 L").click()
+    page.wait_for_selector("[data-testid=timeline] .main-svg")
+    assert page.locator("#h-timeline").inner_text() == "Timeline at 500 L"
+    assert page.locator("tr.pl-shown").get_attribute("data-scale") == "500"
+    href = page.locator("[data-testid=json-link]").get_attribute("href")
+    figures = json.loads(page.request.get(href).body())
+    assert figures["recommended_scale_litres"] == 2000 and figures["unit"] == "vg"
+
+    # a plan file with a problem comes back to its form, naming the place
+    text = (resources.files("vein2vein.examples") / "vectors" / "cart-lv.yaml").read_text("utf-8")
+    path = tmp_path / "ours.yaml"
+    path.write_text(text.replace("moi: 5", "moi: -5"), "utf-8")
+    page.goto(site.url("/planning"))
+    form = page.locator("[data-testid=form-vectors]")
+    form.locator("[data-testid=file-v]").set_input_files(str(path))
+    form.locator("[data-testid=run-vectors]").click()
+    problem = page.locator("[data-testid=form-vectors] [data-testid=problem]").inner_text()
+    assert "ours.yaml: 1 problem(s): modality.moi: must be > 0" in problem

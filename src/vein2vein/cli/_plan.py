@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,6 +20,7 @@ from rich.markup import escape
 
 from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, progress_bar, table
+from vein2vein.domain.errors import InvalidInput
 
 if TYPE_CHECKING:  # simulation and statistics load when a command runs: `v2v` starts fast
     from vein2vein.planning.replications import Estimate, Replications
@@ -125,17 +127,20 @@ def _print_replications(r: Replications) -> None:
 
 @plan_app.command("examples")
 def examples_(json_: JsonOpt = False) -> None:
-    """List the example scenarios shipped with vein2vein (use a name as SCENARIO)."""
-    from vein2vein.services import planning
+    """List the example scenarios (for simulate, sweep, compare, ceiling) and vector plans
+    (for vectors) shipped with vein2vein: use a name as SCENARIO or PLAN."""
+    from vein2vein.services import planning, vectors
 
     with _errors():
-        found = planning.examples()
+        scenarios, plans = planning.examples(), vectors.examples()
     if json_:
-        print_json(found)
+        print_json({"scenarios": scenarios, "vector_plans": plans})
         return
-    grid = table("example", "scenario", ids=("example",))
-    for name, title in found.items():
-        grid.add_row(name, title)
+    grid = table("example", "kind", "name", ids=("example",))
+    for name, title in scenarios.items():
+        grid.add_row(name, "scenario", title)
+    for name, title in plans.items():
+        grid.add_row(name, "vector plan", title)
     print_table(grid)
 
 
@@ -311,3 +316,94 @@ def ceiling(
     )
     if found.multiplier < 1:
         console.print("[bold]today's demand is not served within the target[/]")
+
+
+def _sci(value: float) -> str:
+    """1.2e+15 → 1.2e15: vector quantities are read in powers of ten."""
+    return f"{value:.3g}".replace("e+", "e")
+
+
+def _date(day: date | None) -> str:
+    return "—" if day is None else day.isoformat()
+
+
+@plan_app.command("vectors")
+def vectors_(
+    plan: Annotated[
+        str, typer.Argument(help="A vector plan file, or a shipped example's name (cart-lv, …).")
+    ],
+    scale: Annotated[
+        float | None,
+        typer.Option(help="Show this scale's batches (litres); default: the recommended one."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Plan viral vector and GMP plasmid supply for the patients a therapy must serve:
+    vector needed per year, the latest order dates for each phase's first patient, and at
+    each batch scale the batches and litres a year, plasmid grams, the safety stock that
+    keeps the risk of a stock-out under the plan's target, the vector cost per dose, and
+    the scale recommended with its reasons."""
+    from vein2vein.services import vectors
+
+    with _errors():
+        chosen = vectors.open_plan(plan)
+        if scale is not None and scale not in chosen.vector.scales:
+            raise InvalidInput(
+                f"--scale {scale:g}: not one of the plan's scales "
+                f"({', '.join(f'{s:g}' for s in chosen.vector.scales)})"
+            )
+        if json_:
+            result = vectors.plan(chosen)
+        else:
+            with console.status(f"working out {len(chosen.vector.scales)} scales "
+                                f"({chosen.supply.runs:,} runs each) …"):  # fmt: skip
+                result = vectors.plan(chosen)
+    if json_:
+        print_json(result.as_json())
+        return
+    unit = chosen.unit
+    console.print(f"[bold]{escape(chosen.name)}[/]: {_sci(chosen.dose_units())} {unit} per "
+                  f"patient; stock-out target {chosen.supply.stockout_target:.0%} over "
+                  f"{chosen.supply.runs:,} runs")  # fmt: skip
+    grid = table("year", "patients", f"vector ({unit})", ids=("year",), title="demand")
+    for year, (patients, units) in result.demand_by_year.items():
+        grid.add_row(str(year), f"{patients:,.0f}", _sci(units))
+    print_table(grid)
+    grid = table("phase", "first patient", "release by", "start batch by", "book slot by",
+                 "order plasmids by", "", ids=("phase",), title="milestones")  # fmt: skip
+    for m in result.milestones:
+        grid.add_row(m.phase, _date(m.first_patient), _date(m.release_by), _date(m.start_by),
+                     _date(m.slot_booking_by), _date(min(m.plasmid_orders.values())),
+                     "[bold red]late[/]" if m.late else "")  # fmt: skip
+    print_table(grid)
+    grid = table("scale (L)", "doses/batch", "safety (doses)", "P(stock-out)", "batches",
+                 "plasmid (g)", "cost/dose", "expired", "", ids=("scale (L)",),
+                 title="scales")  # fmt: skip
+    for o in result.scales:
+        r = o.risk
+        mark = "[bold]◀ recommended[/]" if o.scale == result.recommended else (
+            "" if o.reachable else "[red]target not met[/]")  # fmt: skip
+        grid.add_row(f"{o.scale:g}", f"{o.doses_per_batch:,.1f}", f"{o.safety_doses:,.0f}",
+                     f"{r.p_stockout:.1%} ± {r.p_half_width:.1%}", f"{r.batches:,.1f}",
+                     f"{sum(o.plasmid_grams.values()):,.1f}", _num(o.cost_per_dose, 0),
+                     f"{o.waste_fraction:.0%}", mark)  # fmt: skip
+    print_table(grid)
+    for reason in result.reasons:
+        console.print(f"• {escape(reason)}")
+    shown = scale if scale is not None else result.recommended
+    if shown is None:
+        return
+    o = result.outcome(shown)
+    title = f"{shown:g} L: batches a year (mean of the runs, failures replaced)"
+    grid = table("year", "batches", "litres", ids=("year",), title=title)
+    for year, n in o.batches_by_year.items():
+        grid.add_row(str(year), f"{n:,.1f}", f"{o.litres_by_year[year]:,.0f}")
+    print_table(grid)
+    title = f"{shown:g} L: the batch plan (expected demand, every batch good)"
+    grid = table("batch", "start", "release", "expires", "phase", "book slot by",
+                 "order plasmids by", "", ids=("batch",), title=title)  # fmt: skip
+    for b in o.schedule.batches:
+        grid.add_row(str(b.number), _date(b.start), _date(b.release), _date(b.expires),
+                     b.phase, _date(b.slot_booking_by), _date(min(b.plasmid_orders.values())),
+                     "[bold red]late[/]" if b.late else "")  # fmt: skip
+    print_table(grid)

@@ -27,7 +27,8 @@ from typing import Literal
 
 from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
 from vein2vein.planning.scenario import Scenario
-from vein2vein.services import planning
+from vein2vein.planning.vectors import VectorPlan
+from vein2vein.services import planning, vectors
 
 __all__ = [
     "KEPT",
@@ -40,6 +41,7 @@ __all__ = [
     "start_comparison",
     "start_simulation",
     "start_sweep",
+    "start_vectors",
 ]
 
 #: How many runs the server remembers of each person (their oldest finished ones are
@@ -53,12 +55,15 @@ MAX_SIMULATIONS = 400
 MAX_YEARS = 5.0
 MAX_PATIENTS = 500_000
 MAX_WAITING = 3
+#: A vector plan's Monte Carlo: at most this many run-months per scale and safety level
+#: summed over the scales (the examples: 2,000 runs × 78 months × 4 scales = 624,000).
+MAX_VECTOR_RUN_MONTHS = 4_000_000
 #: The most demand levels a ceiling's search tries (doubling to 64×, halving to 1/64, and
 #: bisection to 5 %), and the demand it is assumed to try on average, for its size.
 CEILING_LEVELS = 18
 CEILING_MEAN_MULTIPLIER = 2.0
 
-Kind = Literal["simulate", "compare", "sweep", "ceiling"]
+Kind = Literal["simulate", "compare", "sweep", "ceiling", "vectors"]
 #: ``progress(done, total)``; total is None when it is not known in advance (a ceiling).
 Progress = Callable[[int, int | None], None]
 Job = Callable[[Progress], object]
@@ -341,4 +346,29 @@ def start_ceiling(
             scenario, target_p90_days=target_p90_days, replications=replications, seed=seed,
             years=years, progress=lambda done: progress(done, None),
         ),
+    )  # fmt: skip
+
+
+def start_vectors(
+    runs: PlanningRuns, *, owner: str, plan: VectorPlan, notes: Mapping[str, str] | None = None
+) -> PlanningRun:
+    """Queue the working out of a vector plan at every scale (:func:`vectors.plan
+    <vein2vein.services.vectors.plan>`)."""
+    work = vectors.months_of_work(plan)
+    if work > MAX_VECTOR_RUN_MONTHS:
+        raise InvalidInput(
+            f"this plan's Monte Carlo goes through {work:,} run-months; a run from the page "
+            f"does at most {MAX_VECTOR_RUN_MONTHS:,} (fewer supply.runs or scales, or "
+            "`v2v plan vectors` on the CLI)"
+        )
+    settings = {
+        "plan": plan.name,
+        "scales": ", ".join(f"{s:g} L" for s in plan.vector.scales),
+        "runs": f"{plan.supply.runs:,}",
+        "stock-out target": f"{plan.supply.stockout_target:.0%}",
+        **(notes or {}),
+    }
+    return runs.submit(
+        kind="vectors", title=plan.name, owner=owner, total=len(plan.vector.scales),
+        settings=settings, job=lambda progress: vectors.plan(plan, progress),
     )  # fmt: skip

@@ -23,10 +23,13 @@ from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
 from vein2vein.planning.ceiling import CapacityCeiling
 from vein2vein.planning.replications import Comparison, Replications, Sweep
 from vein2vein.planning.scenario import Scenario
-from vein2vein.services import planning, planning_runs
+from vein2vein.planning.vector_scales import VectorPlanResult
+from vein2vein.planning.vectors import VectorPlan
+from vein2vein.services import planning, planning_runs, vectors
 from vein2vein.services.app import App
 from vein2vein.services.planning_runs import PlanningRun, PlanningRuns
 from vein2vein.web import _planning_figures as fig
+from vein2vein.web import _vector_figures as vf
 from vein2vein.web._analytics_figures import fmt
 from vein2vein.web._common import AppDep, templates
 from vein2vein.web.batches import _number
@@ -47,12 +50,16 @@ KINDS = {
     "compare": "Compare two networks",
     "sweep": "Capacity map (sweep two parameters)",
     "ceiling": "Capacity ceiling",
+    "vectors": "Vector and plasmid supply",
 }
+#: The kinds that simulate a network (the others plan vectors).
+NETWORK_KINDS = ("simulate", "compare", "sweep", "ceiling")
 #: What each form starts with (the central plant's figures: demand up to twice today's,
 #: 16 to 24 devices; the target a month and a bit).
 DEFAULTS = {
     "example_a": "central-plant",
     "example_b": "hub-and-spoke",
+    "example_v": "cart-lv",
     "axis_a": "demand=0.5,1,1.5,2",
     "axis_b": "devices:CP1=16,20,24",
     "target": "40",
@@ -90,6 +97,8 @@ def _index(
         "kinds": KINDS,
         "asked": asked or Asked(),
         "defaults": Asked(),
+        "network_kinds": NETWORK_KINDS,
+        "vector_examples": vectors.examples(),
         "parameters": {
             name: planning.parameters(planning.open_example(name)) for name in planning.examples()
         },
@@ -106,30 +115,46 @@ def index(request: Request, identity: IdentityDep) -> HTMLResponse:
     return _index(request, identity)
 
 
-@router.get("/planning/examples/{name}.yaml", name="planning_page_example")
-def example_file(name: str) -> Response:
-    """A shipped example as its YAML text, to read, download, change and upload again."""
-    text = planning.example_text(name)
+def _yaml(text: str, name: str) -> Response:
     return Response(
         text, media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'inline; filename="{name}.yaml"'},
     )  # fmt: skip
 
 
+@router.get("/planning/examples/{name}.yaml", name="planning_page_example")
+def example_file(name: str) -> Response:
+    """A shipped example scenario as its YAML text, to read, change and upload again."""
+    return _yaml(planning.example_text(name), name)
+
+
+@router.get("/planning/vector-examples/{name}.yaml", name="planning_page_vector_example")
+def vector_example_file(name: str) -> Response:
+    """A shipped example vector plan as its YAML text."""
+    return _yaml(vectors.example_text(name), name)
+
+
+def _uploaded(upload: UploadFile | None) -> tuple[str, str] | None:
+    """The file chosen in a form, as (its name, its text); None when none was chosen."""
+    if upload is None or not upload.filename:
+        return None
+    data = upload.file.read(MAX_UPLOAD_BYTES + 1)
+    name = upload.filename
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidInput(f"{name}: larger than {MAX_UPLOAD_BYTES // 1000} kB; a planning "
+                           "file is a few kilobytes")  # fmt: skip
+    try:
+        return name, data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{name}: not a UTF-8 text file (a planning file is YAML)") from None
+
+
 def _scenario(app: App, asked: Asked, side: str, upload: UploadFile | None) -> Scenario:
     """The uploaded file of ``side`` (a or b) if one was chosen, else the example named."""
     with_app = app if asked["mbr"] else None
-    if upload is not None and upload.filename:
-        data = upload.file.read(MAX_UPLOAD_BYTES + 1)
-        name = upload.filename
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidInput(f"{name}: larger than {MAX_UPLOAD_BYTES // 1000} kB; a scenario "
-                               "file is a few kilobytes")  # fmt: skip
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{name}: not a UTF-8 text file (a scenario is YAML)") from None
-        return planning.load(text, source=name, app=with_app)
+    given = _uploaded(upload)
+    if given is not None:
+        return planning.load(given[1], source=given[0], app=with_app)
     example = asked[f"example_{side}"]
     if not example:
         raise InvalidInput(f"scenario {side.upper()}: choose an example or upload a file")
@@ -138,10 +163,21 @@ def _scenario(app: App, asked: Asked, side: str, upload: UploadFile | None) -> S
     return planning.open_example(example, app=with_app)
 
 
+def _vector_plan(asked: Asked, upload: UploadFile | None) -> VectorPlan:
+    given = _uploaded(upload)
+    if given is not None:
+        return vectors.load(given[1], source=given[0])
+    example = asked["example_v"]
+    if example not in vectors.examples():
+        raise InvalidInput(f"vector plan: no example named {example!r}; choose one or upload "
+                           "a file")  # fmt: skip
+    return vectors.load(vectors.example_text(example), source=f"example {example}")
+
+
 def _notes(asked: Asked, uploads: dict[str, UploadFile | None], kind: str) -> dict[str, str]:
     """Where the scenarios came from, for the run's page: a file's name, the MBRs."""
     notes = {}
-    sides = ("a", "b") if kind == "compare" else ("a",)
+    sides = ("a", "b") if kind == "compare" else ("v",) if kind == "vectors" else ("a",)
     for side in sides:
         upload = uploads[side]
         if upload is not None and upload.filename:
@@ -172,20 +208,28 @@ def start(
     request: Request, app: AppDep, identity: CsrfDep, kind: FormText = "simulate",
     example_a: FormText = "", example_b: FormText = "", axis_a: FormText = "",
     axis_b: FormText = "", target: FormText = "", replications: FormText = "",
-    seed: FormText = "", years: FormText = "", mbr: FormText = "",
-    file_a: Upload = None, file_b: Upload = None,
+    seed: FormText = "", years: FormText = "", mbr: FormText = "", example_v: FormText = "",
+    file_a: Upload = None, file_b: Upload = None, file_v: Upload = None,
 ) -> Response:  # fmt: skip
     """Check what the form asks for and queue the run; then go to the run's page."""
     typed = {
         "example_a": example_a, "example_b": example_b, "axis_a": axis_a, "axis_b": axis_b,
         "target": target, "replications": replications, "seed": seed, "years": years,
-        "mbr": mbr, "uploaded": "yes" if any(f and f.filename for f in (file_a, file_b)) else "",
+        "mbr": mbr, "example_v": example_v,
+        "uploaded": "yes" if any(f and f.filename for f in (file_a, file_b, file_v)) else "",
     }  # fmt: skip
     asked = Asked(kind if kind in KINDS else "simulate", {**DEFAULTS, **typed})
     owner, queue = identity.actor.user_id, runs_of(request)
     try:
         if kind not in KINDS:
             raise InvalidInput(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+        if kind == "vectors":
+            notes = _notes(asked, {"v": file_v}, kind)
+            run = planning_runs.start_vectors(queue, owner=owner, notes=notes,
+                                              plan=_vector_plan(asked, file_v))  # fmt: skip
+            return RedirectResponse(
+                request.url_for("planning_page_run", run_id=run.id), status_code=303
+            )
         n = _whole(asked, "replications", "replications")
         first = _whole(asked, "seed", "first seed")
         window = _number(asked["years"], "years", float)
@@ -218,8 +262,17 @@ def start(
 # -- a run ---------------------------------------------------------------------------------------
 
 
-def _figures(run: PlanningRun, sweep_target: float | None) -> dict[str, Any]:
+def _figures(run: PlanningRun, sweep_target: float | None, scale: float | None) -> dict[str, Any]:
     result = run.result
+    if isinstance(result, VectorPlanResult):
+        outcome = result.outcome(scale) if scale is not None else None
+        if outcome is None:
+            return {"scales": vf.scales_figure(result)}
+        return {
+            "scales": vf.scales_figure(result),
+            "timeline": vf.timeline_figure(result, outcome),
+            "stock": vf.stock_figure(outcome),
+        }
     if isinstance(result, Replications):
         return {
             "histogram": fig.histogram_figure([result]),
@@ -252,12 +305,30 @@ def _run_context(request: Request, run: PlanningRun, ahead: int) -> dict[str, ob
     }
 
 
+def _scale(run: PlanningRun, scale: str) -> float | None:
+    """The scale a vector plan's page shows: the one asked for, else the recommended one,
+    else the first."""
+    result = run.result
+    if not isinstance(result, VectorPlanResult):
+        return None
+    scales = [o.scale for o in result.scales]
+    if scale.strip():
+        chosen = _number(scale, "scale", float)
+        if chosen not in scales:
+            raise InvalidInput(
+                f"scale {scale!r}: expected one of {', '.join(f'{s:g}' for s in scales)}"
+            )
+        return float(chosen)
+    return result.recommended if result.recommended is not None else scales[0]
+
+
 @router.get("/planning/runs/{run_id}", response_class=HTMLResponse, name="planning_page_run")
 def run_page(
-    request: Request, identity: IdentityDep, run_id: str, target: str = ""
+    request: Request, identity: IdentityDep, run_id: str, target: str = "", scale: str = ""
 ) -> HTMLResponse:
     """The run's progress while it runs; its answer and figures when it is done. A sweep's
-    map can be coloured around a target p90 (``?target=40``)."""
+    map can be coloured around a target p90 (``?target=40``); a vector plan shows the
+    batches of one scale (``?scale=200``, by default the recommended one)."""
     queue = runs_of(request)
     run = queue.get(run_id, identity.actor.user_id)
     sweep_target, problem = None, None
@@ -267,9 +338,14 @@ def run_page(
             planning.check_target(sweep_target)
     except V2VError as refused:
         sweep_target, problem = None, problem_of(refused)
+    try:
+        shown = _scale(run, scale)
+    except V2VError as refused:
+        shown, problem = _scale(run, ""), problem_of(refused)
     context = _run_context(request, run, queue.ahead_of(run))
-    context["figures"] = _figures(run, sweep_target)
+    context["figures"] = _figures(run, sweep_target, shown)
     context["target"] = target
+    context["scale"] = shown
     return render_with_problem(request, "planning/run.html", context, problem)
 
 
@@ -302,7 +378,8 @@ def run_json(request: Request, identity: IdentityDep, run_id: str) -> Response:
     result = run.result
     if result is None:
         raise NotFound(f"planning run {run_id}: {run.state}, no figures to download")
-    body = cast(Replications | Comparison | Sweep | CapacityCeiling, result).as_json()
+    body = cast(Replications | Comparison | Sweep | CapacityCeiling | VectorPlanResult,
+                result).as_json()  # fmt: skip
     name = f"plan-{run.kind}-{run_id[:8]}.json"
     return Response(
         json.dumps(body, indent=2, ensure_ascii=False), media_type="application/json",

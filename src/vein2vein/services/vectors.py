@@ -1,0 +1,121 @@
+"""Vector and plasmid planning (issue 9): the one place the CLI and the pages call.
+
+:func:`open_plan` reads a vector plan file, or a shipped example by name (:func:`examples`);
+:func:`plan` works it out at every batch scale and recommends one
+(:func:`vein2vein.planning.vector_scales.plan_vectors`). Nothing here reads or writes the
+records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from vein2vein.domain.errors import InvalidInput, NotFound
+from vein2vein.formats.vector_plan import (
+    InvalidVectorPlanFile,
+    load_vector_plan,
+    parse_vector_plan,
+)
+from vein2vein.planning.vector_scales import VectorPlanResult, plan_vectors
+from vein2vein.planning.vectors import InvalidVectorPlan, VectorPlan
+
+__all__ = [
+    "VectorPlan",
+    "VectorPlanResult",
+    "example_text",
+    "examples",
+    "load",
+    "months_of_work",
+    "open_plan",
+    "plan",
+]
+
+_EXAMPLES = "vectors"
+
+
+def examples() -> dict[str, str]:
+    """The shipped example plans: name (``cart-lv``, …) → its ``name:`` line."""
+    folder = resources.files("vein2vein.examples") / _EXAMPLES
+    found = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            data = parse_vector_plan(entry.read_text("utf-8"), entry.name)
+            found[entry.name.removesuffix(".yaml")] = str(data["name"])
+    return found
+
+
+def example_text(name: str) -> str:
+    """The YAML text of the shipped example plan ``name``.
+
+    Raises
+    ------
+    NotFound
+        When there is no example of that name.
+    """
+    entry = resources.files("vein2vein.examples") / _EXAMPLES / f"{name}.yaml"
+    if "/" in name or name.startswith(".") or not entry.is_file():
+        raise NotFound(f"example vector plan {name!r}: no such example "
+                       f"(examples: {', '.join(examples())})")  # fmt: skip
+    return entry.read_text("utf-8")
+
+
+def load(path_or_text: Path | str, *, source: str | None = None) -> VectorPlan:
+    """The vector plan in a file (a :class:`~pathlib.Path`) or in YAML text (a ``str``),
+    checked (:mod:`vein2vein.formats.vector_plan`) and its parts fitted together
+    (:meth:`VectorPlan.from_dict <vein2vein.planning.vectors.VectorPlan.from_dict>`).
+
+    Raises
+    ------
+    InvalidInput
+        One error listing every problem, each with its place
+        (``cart.yaml: 2 problem(s): vector.batch_success_rate: must be ≤ 1; …``).
+    """
+    where = source or (str(path_or_text) if isinstance(path_or_text, Path) else "<vector plan>")
+    try:
+        if isinstance(path_or_text, Path):
+            data = load_vector_plan(path_or_text)
+        else:
+            data = parse_vector_plan(path_or_text, where)
+        return VectorPlan.from_dict(data)
+    except (InvalidVectorPlanFile, InvalidVectorPlan) as bad:
+        problems = bad.problems
+        raise InvalidInput(f"{where}: {len(problems)} problem(s): {'; '.join(problems)}") from None
+
+
+def open_plan(argument: str) -> VectorPlan:
+    """The plan in the file at path ``argument``, or else the shipped example of that name.
+
+    Raises
+    ------
+    NotFound
+        When ``argument`` is neither a file nor an example's name.
+    """
+    path = Path(argument)
+    if path.is_file():
+        return load(path)
+    name = argument.removesuffix(".yaml")
+    try:
+        return load(example_text(name), source=f"example {name}")
+    except NotFound:
+        raise NotFound(
+            f"vector plan {argument!r}: no such file, and no example of that name "
+            f"(examples: {', '.join(examples())})"
+        ) from None
+
+
+def plan(
+    vector_plan: VectorPlan, progress: Callable[[int, int], None] | None = None
+) -> VectorPlanResult:
+    """Work the plan out at every scale and recommend one: demand, milestones, batches,
+    litres, plasmid grams, stock, cost per dose and the risk of a stock-out with the safety
+    stock that keeps it under the plan's target; ``progress(done, total)`` after each
+    scale."""
+    return plan_vectors(vector_plan, progress)
+
+
+def months_of_work(vector_plan: VectorPlan) -> int:
+    """How big working the plan out is: the runs × months × scales its Monte Carlo goes
+    through at each safety level (for a page to refuse what would take too long)."""
+    return vector_plan.supply.runs * len(vector_plan.months()) * len(vector_plan.vector.scales)
