@@ -8,6 +8,7 @@ import math
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 
 from vein2vein.formats.vector_plan import InvalidVectorPlanFile, parse_vector_plan
@@ -76,23 +77,37 @@ def test_a_plan_small_enough_to_check_on_paper() -> None:
     assert m.plasmid_orders == {"transfer": date(2029, 8, 4)} and not m.late
 
 
-def test_the_scales_are_costed_from_their_batches_and_plasmids() -> None:
-    result = plan_vectors(plan())
+def test_the_scales_are_costed_from_their_batches_plasmids_and_the_stock_left() -> None:
+    """A 10 L batch costs 100,000 and uses 20 mg of plasmid at 50,000 a gram (1,000): with
+    every batch good and exact demand, 120 patients take 3 batches, 30 doses are left:
+    (3 × 101,000) × 120/150 over 120 patients = 2,020 a dose. At 40 L, one batch of 200
+    doses (250,000 + 4,000 of plasmid), 80 left: 254,000 × 120/200 / 120 = 1,270."""
+    p = plan(supply={"runs": 50, "stockout_target": 1.0, "forecast_cv": 0.0, "seed": 1})
+    result = plan_vectors(p, random_demand=False)  # exact demand: costs checkable on paper
     small, big = result.outcome(10), result.outcome(40)
-    assert big.doses_per_batch == 200
-    # every batch succeeds: at least 3 batches of 10 L (120 patients), 1 of 40 L
-    assert small.risk.failed_batches == 0 and small.risk.batches >= 3
-    for o, price in ((small, 100_000), (big, 250_000)):
-        litres = o.risk.batches * o.scale
-        assert o.plasmid_grams == {"transfer": pytest.approx(litres * 2 / 1000)}
-        cost = o.risk.batches * price + litres * 2 / 1000 * 50_000
-        dosed = o.risk.patients - o.risk.patients_short
-        assert o.cost_per_dose == pytest.approx(cost / dosed)
-    assert result.recommended == min(result.scales, key=lambda o: o.cost_per_dose or 0).scale
-    assert result.reasons[0].startswith(f"{result.recommended:g} L: the lowest vector cost")
+    assert small.risk is not None and big.risk is not None
+    assert small.risk.batches == 3 and big.risk.batches == 1
+    assert small.left_fraction == pytest.approx(30 / 150) and big.left_fraction == 80 / 200
+    assert small.plasmid_grams == {"transfer": pytest.approx(0.06)}
+    assert small.cost_per_dose == pytest.approx(2020)
+    assert big.cost_per_dose == pytest.approx((250_000 + 0.08 * 50_000) * 120 / 200 / 120)
+    assert result.recommended == 40
+    assert result.reasons[0].startswith("40 L: the lowest vector cost per dose, 1,270")
+    assert result.reasons[1] == "10 L: 2,020 per dose (+59%): 3.0 batches instead of 1.0."
     assert result.demand_by_year == {2030: (120.0, 120 * 6e8)}
-    assert set(result.as_json()) >= {"demand_by_year", "milestones", "scales",
-                                     "recommended_scale_litres", "reasons"}  # fmt: skip
+
+
+def test_failed_batches_are_paid_for() -> None:
+    exact = {"runs": 2000, "stockout_target": 1.0, "forecast_cv": 0.0, "seed": 4}
+    p = plan(vector__batch_success_rate=0.5, supply=exact)
+    o = plan_vectors(p, random_demand=False).outcome(10)
+    assert o.risk is not None
+    assert o.risk.failed_batches == pytest.approx(o.risk.batches / 2, rel=0.1)
+    good = o.risk.batches - o.risk.failed_batches
+    assert o.risk.made_doses == pytest.approx(good * 50)
+    assert o.cost is not None and o.cost_per_dose is not None
+    paid = o.risk.batches * (100_000 + 0.02 * 50_000)  # every batch, good or not
+    assert o.cost == pytest.approx(paid * (1 - o.left_fraction))
 
 
 def test_a_dose_per_kg_takes_the_mean_of_the_weights_as_they_are_cut() -> None:
@@ -112,17 +127,21 @@ def test_no_patients_no_batches_and_no_recommendation() -> None:
     p = plan(indication={"patients_per_year": {2030: 0}})
     assert schedule(p, 10).batches == ()
     risk = simulate_supply(p, 10, runs=200)
-    assert risk.p_stockout == 0 and risk.batches == 0
+    assert risk.p_stockout == 0 and risk.batches == 0 and risk.made_doses == 0
     result = plan_vectors(p)
     assert result.recommended is None
     assert result.reasons == ("The plan has no patients: there is no vector to make.",)
 
 
 def test_a_shelf_life_shorter_than_the_time_to_release_is_a_clear_error() -> None:
-    with pytest.raises(InvalidVectorPlan, match=r"vector\.shelf_life_days: 40 days from the fill "
-                                                r"leaves less than a month of use after QC "
-                                                r"release \(30 days\)"):  # fmt: skip
-        plan(vector__shelf_life_days=40)
+    # 60 days from start to release is 2 months; 95 days from the fill leave 2 of use
+    expected = (
+        r"vector\.shelf_life_days: 95 days from the fill leave 2 month\(s\) of use "
+        r"after QC release, no more than the 2 month\(s\) a batch takes"
+    )
+    with pytest.raises(InvalidVectorPlan, match=expected):
+        plan(vector__shelf_life_days=95)
+    plan(vector__shelf_life_days=125)  # 3 months of use: enough
 
 
 @pytest.mark.parametrize(
@@ -191,7 +210,7 @@ def test_one_batch_of_demand_stocks_out_with_the_binomial_probability(
              vector__batch_success_rate=0.8)  # fmt: skip
     risk = simulate_supply(p, 10, 50.0 * safety_batches, runs=40_000, seed=11,
                            random_demand=False)  # fmt: skip
-    # every failed batch is replaced when it is found, to restore the safety stock
+    # each failure, found at release, is replaced to restore the safety stock: n(1 + q)
     assert risk.batches == pytest.approx((1 + safety_batches) * 1.2, abs=0.02)
     closed = expected(0.2)
     assert abs(risk.p_stockout - closed) < 3 * math.sqrt(closed * (1 - closed) / 40_000)
@@ -210,8 +229,75 @@ def test_two_batches_needed_of_three_is_the_binomial_tail() -> None:
 def test_the_safety_stock_found_is_the_smallest_that_meets_the_target() -> None:
     p = plan(vector__batch_success_rate=0.85, supply={"runs": 1000, "stockout_target": 0.1,
                                                       "forecast_cv": 0.2, "seed": 2})  # fmt: skip
-    risk, reachable = safety_stock(p, 10)
-    assert reachable and risk.p_stockout <= 0.1 and risk.safety_doses >= 1
+    found = safety_stock(p, 10)
+    risk = found.risk
+    assert found.reachable and risk.p_stockout <= 0.1 and risk.safety_doses >= 1
+    assert found.without.p_stockout > 0.1 and found.without.safety_doses == 0
     below = simulate_supply(p, 10, risk.safety_doses - 1)  # the same draws: the plan's seed
     assert below.p_stockout > 0.1
     assert simulate_supply(p, 10, risk.safety_doses).p_stockout == risk.p_stockout
+
+
+def test_a_per_kg_plan_on_the_expected_demand_has_no_noise() -> None:
+    weights = {"mean": 20, "sd": 8, "min": 5, "max": 40}
+    p = plan(modality={"type": "in-vivo-aav", "dose_per_kg": 1e14},
+             indication={"patients_per_year": {2030: 120}, "body_weight_kg": weights},
+             vector__titre_per_litre=1e15)  # fmt: skip
+    s = schedule(p, 10)
+    assert s.demand_doses[3:] == (10.0,) * 12  # exactly the forecast, month by month
+
+
+def test_batches_past_the_first_draws_are_drawn_afresh_the_same_for_every_level() -> None:
+    from vein2vein.planning.supply import _draws
+
+    p = plan()
+    one, two = _draws(p, 500, 9, True, 2), _draws(p, 500, 9, True, 2)
+    rows = np.arange(500)
+    far = np.full(500, 40)  # far past the 2 columns drawn
+    assert np.array_equal(one.batch(rows, far), two.batch(rows, far))
+    assert one.batches.shape[1] > 40
+    columns = one.batches[:, 2:]
+    assert 0.45 < columns.mean() < 0.55 and len(np.unique(columns)) == columns.size
+
+
+def test_a_scale_needing_absurdly_many_batches_is_not_worked_out() -> None:
+    p = plan(vector__titre_per_litre=1e4)  # a titre a million times too low
+    result = plan_vectors(p)
+    small = result.outcome(10)
+    assert not small.practical and small.risk is None and small.cost_per_dose is None
+    assert small.expected_batches == pytest.approx(120 / (10 * 1e4 * 0.3 / 6e8))
+    assert result.recommended is None
+    assert any("is the titre right?" in r for r in result.reasons)
+    assert result.as_json()["scales"][0]["practical"] is False  # type: ignore[index]
+
+
+def test_free_vector_is_planned_without_dividing_by_zero() -> None:
+    p = plan(vector__cost_per_batch={10: 0, 40: 0}, plasmids={"transfer": {
+        "mg_per_litre": 2.0, "lead_time_days": 90}})  # fmt: skip
+    result = plan_vectors(p, random_demand=False)
+    assert {o.cost_per_dose for o in result.scales} == {0.0}
+    assert result.recommended == 10  # a tie goes to the smaller scale
+    assert result.reasons[1].startswith("40 L: 0 per dose") and "%" not in result.reasons[1]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"modality": {"type": "in-vivo-aav", "dose_per_kg": 1e14},
+          "indication": {"patients_per_year": {2030: 1},
+                         "body_weight_kg": {"mean": 25, "sd": 0, "min": 60}}},
+         "indication.body_weight_kg: the mean 25 kg must lie between min 60 and max none"),
+        ({"indication": {"patients_per_year": {2029: 500, 2030: 120}}},
+         "indication.patients_per_year[2029]: 500 patients before the first phase starts"),
+        ({"modality": {"type": "in-vivo-lv", "dose_per_patient": 1e308, "overage": 10}},
+         "modality: the vector per patient is not a finite number"),
+    ],
+)  # fmt: skip
+def test_plans_that_cannot_be_made_sense_of_are_refused(
+    change: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InvalidVectorPlan) as refused:
+        plan(**change)
+    assert any(found.startswith(problem) for found in refused.value.problems), (
+        refused.value.problems
+    )

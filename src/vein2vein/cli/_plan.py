@@ -20,7 +20,6 @@ from rich.markup import escape
 
 from vein2vein.cli._context import JsonOpt, _errors, _ready_app, _who
 from vein2vein.cli._render import console, print_json, print_table, progress_bar, table
-from vein2vein.domain.errors import InvalidInput
 
 if TYPE_CHECKING:  # simulation and statistics load when a command runs: `v2v` starts fast
     from vein2vein.planning.replications import Estimate, Replications
@@ -347,11 +346,8 @@ def vectors_(
 
     with _errors():
         chosen = vectors.open_plan(plan)
-        if scale is not None and scale not in chosen.vector.scales:
-            raise InvalidInput(
-                f"--scale {scale:g}: not one of the plan's scales "
-                f"({', '.join(f'{s:g}' for s in chosen.vector.scales)})"
-            )
+        if scale is not None:
+            chosen.vector.check_scale(scale, "--scale")
         if json_:
             result = vectors.plan(chosen)
         else:
@@ -378,9 +374,14 @@ def vectors_(
     print_table(grid)
     grid = table("scale (L)", "doses/batch", "safety (doses)", "P(stock-out)", "batches",
                  "plasmid (g)", "cost/dose", "expired", "", ids=("scale (L)",),
-                 title="scales")  # fmt: skip
+                 title="scales (P(stock-out) over the whole plan)")  # fmt: skip
     for o in result.scales:
         r = o.risk
+        if r is None:
+            grid.add_row(f"{o.scale:g}", f"{o.doses_per_batch:,.2g}", "—", "—",
+                         f"{o.expected_batches:,.0f}", "—", "—", "—",
+                         "[red]not worked out[/]")  # fmt: skip
+            continue
         mark = "[bold]◀ recommended[/]" if o.scale == result.recommended else (
             "" if o.reachable else "[red]target not met[/]")  # fmt: skip
         grid.add_row(f"{o.scale:g}", f"{o.doses_per_batch:,.1f}", f"{o.safety_doses:,.0f}",
@@ -394,10 +395,15 @@ def vectors_(
     if shown is None:
         return
     o = result.outcome(shown)
+    if o.schedule is None:
+        return
+    names = [p.name for p in chosen.plasmids]
     title = f"{shown:g} L: batches a year (mean of the runs, failures replaced)"
-    grid = table("year", "batches", "litres", ids=("year",), title=title)
+    grid = table("year", "batches", "litres", *(f"{n} (g)" for n in names), ids=("year",),
+                 title=title)  # fmt: skip
     for year, n in o.batches_by_year.items():
-        grid.add_row(str(year), f"{n:,.1f}", f"{o.litres_by_year[year]:,.0f}")
+        grams = [f"{o.plasmid_grams_by_year[name][year]:,.2f}" for name in names]
+        grid.add_row(str(year), f"{n:,.1f}", f"{o.litres_by_year[year]:,.0f}", *grams)
     print_table(grid)
     title = f"{shown:g} L: the batch plan (expected demand, every batch good)"
     grid = table("batch", "start", "release", "expires", "phase", "book slot by",

@@ -10,11 +10,17 @@ below the safety stock plus the demand expected in month ``m + L``, start enough
 to fill the gap. A batch's success is known at its release; a failed one yields nothing,
 and the next month's review sees the gap and orders again.
 
+The safety stock is a number of patient doses, the same all along the plan. It is there
+for the batch that fails: with batches of hundreds of doses, the risk early in a programme
+is that the one batch a trial depends on fails at release with no time to make another,
+and only a second batch in stock covers that, whatever the trial's monthly demand (a
+safety stock in months of demand would hold a few doses in phase 1 and run out).
+
 Each run of the Monte Carlo draws its patients month by month (Poisson around the
 forecast, the forecast itself off by a lognormal factor each year with coefficient of
 variation ``forecast_cv``) and its batches' successes; a run *stocks out* when some month's
 patients cannot all be dosed. Every level of safety stock is tried on the same random
-draws (common random numbers), so a higher level is never judged worse by luck.
+draws (common random numbers), so two levels differ by the policy, not by the draws.
 
 Examples
 --------
@@ -47,9 +53,22 @@ from datetime import date, timedelta
 import numpy as np
 
 from vein2vein.domain.errors import InvalidInput
-from vein2vein.planning.vectors import MAX_SAFETY_YEARS, VectorPlan
+from vein2vein.planning.vectors import MAX_BATCHES, VectorPlan
 
-__all__ = ["Batch", "Schedule", "SupplyRisk", "safety_stock", "schedule", "simulate_supply"]
+__all__ = [
+    "Batch",
+    "SafetySearch",
+    "Schedule",
+    "SupplyRisk",
+    "expected_batches",
+    "safety_stock",
+    "schedule",
+    "simulate_supply",
+]
+
+#: The largest safety stock searched: this many years of the peak year's patients, plus
+#: two batches (so a scale whose one batch is years of demand can still hold a second).
+MAX_SAFETY_YEARS = 3.0
 
 _TINY = 1e-9
 
@@ -76,7 +95,8 @@ class Batch:
 class Schedule:
     """The policy on the expected demand with every batch succeeding, at one ``scale``
     with ``safety_doses`` of safety stock: the ``batches`` and, for each of ``months``,
-    the patients' demand and the stock on hand at its end, in patient doses."""
+    the patients' demand and the stock on hand at its end, in patient doses; the doses
+    expired unused, made, and left at the end."""
 
     scale: float
     safety_doses: float
@@ -86,6 +106,7 @@ class Schedule:
     stock_doses: tuple[float, ...]
     expired_doses: float
     doses_made: float
+    left_doses: float
     patients: float
 
     def batches_by_year(self) -> dict[int, int]:
@@ -98,11 +119,11 @@ class Schedule:
 
 @dataclass(frozen=True, slots=True)
 class SupplyRisk:
-    """What ``runs`` runs of the policy at one ``scale`` and ``safety_doses`` give: the
-    probability of a stock-out over the plan (with the half-width of its 95 % interval),
-    and the mean over the runs of the batches started and failed, the patients, the
-    patients who could not be dosed in their month, the doses expired unused and the
-    doses left at the end; ``batches_by_year`` the mean batches started each year."""
+    """What ``runs`` runs of the policy at one ``scale`` and ``safety_doses`` of safety
+    stock give: the probability of a stock-out over the whole plan (with the half-width of
+    its 95 % interval), and the mean over the runs of the batches started and failed, the
+    patients, the patients who could not be dosed in their month, the doses made, expired
+    unused and left at the end; ``batches_by_year`` the mean batches started each year."""
 
     scale: float
     safety_doses: float
@@ -113,6 +134,7 @@ class SupplyRisk:
     failed_batches: float
     patients: float
     patients_short: float
+    made_doses: float
     expired_doses: float
     left_doses: float
     batches_by_year: dict[int, float]
@@ -134,11 +156,22 @@ class _Outcome:
 
 @dataclass(slots=True)
 class _Draws:
-    """The random numbers of ``runs`` runs, drawn once and shared by every safety level."""
+    """The random numbers of ``runs`` runs, drawn once and shared by every safety level:
+    the patients and the weight noise of each month, and one uniform number per batch in
+    the order each run starts them (more are drawn, the same for every level, when a run
+    starts more batches than there are)."""
 
+    seed: int
     patients: np.ndarray  # (runs, months)
-    noise: np.ndarray  # (runs, months) standard normal, for doses that vary by weight
-    batches: np.ndarray  # (runs, k) uniform, one per batch in the order they start
+    noise: np.ndarray | None  # (runs, months) standard normal; None: doses do not vary
+    batches: np.ndarray  # (runs, k) uniform
+
+    def batch(self, rows: np.ndarray, column: np.ndarray) -> np.ndarray:
+        while int(column.max()) >= self.batches.shape[1]:
+            width = self.batches.shape[1]
+            more = np.random.default_rng([self.seed, width]).random((self.batches.shape[0], width))
+            self.batches = np.concatenate([self.batches, more], axis=1)
+        return self.batches[rows, column]  # type: ignore[no-any-return]
 
 
 def _draws(plan: VectorPlan, runs: int, seed: int, random_demand: bool, k: int) -> _Draws:
@@ -152,22 +185,25 @@ def _draws(plan: VectorPlan, runs: int, seed: int, random_demand: bool, k: int) 
         factor = rng.lognormal(-sigma * sigma / 2, sigma, size=(runs, len(years)))
         index = np.array([years.index(m.year) for m in months])
         patients = rng.poisson(expected[None, :] * factor[:, index]).astype(float)
+        noise = rng.standard_normal((runs, len(months))) if plan.dose_sd() else None
     else:
         patients = np.broadcast_to(expected, (runs, len(months))).copy()
-    noise = rng.standard_normal((runs, len(months)))
-    return _Draws(patients, noise, rng.random((runs, k)))
+        noise = None
+    return _Draws(seed, patients, noise, rng.random((runs, max(k, 1))))
 
 
-def _run(plan: VectorPlan, scale: float, safety_units: float, draws: _Draws,
+def _run(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws,
          always_succeed: bool) -> _Outcome:  # fmt: skip
     v = plan.vector
     runs, months = draws.patients.shape
-    lead, usable = v.lead_months, v.usable_months
+    lead = v.lead_months
+    usable = min(v.usable_months, months + lead + 1)  # past the plan's end, it does not matter
     per_batch = v.per_batch(scale)
     dose, dose_sd = plan.dose_units(), plan.dose_sd()
     expected = np.concatenate([plan.patients_by_month() * dose, np.zeros(lead + 2)])
+    safety_units = safety_doses * dose
     demand = draws.patients * dose
-    if dose_sd:
+    if dose_sd and draws.noise is not None:
         demand = np.maximum(demand + np.sqrt(draws.patients) * dose_sd * draws.noise, 0.0)
     width = months + lead + usable + 2
     stock = np.zeros((runs, width))  # by the month index at which it expires
@@ -201,9 +237,7 @@ def _run(plan: VectorPlan, scale: float, safety_units: float, draws: _Draws,
             else:
                 good = np.zeros(runs, dtype=np.int64)
                 for j in range(int(n.max())):
-                    take = n > j
-                    column = np.minimum(used + j, draws.batches.shape[1] - 1)
-                    good += take & (draws.batches[rows, column] < p)
+                    good += (n > j) & (draws.batch(rows, used + j) < p)
                 used += n
             good_starts[:, m] = good
             nominal[:, m + lead] += n * per_batch
@@ -225,11 +259,15 @@ def _run(plan: VectorPlan, scale: float, safety_units: float, draws: _Draws,
 
 
 def _check(plan: VectorPlan, scale: float, safety_doses: float) -> None:
-    if scale not in plan.vector.scales:
-        scales = ", ".join(f"{s:g}" for s in plan.vector.scales)
-        raise InvalidInput(f"scale {scale:g} L: not one of the plan's ({scales})")
+    plan.vector.check_scale(scale)
     if not (math.isfinite(safety_doses) and safety_doses >= 0):
         raise InvalidInput(f"safety stock {safety_doses!r}: expected a number of doses ≥ 0")
+
+
+def expected_batches(plan: VectorPlan, scale: float) -> float:
+    """The batches the plan's patients need at ``scale``, failures included, on average."""
+    total = sum(plan.patients_by_year().values()) * plan.dose_units()
+    return float(total / plan.vector.per_batch(scale) / plan.vector.success_rate)
 
 
 def schedule(plan: VectorPlan, scale: float, safety_doses: float = 0.0) -> Schedule:
@@ -239,7 +277,7 @@ def schedule(plan: VectorPlan, scale: float, safety_doses: float = 0.0) -> Sched
     _check(plan, scale, safety_doses)
     dose = plan.dose_units()
     draws = _draws(plan, 1, 0, False, 1)
-    out = _run(plan, scale, safety_doses * dose, draws, always_succeed=True)
+    out = _run(plan, scale, safety_doses, draws, always_succeed=True)
     months = plan.months()
     v = plan.vector
     batches: list[Batch] = []
@@ -250,11 +288,11 @@ def schedule(plan: VectorPlan, scale: float, safety_doses: float = 0.0) -> Sched
             release = fill + timedelta(days=v.qc_release_days)
             booking = start - timedelta(days=v.slot_booking_days)
             orders = {p.name: start - timedelta(days=p.lead_time_days) for p in plan.plasmids}
-            late = plan.as_of is not None and min([booking, *orders.values()]) < plan.as_of
             batches.append(Batch(
                 number=len(batches) + 1, start=start, fill=fill, release=release,
                 expires=fill + timedelta(days=v.shelf_life_days), phase=plan.phase_of(release),
-                slot_booking_by=booking, plasmid_orders=orders, late=late,
+                slot_booking_by=booking, plasmid_orders=orders,
+                late=plan.is_late(booking, *orders.values()),
             ))  # fmt: skip
     return Schedule(
         scale=scale, safety_doses=safety_doses, months=tuple(months), batches=tuple(batches),
@@ -262,15 +300,14 @@ def schedule(plan: VectorPlan, scale: float, safety_doses: float = 0.0) -> Sched
         stock_doses=tuple(float(x) for x in out.stock_end[0] / dose),
         expired_doses=float(out.expired[0] / dose),
         doses_made=float(out.good.sum() * v.per_batch(scale) / dose),
+        left_doses=float(out.left[0] / dose),
         patients=float(out.patients[0]),
     )  # fmt: skip
 
 
 def _batch_draws(plan: VectorPlan, scale: float) -> int:
-    """Enough uniform draws per run for its batches (failures and replacements included)."""
-    total = sum(plan.patients_per_year.values()) * plan.dose_units()
-    expected = total / plan.vector.per_batch(scale) / plan.vector.success_rate
-    return int(4 * expected + 50)
+    """Draws per run to start with (more are drawn if a run needs them)."""
+    return int(min(2 * expected_batches(plan, scale) + 20, 10 * MAX_BATCHES))
 
 
 def simulate_supply(
@@ -284,7 +321,7 @@ def simulate_supply(
 ) -> SupplyRisk:
     """``runs`` runs of the policy (default: the plan's ``supply.runs``, seeded with its
     ``supply.seed``) with random batch failures and, unless ``random_demand`` is False,
-    random patients."""
+    random patients, at ``safety_doses`` of safety stock."""
     _check(plan, scale, safety_doses)
     runs = plan.supply.runs if runs is None else runs
     if runs < 1:
@@ -296,7 +333,7 @@ def simulate_supply(
 
 def _risk(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws) -> SupplyRisk:
     dose = plan.dose_units()
-    out = _run(plan, scale, safety_doses * dose, draws, always_succeed=False)
+    out = _run(plan, scale, safety_doses, draws, always_succeed=False)
     runs = out.stockout.size
     p = float(out.stockout.mean())
     half = 1.96 * math.sqrt(max(p * (1 - p), 0.25 / runs) / runs)
@@ -304,30 +341,50 @@ def _risk(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws) ->
     by_year = {y: 0.0 for y in years}
     for i, month in enumerate(plan.months()):
         by_year[month.year] += float(out.starts[:, i].mean())
+    per_batch = plan.vector.per_batch(scale)
     return SupplyRisk(
         scale=scale, safety_doses=safety_doses, runs=runs, p_stockout=p, p_half_width=half,
         batches=float(out.starts.sum(axis=1).mean()),
         failed_batches=float((out.starts - out.good).sum(axis=1).mean()),
         patients=float(out.patients.mean()), patients_short=float(out.patients_short.mean()),
+        made_doses=float(out.good.sum(axis=1).mean() * per_batch / dose),
         expired_doses=float(out.expired.mean() / dose), left_doses=float(out.left.mean() / dose),
         batches_by_year=by_year,
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class SafetySearch:
+    """The search for the safety stock: the ``risk`` at the level found (or at the
+    search's limit when ``reachable`` is False) and ``without``, the risk with none, on
+    the same draws."""
+
+    risk: SupplyRisk
+    reachable: bool
+    without: SupplyRisk
+
+
+def max_safety_doses(plan: VectorPlan, scale: float) -> int:
+    """The largest safety stock searched at ``scale`` (see :data:`MAX_SAFETY_YEARS`)."""
+    peak = max(plan.patients_by_year().values(), default=0.0)
+    per_batch = plan.vector.per_batch(scale) / plan.dose_units()
+    return math.ceil(MAX_SAFETY_YEARS * peak + 2 * per_batch)
+
+
 def safety_stock(
     plan: VectorPlan, scale: float, *, target: float | None = None, runs: int | None = None,
-    seed: int | None = None,
-) -> tuple[SupplyRisk, bool]:  # fmt: skip
+    seed: int | None = None, random_demand: bool = True,
+) -> SafetySearch:  # fmt: skip
     """The smallest safety stock, in whole patient doses, whose stock-out probability is at
-    most ``target`` (default: the plan's ``supply.stockout_target``), every level on the
-    same random draws; with its risk, and False when even
-    ``MAX_SAFETY_YEARS`` of the peak year's doses do not bring it under (the risk is then
-    the one at that level)."""
+    most ``target`` (default: the plan's ``supply.stockout_target``), found by doubling and
+    bisection with every level on the same random draws; searched up to
+    :func:`max_safety_doses`. ``random_demand`` False: the patients are the forecast's,
+    only the batches fail."""
     target = plan.supply.stockout_target if target is None else target
     runs = plan.supply.runs if runs is None else runs
-    draws = _draws(plan, runs, plan.supply.seed if seed is None else seed, True,
+    draws = _draws(plan, runs, plan.supply.seed if seed is None else seed, random_demand,
                    _batch_draws(plan, scale))  # fmt: skip
-    cap = math.ceil(MAX_SAFETY_YEARS * max(plan.patients_per_year.values()))
+    cap = max_safety_doses(plan, scale)
     tried: dict[int, SupplyRisk] = {}
 
     def risk(doses: int) -> SupplyRisk:
@@ -335,12 +392,13 @@ def safety_stock(
             tried[doses] = _risk(plan, scale, float(doses), draws)
         return tried[doses]
 
-    if risk(0).p_stockout <= target:
-        return risk(0), True
+    none = risk(0)
+    if none.p_stockout <= target:
+        return SafetySearch(none, True, none)
     low, high = 0, 1
     while risk(high).p_stockout > target:
         if high >= cap:
-            return risk(high), False
+            return SafetySearch(risk(high), False, none)
         low, high = high, min(high * 2, cap)
     while high - low > 1:
         middle = (low + high) // 2
@@ -348,4 +406,4 @@ def safety_stock(
             high = middle
         else:
             low = middle
-    return risk(high), True
+    return SafetySearch(risk(high), True, none)

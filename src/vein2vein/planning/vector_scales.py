@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from vein2vein.planning.supply import (
+    MAX_SAFETY_YEARS,
     Schedule,
     SupplyRisk,
+    expected_batches,
     safety_stock,
     schedule,
-    simulate_supply,
 )
-from vein2vein.planning.vectors import VectorPlan
+from vein2vein.planning.vectors import MAX_BATCHES, VectorPlan
 
 __all__ = ["Milestone", "ScaleOutcome", "VectorPlanResult", "plan_vectors"]
 
@@ -64,38 +65,48 @@ class Milestone:
 @dataclass(frozen=True, slots=True)
 class ScaleOutcome:
     """One scale worked out (see the module). ``reachable`` is False when no safety stock
-    up to the search's limit brings the risk under the target; ``risk`` is then the one at
-    that limit. Years are calendar years; money is in the plan's currency."""
+    up to the search's limit brings the risk under the target (``risk`` is then the one at
+    that limit); ``practical`` is False when the plan would need more than ``MAX_BATCHES``
+    batches at this scale, which is then not simulated (its figures are 0 and its cost
+    None). The cost counts the vector made and used or expired; what is left at the end of
+    the plan, unexpired, is carried forward at its cost, not charged to these patients.
+    Years are calendar years; money is in the plan's currency."""
 
     scale: float
     doses_per_batch: float
+    practical: bool
+    expected_batches: float
     safety_doses: float
     reachable: bool
-    risk: SupplyRisk
-    p_stockout_without_safety: float
-    schedule: Schedule
+    risk: SupplyRisk | None
+    p_stockout_without_safety: float | None
+    schedule: Schedule | None
     batches_by_year: dict[int, float]
     litres_by_year: dict[int, float]
     plasmid_grams: dict[str, float]
     plasmid_grams_by_year: dict[str, dict[int, float]]
-    cost: float
+    cost: float | None
     cost_per_dose: float | None
     waste_fraction: float
+    left_fraction: float
 
     def as_json(self) -> dict[str, object]:
         r = self.risk
         return {
             "scale_litres": self.scale,
             "doses_per_batch": self.doses_per_batch,
+            "practical": self.practical,
+            "expected_batches": self.expected_batches,
             "safety_stock_doses": self.safety_doses,
             "target_reachable": self.reachable,
-            "p_stockout": r.p_stockout,
-            "p_stockout_ci_half_width": r.p_half_width,
+            "p_stockout": None if r is None else r.p_stockout,
+            "p_stockout_ci_half_width": None if r is None else r.p_half_width,
             "p_stockout_without_safety_stock": self.p_stockout_without_safety,
+            "batches": None if r is None else r.batches,
+            "failed_batches": None if r is None else r.failed_batches,
+            "patients_short": None if r is None else r.patients_short,
             "batches_by_year": {str(y): n for y, n in self.batches_by_year.items()},
             "litres_by_year": {str(y): n for y, n in self.litres_by_year.items()},
-            "batches": r.batches,
-            "failed_batches": r.failed_batches,
             "plasmid_grams": dict(self.plasmid_grams),
             "plasmid_grams_by_year": {
                 name: {str(y): g for y, g in years.items()}
@@ -104,8 +115,8 @@ class ScaleOutcome:
             "cost": self.cost,
             "cost_per_dose": self.cost_per_dose,
             "waste_fraction": self.waste_fraction,
-            "patients_short": r.patients_short,
-            "planned_batches": [
+            "left_at_end_fraction": self.left_fraction,
+            "planned_batches": [] if self.schedule is None else [
                 {
                     "number": b.number,
                     "start": b.start.isoformat(),
@@ -118,7 +129,12 @@ class ScaleOutcome:
                 }
                 for b in self.schedule.batches
             ],
-        }
+            "stock_by_month": [] if self.schedule is None else [
+                {"month": m.isoformat()[:7], "demand_doses": d, "stock_doses": st}
+                for m, d, st in zip(self.schedule.months, self.schedule.demand_doses,
+                                    self.schedule.stock_doses, strict=True)
+            ],
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,30 +180,43 @@ def milestones(plan: VectorPlan) -> tuple[Milestone, ...]:
         start = first - timedelta(days=v.lead_days)
         booking = start - timedelta(days=v.slot_booking_days)
         orders = {p.name: start - timedelta(days=p.lead_time_days) for p in plan.plasmids}
-        late = plan.as_of is not None and min([booking, *orders.values()]) < plan.as_of
+        late = plan.is_late(booking, *orders.values())
         out.append(Milestone(phase, first, first, start, booking, orders, late))
     return tuple(out)
 
 
-def _outcome(plan: VectorPlan, scale: float) -> ScaleOutcome:
-    risk, reachable = safety_stock(plan, scale)
-    without = simulate_supply(plan, scale, 0.0).p_stockout  # the same draws as the search
+def _outcome(plan: VectorPlan, scale: float, random_demand: bool) -> ScaleOutcome:
     dose = plan.dose_units()
     per_batch = plan.vector.per_batch(scale)
+    needed = expected_batches(plan, scale)
+    if needed > MAX_BATCHES:
+        return ScaleOutcome(
+            scale=scale, doses_per_batch=per_batch / dose, practical=False,
+            expected_batches=needed, safety_doses=0.0, reachable=False, risk=None,
+            p_stockout_without_safety=None, schedule=None, batches_by_year={},
+            litres_by_year={}, plasmid_grams={}, plasmid_grams_by_year={}, cost=None,
+            cost_per_dose=None, waste_fraction=0.0, left_fraction=0.0,
+        )  # fmt: skip
+    search = safety_stock(plan, scale, random_demand=random_demand)
+    risk = search.risk
     planned = schedule(plan, scale, risk.safety_doses)
     litres = risk.batches * scale
     grams = {p.name: litres * p.mg_per_litre / 1000 for p in plan.plasmids}
     plasmid_cost = sum(grams[p.name] * p.cost_per_gram for p in plan.plasmids)
-    cost = risk.batches * plan.vector.cost_per_batch[scale] + plasmid_cost
+    spent = risk.batches * plan.vector.cost_per_batch[scale] + plasmid_cost
+    made = risk.made_doses
+    left = min(risk.left_doses / made, 1.0) if made > 0 else 0.0
+    cost = spent * (1 - left)  # what is left at the end is carried forward, at its cost
     dosed = risk.patients - risk.patients_short
-    made = (risk.batches - risk.failed_batches) * per_batch / dose
     return ScaleOutcome(
         scale=scale,
         doses_per_batch=per_batch / dose,
+        practical=True,
+        expected_batches=needed,
         safety_doses=risk.safety_doses,
-        reachable=reachable,
+        reachable=search.reachable,
         risk=risk,
-        p_stockout_without_safety=without,
+        p_stockout_without_safety=search.without.p_stockout,
         schedule=planned,
         batches_by_year=risk.batches_by_year,
         litres_by_year={y: n * scale for y, n in risk.batches_by_year.items()},
@@ -199,6 +228,7 @@ def _outcome(plan: VectorPlan, scale: float) -> ScaleOutcome:
         cost=cost,
         cost_per_dose=cost / dosed if dosed > 0 else None,
         waste_fraction=risk.expired_doses / made if made > 0 else 0.0,
+        left_fraction=left,
     )
 
 
@@ -208,57 +238,83 @@ def _money(value: float | None) -> str:
 
 def _reasons(plan: VectorPlan, outcomes: list[ScaleOutcome]) -> tuple[float | None, list[str]]:
     target = plan.supply.stockout_target
-    if not any(plan.patients_per_year.values()):
+    if not any(plan.patients_by_year().values()):
         return None, ["The plan has no patients: there is no vector to make."]
     fits = [o for o in outcomes if o.reachable and o.cost_per_dose is not None]
     if not fits:
         return None, [
             f"No scale keeps the risk of a stock-out under {target:.0%}, even with a safety "
-            "stock of three years of the peak year's patients: look at the batch success "
-            "rate, the shelf life and the lead time."
-        ]
-    best = min(fits, key=lambda o: (o.cost_per_dose, o.scale))
-    assert best.cost_per_dose is not None
+            f"stock of {MAX_SAFETY_YEARS:g} years of the peak year's patients and two batches: "
+            "look at the batch success rate, the shelf life and the lead time."
+        ] + [_impractical(o) for o in outcomes if not o.practical]
+    best = min(fits, key=lambda o: (o.cost_per_dose or 0.0, o.scale))
+    assert best.cost_per_dose is not None and best.risk is not None
     reasons = [
         f"{best.scale:g} L: the lowest vector cost per dose, {_money(best.cost_per_dose)}, with "
-        f"a stock-out risk of {best.risk.p_stockout:.1%} (target {target:.0%}) at a safety "
-        f"stock of {best.safety_doses:,.0f} doses; {best.risk.batches:.1f} batches over the "
-        f"plan, {best.waste_fraction:.0%} of the vector expiring unused."
+        f"a stock-out risk of {best.risk.p_stockout:.1%} over the plan (target {target:.0%}) "
+        f"with a safety stock of {best.safety_doses:,.0f} doses; {best.risk.batches:.1f} batches, "
+        f"{best.waste_fraction:.0%} of the vector expiring unused." + _pooled(best)
     ]
     for o in outcomes:
         if o is best:
             continue
+        if not o.practical:
+            reasons.append(_impractical(o))
+            continue
+        assert o.risk is not None
         if not o.reachable or o.cost_per_dose is None:
             reasons.append(
                 f"{o.scale:g} L: the risk of a stock-out stays at {o.risk.p_stockout:.1%} "
-                f"even with {o.safety_doses:,.0f} doses of safety stock."
+                f"even with a safety stock of {o.safety_doses:,.0f} doses (the search's limit)."
             )
             continue
-        more = o.cost_per_dose / best.cost_per_dose - 1
         why = []
         if o.waste_fraction > WASTE_WORTH_SAYING:
             why.append(f"{o.waste_fraction:.0%} of its vector expires unused")
         if o.risk.batches > 1.5 * best.risk.batches:
             why.append(f"{o.risk.batches:.1f} batches instead of {best.risk.batches:.1f}")
-        if o.safety_doses > best.safety_doses * 1.5 and o.safety_doses - best.safety_doses > 5:
+        if o.safety_doses > 1.5 * best.safety_doses and o.safety_doses - best.safety_doses > 5:
             why.append(f"a safety stock of {o.safety_doses:,.0f} doses")
+        if best.cost_per_dose > 0:
+            more = f" ({o.cost_per_dose / best.cost_per_dose - 1:+.0%})"
+        else:
+            more = ""
         reasons.append(
-            f"{o.scale:g} L: {_money(o.cost_per_dose)} per dose ({more:+.0%})"
+            f"{o.scale:g} L: {_money(o.cost_per_dose)} per dose{more}"
             + (f": {'; '.join(why)}." if why else ".")
+            + _pooled(o)
         )
     return best.scale, reasons
 
 
+def _pooled(o: ScaleOutcome) -> str:
+    if o.doses_per_batch >= 1:
+        return ""
+    return f" A dose takes {1 / o.doses_per_batch:.1f} batches pooled."
+
+
+def _impractical(o: ScaleOutcome) -> str:
+    return (
+        f"{o.scale:g} L: {o.expected_batches:,.0f} batches over the plan "
+        f"({o.doses_per_batch:.2g} doses a batch), more than {MAX_BATCHES:,}: not worked out "
+        "(is the titre right?)."
+    )
+
+
 def plan_vectors(
-    plan: VectorPlan, progress: Callable[[int, int], None] | None = None
+    plan: VectorPlan,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    random_demand: bool = True,
 ) -> VectorPlanResult:
     """Work ``plan`` out at each of its scales and recommend one (see the module);
-    ``progress(done, total)`` after each scale."""
+    ``progress(done, total)`` after each scale. ``random_demand`` False: the Monte Carlo
+    takes the forecast's patients as they are, and only batches fail."""
     dose = plan.dose_units()
     demand = {y: (n, n * dose) for y, n in plan.patients_by_year().items()}
     outcomes = []
     for scale in plan.vector.scales:
-        outcomes.append(_outcome(plan, scale))
+        outcomes.append(_outcome(plan, scale, random_demand))
         if progress is not None:
             progress(len(outcomes), len(plan.vector.scales))
     recommended, reasons = _reasons(plan, outcomes)

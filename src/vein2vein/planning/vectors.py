@@ -56,7 +56,7 @@ from vein2vein.domain.errors import InvalidInput
 
 __all__ = [
     "DAYS_PER_MONTH",
-    "MAX_SAFETY_YEARS",
+    "MAX_BATCHES",
     "InvalidVectorPlan",
     "Modality",
     "Plasmid",
@@ -68,8 +68,9 @@ __all__ = [
 
 DAYS_PER_MONTH = 365.25 / 12
 UNITS = {"ex-vivo-lv": "TU", "in-vivo-lv": "TU", "in-vivo-aav": "vg"}
-#: The largest safety stock searched, in years of the peak year's doses.
-MAX_SAFETY_YEARS = 3.0
+#: A scale needing more batches than this over the plan is not worked out: it is not a way
+#: to make the vector (a titre off by orders of magnitude shows up here first).
+MAX_BATCHES = 20_000
 
 
 class InvalidVectorPlan(InvalidInput):
@@ -152,6 +153,13 @@ class VectorProcess:
     def per_batch(self, scale: float) -> float:
         """Units of vector a successful batch of ``scale`` litres yields."""
         return scale * self.titre_per_litre * self.downstream_yield
+
+    def check_scale(self, scale: float, where: str = "scale") -> float:
+        """``scale`` if it is one of the plan's; else :class:`InvalidInput` naming them."""
+        if scale not in self.scales:
+            listed = ", ".join(f"{s:g}" for s in self.scales)
+            raise InvalidInput(f"{where} {scale:g}: not one of the plan's scales ({listed})")
+        return scale
 
     @property
     def lead_days(self) -> float:
@@ -237,9 +245,14 @@ class VectorPlan:
         weight = None
         if "body_weight_kg" in ind:
             w = ind["body_weight_kg"]
-            weight = Weight(w["mean"], w.get("sd", 0.0), w.get("min"), w.get("max"))
-            if weight.low is not None and weight.high is not None and weight.low >= weight.high:
-                problems.append("indication.body_weight_kg: min must be below max")
+            weight = Weight(w["mean"], w.get("sd", 0.0), w.get("min", 0.0), w.get("max"))
+            low = weight.low or 0.0
+            high = math.inf if weight.high is None else weight.high
+            if not low < weight.mean < high:
+                problems.append(
+                    f"indication.body_weight_kg: the mean {weight.mean:g} kg must lie between "
+                    f"min {low:g} and max {'none' if weight.high is None else f'{high:g}'}"
+                )
         elif per_kg:
             problems.append("indication.body_weight_kg: needed for a dose per kg")
         scales = tuple(sorted(set(v["scales_litres"])))
@@ -248,11 +261,20 @@ class VectorPlan:
             if scale not in costs:
                 problems.append(f"vector.cost_per_batch: no cost for the {scale:g} L scale")
         lead = v["production_days"] + v["qc_release_days"]
-        if v["shelf_life_days"] - v["qc_release_days"] < DAYS_PER_MONTH:
+        process = VectorProcess(
+            titre_per_litre=v["titre_per_litre"], downstream_yield=v["downstream_yield"],
+            scales=scales, cost_per_batch=costs, success_rate=v["batch_success_rate"],
+            production_days=v["production_days"], qc_release_days=v["qc_release_days"],
+            slot_booking_days=v.get("slot_booking_days", 0.0),
+            shelf_life_days=v["shelf_life_days"], storage=v.get("storage", ""),
+        )  # fmt: skip
+        if process.usable_months <= process.lead_months:
             problems.append(
-                f"vector.shelf_life_days: {v['shelf_life_days']:g} days from the fill leaves "
-                f"less than a month of use after QC release ({v['qc_release_days']:g} days); "
-                f"a batch takes {lead:g} days from start to release"
+                f"vector.shelf_life_days: {v['shelf_life_days']:g} days from the fill leave "
+                f"{max(process.usable_months, 0)} month(s) of use after QC release, no more "
+                f"than the {process.lead_months} month(s) a batch takes from start to release "
+                f"({lead:g} days): the shelf life is shorter than the lead time, so stock "
+                "would expire before the next batch could replace it"
             )
         years = sorted(ind["patients_per_year"])
         phases = sorted(((name, p["first_patient"]) for name, p in data["phases"].items()),
@@ -263,6 +285,14 @@ class VectorPlan:
                     f"phases.{name}.first_patient: {first.isoformat()} is outside the years "
                     f"with patients ({years[0]}–{years[-1]})"
                 )
+        if phases:
+            first_name, first_day = phases[0]
+            for year, count in sorted(ind["patients_per_year"].items()):
+                if year < first_day.year and count > 0:
+                    problems.append(
+                        f"indication.patients_per_year[{year}]: {count:g} patients before the "
+                        f"first phase starts ({first_name}, {first_day.isoformat()})"
+                    )
         missing = [y for y in range(years[0], years[-1] + 1) if y not in ind["patients_per_year"]]
         if missing:
             problems.append(
@@ -273,7 +303,7 @@ class VectorPlan:
         if problems:
             raise InvalidVectorPlan(problems)
         s = data.get("supply", {})
-        return cls(
+        plan = cls(
             name=data["name"],
             description=data.get("description", ""),
             as_of=data.get("as_of"),
@@ -286,18 +316,7 @@ class VectorPlan:
                 m.get("qc_and_retains_per_patient", 0.0),
                 m.get("overage", 0.0),
             ),
-            vector=VectorProcess(
-                titre_per_litre=v["titre_per_litre"],
-                downstream_yield=v["downstream_yield"],
-                scales=scales,
-                cost_per_batch=costs,
-                success_rate=v["batch_success_rate"],
-                production_days=v["production_days"],
-                qc_release_days=v["qc_release_days"],
-                slot_booking_days=v.get("slot_booking_days", 0.0),
-                shelf_life_days=v["shelf_life_days"],
-                storage=v.get("storage", ""),
-            ),
+            vector=process,
             plasmids=tuple(
                 Plasmid(name, p["mg_per_litre"], p["lead_time_days"], p.get("cost_per_gram", 0.0))
                 for name, p in data["plasmids"].items()
@@ -310,6 +329,10 @@ class VectorPlan:
                 s.get("seed", 1),
             ),
         )
+        problems = plan.dose_checks()
+        if problems:
+            raise InvalidVectorPlan(problems)
+        return plan
 
     # -- the demand --------------------------------------------------------------------
 
@@ -364,6 +387,22 @@ class VectorPlan:
         return {
             y: (n if y >= first_year else 0.0) for y, n in sorted(self.patients_per_year.items())
         }
+
+    def is_late(self, *due: date) -> bool:
+        """Whether any of the ``due`` dates is before the plan's today (``as_of``)."""
+        return self.as_of is not None and any(d < self.as_of for d in due)
+
+    def dose_checks(self) -> list[str]:
+        """What makes a dose impossible to plan: a dose or batch that is not a finite
+        number, named by place (the file's ranges cannot catch a product of them)."""
+        problems = []
+        if not math.isfinite(self.dose_units()):
+            problems.append("modality: the vector per patient is not a finite number")
+        for scale in self.vector.scales:
+            if not math.isfinite(self.vector.per_batch(scale)):
+                problems.append(f"vector.titre_per_litre: a {scale:g} L batch is not a finite "
+                                "number of units")  # fmt: skip
+        return problems
 
     def phase_of(self, moment: date) -> str:
         """The phase under way on ``moment`` (the first phase before it starts)."""

@@ -55,9 +55,10 @@ MAX_SIMULATIONS = 400
 MAX_YEARS = 5.0
 MAX_PATIENTS = 500_000
 MAX_WAITING = 3
-#: A vector plan's Monte Carlo: at most this many run-months per scale and safety level
-#: summed over the scales (the examples: 2,000 runs × 78 months × 4 scales = 624,000).
-MAX_VECTOR_RUN_MONTHS = 4_000_000
+#: A vector plan's Monte Carlo from a page: at most this much work (runs × months × usable
+#: months × safety levels × scales; the CAR-T example is 2,000 × 78 × 22 × 16 × 4 = 220 M,
+#: some 10 s here).
+MAX_VECTOR_RUN_MONTHS = 2_000_000_000
 #: The most demand levels a ceiling's search tries (doubling to 64×, halving to 1/64, and
 #: bisection to 5 %), and the demand it is assumed to try on average, for its size.
 CEILING_LEVELS = 18
@@ -357,8 +358,9 @@ def start_vectors(
     work = vectors.months_of_work(plan)
     if work > MAX_VECTOR_RUN_MONTHS:
         raise InvalidInput(
-            f"this plan's Monte Carlo goes through {work:,} run-months; a run from the page "
-            f"does at most {MAX_VECTOR_RUN_MONTHS:,} (fewer supply.runs or scales, or "
+            f"this plan's Monte Carlo is {work:,} steps (runs × months × usable months × "
+            f"safety levels × scales); a run from the page does at most "
+            f"{MAX_VECTOR_RUN_MONTHS:,} (fewer supply.runs, scales or years, or "
             "`v2v plan vectors` on the CLI)"
         )
     settings = {

@@ -115,7 +115,15 @@ def plan(
     return plan_vectors(vector_plan, progress)
 
 
+#: Safety levels a search tries at most: doubling to 36 months of cover, then quarters.
+SEARCH_LEVELS = 16
+
+
 def months_of_work(vector_plan: VectorPlan) -> int:
-    """How big working the plan out is: the runs × months × scales its Monte Carlo goes
-    through at each safety level (for a page to refuse what would take too long)."""
-    return vector_plan.supply.runs * len(vector_plan.months()) * len(vector_plan.vector.scales)
+    """How big working the plan out is (for a page to refuse what would take too long):
+    runs × months × the months a lot stays usable (each month's patients look through
+    them) × the safety levels searched × the scales."""
+    months = len(vector_plan.months())
+    usable = min(vector_plan.vector.usable_months, months)
+    return (vector_plan.supply.runs * months * max(usable, 1) * SEARCH_LEVELS
+            * len(vector_plan.vector.scales))  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from vein2vein.planning.supply import Batch
 from vein2vein.planning.vector_scales import ScaleOutcome, VectorPlanResult
 from vein2vein.web._analytics_figures import AMBER, BLUE, FONT, GREEN, GREY, INK, PURPLE, RED
 
@@ -68,22 +69,38 @@ def _day_lines(result: VectorPlanResult) -> tuple[list[dict[str, Any]], list[dic
     return shapes, notes
 
 
+def _rows(outcome: ScaleOutcome) -> list[tuple[str, list[Batch]]]:
+    """The schedule's batches, those started in the same month on one row."""
+    rows: dict[date, list[Batch]] = {}
+    for b in outcome.schedule.batches if outcome.schedule is not None else ():
+        rows.setdefault(b.start, []).append(b)
+    out = []
+    for group in rows.values():
+        first, last = group[0].number, group[-1].number
+        name = f"batch {first}" if first == last else f"batches {first}–{last}"
+        late = " (late)" if any(b.late for b in group) else ""
+        out.append((name + late, group))
+    return out
+
+
 def timeline_figure(result: VectorPlanResult, outcome: ScaleOutcome) -> dict[str, Any]:
-    """A row per planned batch of ``outcome``'s scale (the first at the top): when its
-    slot must be booked, its plasmids ordered, when it is made, released and usable; a
-    batch whose orders are late (before the plan's today) is labelled so."""
-    batches = outcome.schedule.batches
-    rows = [f"batch {b.number}{' (late)' if b.late else ''}" for b in batches]
+    """A row per month in which batches of ``outcome``'s scale start (the first at the
+    top): when their slot must be booked and their plasmids ordered, when they are made,
+    released and usable; a row whose orders are late (before the plan's today) says so."""
+    rows = _rows(outcome)
     spans: dict[str, list[tuple[str, date, date, str]]] = {name: [] for name, _ in SEGMENTS}
-    for row, b in zip(rows, batches, strict=True):
+    for row, group in rows:
+        b = group[0]  # the batches of a row share their dates
+        count = f"{len(group)} batches: " if len(group) > 1 else ""
         first_order = min(b.plasmid_orders.values())
         orders = "<br>".join(f"{k}: order by {v.isoformat()}" for k, v in b.plasmid_orders.items())
-        booking = f"book the slot by {b.slot_booking_by.isoformat()}"
+        booking = f"{count}book the slot by {b.slot_booking_by.isoformat()}"
         spans["slot booked"].append((row, b.slot_booking_by, b.start, booking))
-        spans["plasmids on order"].append((row, first_order, b.start, orders))
-        spans["production"].append((row, b.start, b.fill, f"start {b.start.isoformat()}"))
-        spans["QC release"].append((row, b.fill, b.release, f"released {b.release.isoformat()}"))
-        usable = f"expires {b.expires.isoformat()}; {b.phase}"
+        spans["plasmids on order"].append((row, first_order, b.start, count + orders))
+        spans["production"].append((row, b.start, b.fill, f"{count}start {b.start.isoformat()}"))
+        released = f"{count}released {b.release.isoformat()}"
+        spans["QC release"].append((row, b.fill, b.release, released))
+        usable = f"{count}expires {b.expires.isoformat()}; {b.phase}"
         spans["usable (shelf life)"].append((row, b.release, b.expires, usable))
     data = []
     for name, colour in SEGMENTS:
@@ -99,61 +116,64 @@ def timeline_figure(result: VectorPlanResult, outcome: ScaleOutcome) -> dict[str
     return {
         "data": data,
         "layout": _layout(
-            max(260, 90 + 18 * len(batches)), barmode="overlay", shapes=shapes,
+            max(260, 110 + 18 * len(rows)), barmode="overlay", shapes=shapes,
             annotations=notes, bargap=0.25,
-            xaxis={"type": "date", "title": {"text": "date"}},
+            xaxis={"type": "date", "side": "top" if len(rows) > 25 else "bottom"},
             yaxis={"autorange": "reversed", "type": "category"},
+            legend={"orientation": "h", "x": 0, "y": -0.02 if len(rows) > 25 else 1.06,
+                    "yanchor": "top" if len(rows) > 25 else "bottom"},
         ),
     }  # fmt: skip
 
 
 def stock_figure(outcome: ScaleOutcome) -> dict[str, Any]:
     """Month by month on the plan (expected demand, every batch good): the patients' doses
-    as bars, the stock on hand at the month's end as a line, the safety stock dashed."""
+    as bars, the stock on hand at the month's end as a line, the safety stock aimed at
+    dashed."""
     s = outcome.schedule
+    if s is None:
+        return {"data": [], "layout": _layout(120)}
     months = [_iso(m) for m in s.months]
     data = [
         {"type": "bar", "x": months, "y": list(s.demand_doses), "name": "patients' doses",
          "marker": {"color": GREY}, "hovertemplate": "%{x|%b %Y}: %{y:.1f} doses<extra></extra>"},
         {"type": "scatter", "mode": "lines", "x": months, "y": list(s.stock_doses),
-         "name": "stock on hand (doses)", "line": {"color": GREEN, "width": 2, "shape": "hv"},
+         "name": "stock on hand", "line": {"color": GREEN, "width": 2, "shape": "hv"},
          "hovertemplate": "%{x|%b %Y}: %{y:,.0f} doses on hand<extra></extra>"},
+        {"type": "scatter", "mode": "lines", "x": [months[0], months[-1]],
+         "y": [s.safety_doses, s.safety_doses], "name": f"safety stock ({s.safety_doses:,.0f})",
+         "line": {"color": RED, "width": 1, "dash": "dash"}, "hoverinfo": "skip"},
     ]  # fmt: skip
-    shapes = []
-    if s.safety_doses:
-        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
-                       "y0": s.safety_doses, "y1": s.safety_doses,
-                       "line": {"color": RED, "dash": "dash", "width": 1}})  # fmt: skip
     return {
         "data": data,
         "layout": _layout(
-            300, shapes=shapes,
-            xaxis={"type": "date"},
+            320, xaxis={"type": "date"},
             yaxis={"title": {"text": "patient doses"}, "rangemode": "tozero"},
         ),
     }  # fmt: skip
 
 
 def scales_figure(result: VectorPlanResult) -> dict[str, Any]:
-    """Per scale: the vector cost per dose (bars, the recommended one green) and the
-    probability of a stock-out without and with its safety stock (markers, right axis)
-    against the target."""
-    names = [f"{o.scale:g} L" for o in result.scales]
-    colours = [GREEN if o.scale == result.recommended else BLUE for o in result.scales]
+    """Per scale worked out: the vector cost per dose (bars, the recommended one green) and
+    the probability of a stock-out over the plan without and with its safety stock
+    (markers, right axis) against the target."""
+    shown = [o for o in result.scales if o.risk is not None]
+    names = [f"{o.scale:g} L" for o in shown]
+    colours = [GREEN if o.scale == result.recommended else BLUE for o in shown]
     target = result.plan.supply.stockout_target
     data = [
-        {"type": "bar", "x": names, "y": [o.cost_per_dose for o in result.scales],
+        {"type": "bar", "x": names, "y": [o.cost_per_dose for o in shown],
          "name": "vector cost per dose", "marker": {"color": colours},
-         "text": [f"{o.cost_per_dose:,.0f}" if o.cost_per_dose else "—" for o in result.scales],
+         "text": [f"{o.cost_per_dose:,.0f}" if o.cost_per_dose else "—" for o in shown],
          "textposition": "auto", "hovertemplate": "%{x}: %{y:,.0f} per dose<extra></extra>"},
         {"type": "scatter", "mode": "markers", "x": names, "yaxis": "y2",
-         "y": [o.p_stockout_without_safety * 100 for o in result.scales],
+         "y": [(o.p_stockout_without_safety or 0.0) * 100 for o in shown],
          "name": "P(stock-out), no safety stock", "marker": {"color": RED, "symbol": "x",
                                                             "size": 10},
          "hovertemplate": "%{x}: %{y:.1f} % without safety stock<extra></extra>"},
         {"type": "scatter", "mode": "markers", "x": names, "yaxis": "y2",
-         "y": [o.risk.p_stockout * 100 for o in result.scales],
-         "customdata": [f"{o.safety_doses:,.0f}" for o in result.scales],
+         "y": [o.risk.p_stockout * 100 for o in shown if o.risk is not None],
+         "customdata": [f"{o.safety_doses:,.0f}" for o in shown],
          "name": "P(stock-out) with its safety stock",
          "marker": {"color": INK, "size": 10},
          "hovertemplate": "%{x}: %{y:.1f} % with %{customdata} doses of safety stock"
@@ -165,8 +185,8 @@ def scales_figure(result: VectorPlanResult) -> dict[str, Any]:
             320,
             xaxis={"type": "category", "title": {"text": "batch scale"}},
             yaxis={"title": {"text": "vector cost per dose"}, "separatethousands": True},
-            yaxis2={"overlaying": "y", "side": "right", "range": [0, 100], "showgrid": False,
-                    "title": {"text": f"P(stock-out) %, target {target:.0%}"},
+            yaxis2={"overlaying": "y", "side": "right", "range": [0, 108], "showgrid": False,
+                    "title": {"text": f"P(stock-out) over the plan %, target {target:.0%}"},
                     "automargin": True},
             shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y2",
                      "y0": target * 100, "y1": target * 100,

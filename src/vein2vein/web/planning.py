@@ -266,7 +266,7 @@ def _figures(run: PlanningRun, sweep_target: float | None, scale: float | None) 
     result = run.result
     if isinstance(result, VectorPlanResult):
         outcome = result.outcome(scale) if scale is not None else None
-        if outcome is None:
+        if outcome is None or outcome.schedule is None:
             return {"scales": vf.scales_figure(result)}
         return {
             "scales": vf.scales_figure(result),
@@ -311,15 +311,12 @@ def _scale(run: PlanningRun, scale: str) -> float | None:
     result = run.result
     if not isinstance(result, VectorPlanResult):
         return None
-    scales = [o.scale for o in result.scales]
     if scale.strip():
-        chosen = _number(scale, "scale", float)
-        if chosen not in scales:
-            raise InvalidInput(
-                f"scale {scale!r}: expected one of {', '.join(f'{s:g}' for s in scales)}"
-            )
-        return float(chosen)
-    return result.recommended if result.recommended is not None else scales[0]
+        return result.plan.vector.check_scale(float(_number(scale, "scale", float) or 0.0))
+    if result.recommended is not None:
+        return result.recommended
+    practical = [o.scale for o in result.scales if o.schedule is not None]
+    return practical[0] if practical else None
 
 
 @router.get("/planning/runs/{run_id}", response_class=HTMLResponse, name="planning_page_run")
