@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from vein2vein.planning.replications import (
 )
 from vein2vein.planning.runner import SchedulerUnreachable, run_simulations
 from vein2vein.planning.scenario import Fixed, InvalidScenario, Scenario, Step
+from vein2vein.services import _examples
 
 if TYPE_CHECKING:
     from vein2vein.services.app import App
@@ -78,13 +78,7 @@ _EXAMPLES = "scenario"
 
 def examples() -> dict[str, str]:
     """The shipped example scenarios: name (``central-plant``, …) → its ``name:`` line."""
-    folder = resources.files("vein2vein.examples") / _EXAMPLES
-    found = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            data = parse_scenario(entry.read_text("utf-8"), entry.name)
-            found[entry.name.removesuffix(".yaml")] = str(data["name"])
-    return found
+    return _examples.listed(_EXAMPLES, parse_scenario)
 
 
 def open_scenario(argument: str, *, app: App | None = None) -> Scenario:
@@ -451,11 +445,7 @@ def example_text(name: str) -> str:
     NotFound
         When there is no example of that name.
     """
-    entry = resources.files("vein2vein.examples") / _EXAMPLES / f"{name}.yaml"
-    if "/" in name or name.startswith(".") or not entry.is_file():
-        raise NotFound(f"example scenario {name!r}: no such example "
-                       f"(examples: {', '.join(examples())})")  # fmt: skip
-    return entry.read_text("utf-8")
+    return _examples.text_of(_EXAMPLES, name, "scenario", examples)
 
 
 def open_example(name: str, *, app: App | None = None) -> Scenario:

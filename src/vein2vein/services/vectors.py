@@ -9,7 +9,6 @@ records.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 from vein2vein.domain.errors import InvalidInput, NotFound
@@ -20,6 +19,7 @@ from vein2vein.formats.vector_plan import (
 )
 from vein2vein.planning.vector_scales import VectorPlanResult, plan_vectors
 from vein2vein.planning.vectors import InvalidVectorPlan, VectorPlan
+from vein2vein.services import _examples
 
 __all__ = [
     "VectorPlan",
@@ -37,13 +37,7 @@ _EXAMPLES = "vectors"
 
 def examples() -> dict[str, str]:
     """The shipped example plans: name (``cart-lv``, …) → its ``name:`` line."""
-    folder = resources.files("vein2vein.examples") / _EXAMPLES
-    found = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            data = parse_vector_plan(entry.read_text("utf-8"), entry.name)
-            found[entry.name.removesuffix(".yaml")] = str(data["name"])
-    return found
+    return _examples.listed(_EXAMPLES, parse_vector_plan)
 
 
 def example_text(name: str) -> str:
@@ -54,11 +48,7 @@ def example_text(name: str) -> str:
     NotFound
         When there is no example of that name.
     """
-    entry = resources.files("vein2vein.examples") / _EXAMPLES / f"{name}.yaml"
-    if "/" in name or name.startswith(".") or not entry.is_file():
-        raise NotFound(f"example vector plan {name!r}: no such example "
-                       f"(examples: {', '.join(examples())})")  # fmt: skip
-    return entry.read_text("utf-8")
+    return _examples.text_of(_EXAMPLES, name, "vector plan", examples)
 
 
 def load(path_or_text: Path | str, *, source: str | None = None) -> VectorPlan:

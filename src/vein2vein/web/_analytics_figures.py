@@ -22,6 +22,7 @@ from vein2vein.services.analytics import CapabilityView, ChartView
 from vein2vein.services.comparability import Comparison, OutcomeStudy
 
 __all__ = [
+    "base_layout",
     "capability_figure",
     "chart_figure",
     "comparison_figure",
@@ -62,7 +63,14 @@ def in_sentence(title: str) -> str:
     return title[:1].lower() + title[1:] if title[1:2].islower() else title
 
 
-def _layout(height: int, **more: Any) -> dict[str, Any]:
+def base_layout(height: int, *, room_for_axes: bool = False, **more: Any) -> dict[str, Any]:
+    """The layout every figure of the pages shares: its ``height``, small margins, the
+    pages' font, no background, a horizontal legend on top; ``room_for_axes`` lets the
+    axes take the room their labels and titles need (``automargin``); ``more`` adds to it
+    or overrides it."""
+    if room_for_axes:
+        for axis in ("xaxis", "yaxis"):
+            more[axis] = {"automargin": True, **more.get(axis, {})}
     return {
         "height": height,
         "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
@@ -196,7 +204,7 @@ def chart_figure(view: ChartView) -> dict[str, Any]:
         )
     data += _limit_lines(view, x)
     band = view.baseline + 0.5
-    layout = _layout(
+    layout = base_layout(
         430,
         xaxis={"title": {"text": "Batch, in the order tested"}, "range": [0.5, n + 0.5],
                "automargin": True, "zeroline": False},
@@ -355,7 +363,7 @@ def capability_figure(view: CapabilityView) -> dict[str, Any]:
         notes.append({"x": value, "y": 1.0, "xref": "x", "yref": "paper", "showarrow": False,
                       "yanchor": "bottom", "text": f"{name} {label(value, name)}",
                       "font": {"color": colour, "size": 11}})  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         380,
         xaxis={"title": {"text": _with_unit(view.series.attribute.title, unit)},
                "range": [span_low, span_high], "automargin": True},
@@ -379,12 +387,12 @@ def comparison_figure(comparison: Comparison, columns: int = 3) -> dict[str, Any
     side, the reference's quality range shaded, each group's mean as a bar."""
     rows = comparison.rows
     if not rows:
-        return {"data": [], "layout": _layout(100)}
+        return {"data": [], "layout": base_layout(100)}
     columns = min(columns, len(rows))
     lines = math.ceil(len(rows) / columns)
     gap_x, gap_y = 0.07, 0.22 / lines
     data: list[dict[str, Any]] = []
-    layout = _layout(300 * lines + 40, showlegend=False, shapes=[], annotations=[])
+    layout = base_layout(300 * lines + 40, showlegend=False, shapes=[], annotations=[])
     layout["margin"] = {"l": 10, "r": 10, "t": 50, "b": 10}
     labels = [comparison.reference, comparison.test]
     for i, row in enumerate(rows):
@@ -481,7 +489,7 @@ def equivalence_figure(rows: list[AttributeComparison], titles: dict[str, str]) 
         }
     ]
     reach = max([1.5] + [max(abs(lo), abs(hi)) * 1.1 for _, lo, hi in scaled])
-    layout = _layout(
+    layout = base_layout(
         60 + 40 * len(rows),
         xaxis={"title": {"text": "Difference of means as a share of the margin "
                                  "(−1 and +1: the margin)"},
@@ -550,7 +558,7 @@ def outcome_figure(study: OutcomeStudy, title: str, unit: str) -> dict[str, Any]
                 "hoverinfo": "skip",
             })  # fmt: skip
         y_title = "Log fold expansion (ln)"
-    layout = _layout(
+    layout = base_layout(
         360,
         xaxis={"title": {"text": axis_title}, "automargin": True},
         yaxis={"title": {"text": y_title}, "automargin": True}
@@ -582,7 +590,7 @@ def tightening_figure(study: OutcomeStudy, title: str, unit: str) -> dict[str, A
             "hovertemplate": "%{x}: %{y} patients whose batch worked turned away<extra></extra>",
         },
     ]
-    layout = _layout(
+    layout = base_layout(
         340,
         barmode="stack",
         xaxis={"title": {"text": f"New acceptance criterion on {in_sentence(title)}"},

@@ -13,7 +13,7 @@ from typing import Any
 
 from vein2vein.planning.ceiling import CapacityCeiling
 from vein2vein.planning.replications import Replications, Sweep
-from vein2vein.web._analytics_figures import AMBER, BLUE, FONT, GREEN, GREY, INK, RED, fmt
+from vein2vein.web._analytics_figures import AMBER, BLUE, GREEN, GREY, INK, RED, base_layout, fmt
 from vein2vein.web._common import label
 
 __all__ = [
@@ -61,19 +61,7 @@ def _short(key: str) -> str:
 
 
 def _layout(height: int, **more: Any) -> dict[str, Any]:
-    for axis in ("xaxis", "yaxis"):  # room for the tick labels and the axis title
-        more[axis] = {"automargin": True, **more.get(axis, {})}
-    return {
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "font": FONT,
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "hoverlabel": {"align": "left"},
-        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
-        "bargap": 0.15,
-        **more,
-    }
+    return base_layout(height, room_for_axes=True, bargap=0.15, **more)
 
 
 def _label(runs: Replications, sides: int, index: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from vein2vein.planning.supply import Batch
 from vein2vein.planning.vector_scales import ScaleOutcome, VectorPlanResult
-from vein2vein.web._analytics_figures import AMBER, BLUE, FONT, GREEN, GREY, INK, PURPLE, RED
+from vein2vein.web._analytics_figures import AMBER, BLUE, GREEN, GREY, INK, PURPLE, RED, base_layout
 
 __all__ = ["scales_figure", "stock_figure", "timeline_figure"]
 
@@ -31,17 +31,8 @@ SEGMENTS = (
 
 def _layout(height: int, **more: Any) -> dict[str, Any]:
     for axis in ("xaxis", "yaxis"):
-        more[axis] = {"automargin": True, "gridcolor": _GRID, **more.get(axis, {})}
-    return {
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "font": FONT,
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "hoverlabel": {"align": "left"},
-        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
-        **more,
-    }
+        more[axis] = {"gridcolor": _GRID, **more.get(axis, {})}
+    return base_layout(height, room_for_axes=True, **more)
 
 
 def _iso(day: date) -> str:
