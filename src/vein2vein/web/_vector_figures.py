@@ -74,12 +74,32 @@ def _rows(outcome: ScaleOutcome) -> list[tuple[str, list[Batch]]]:
     return out
 
 
+def _phase_rows(result: VectorPlanResult) -> list[tuple[str, date, date, str]]:
+    """A row per phase, from its first patient to the next phase's (or the plan's end),
+    with the patients it expects each year."""
+    plan = result.plan
+    end = date(max(plan.patients_per_year) + 1, 1, 1)
+    out = []
+    for i, (name, first) in enumerate(plan.phases):
+        until = plan.phases[i + 1][1] if i + 1 < len(plan.phases) else end
+        years = [
+            y for y in plan.patients_per_year if first.year <= y < until.year or y == first.year
+        ]
+        counts = [plan.patients_by_year()[y] for y in sorted(set(years))]
+        span = f"{min(counts):,.0f}" if min(counts) == max(counts) else (
+            f"{min(counts):,.0f}–{max(counts):,.0f}")  # fmt: skip
+        out.append((f"patients: {name}", first, until, f"{span} patients a year"))
+    return out
+
+
 def timeline_figure(result: VectorPlanResult, outcome: ScaleOutcome) -> dict[str, Any]:
-    """A row per month in which batches of ``outcome``'s scale start (the first at the
-    top): when their slot must be booked and their plasmids ordered, when they are made,
-    released and usable; a row whose orders are late (before the plan's today) says so."""
+    """The patients expected in each phase (a row each, at the top), and a row per month
+    in which batches of ``outcome``'s scale start: when their slot must be booked and their
+    plasmids ordered, when they are made, released and usable; a row whose orders are
+    late (before the plan's today) says so."""
     rows = _rows(outcome)
     spans: dict[str, list[tuple[str, date, date, str]]] = {name: [] for name, _ in SEGMENTS}
+    phases = _phase_rows(result)
     for row, group in rows:
         b = group[0]  # the batches of a row share their dates
         count = f"{len(group)} batches: " if len(group) > 1 else ""
@@ -93,7 +113,14 @@ def timeline_figure(result: VectorPlanResult, outcome: ScaleOutcome) -> dict[str
         spans["QC release"].append((row, b.fill, b.release, released))
         usable = f"{count}expires {b.expires.isoformat()}; {b.phase}"
         spans["usable (shelf life)"].append((row, b.release, b.expires, usable))
-    data = []
+    data: list[dict[str, Any]] = [{
+        "type": "bar", "orientation": "h", "name": "patients (by phase)",
+        "y": [row for row, *_ in phases], "base": [_iso(a) for _, a, _, _ in phases],
+        "x": [max((b - a).days, 0) * _MS_PER_DAY for _, a, b, _ in phases],
+        "marker": {"color": "#fca5a5"}, "text": [t for *_, t in phases],
+        "textposition": "inside", "insidetextanchor": "start",
+        "hovertemplate": "%{y}: %{text}<extra></extra>",
+    }]  # fmt: skip
     for name, colour in SEGMENTS:
         found = spans[name]
         data.append({
@@ -107,7 +134,7 @@ def timeline_figure(result: VectorPlanResult, outcome: ScaleOutcome) -> dict[str
     return {
         "data": data,
         "layout": _layout(
-            max(260, 110 + 18 * len(rows)), barmode="overlay", shapes=shapes,
+            max(260, 110 + 18 * (len(rows) + len(phases))), barmode="overlay", shapes=shapes,
             annotations=notes, bargap=0.25,
             xaxis={"type": "date", "side": "top" if len(rows) > 25 else "bottom"},
             yaxis={"autorange": "reversed", "type": "category"},
@@ -155,7 +182,9 @@ def scales_figure(result: VectorPlanResult) -> dict[str, Any]:
     data = [
         {"type": "bar", "x": names, "y": [o.cost_per_dose for o in shown],
          "name": "vector cost per dose", "marker": {"color": colours},
-         "text": [f"{o.cost_per_dose:,.0f}" if o.cost_per_dose else "—" for o in shown],
+         "text": [(f"{o.cost_per_dose:,.0f}" if o.cost_per_dose is not None else "—")
+                  + f"<br>{max(o.batches_by_year.values(), default=0):.1f} batches/yr at peak"
+                  for o in shown],
          "textposition": "auto", "hovertemplate": "%{x}: %{y:,.0f} per dose<extra></extra>"},
         {"type": "scatter", "mode": "markers", "x": names, "yaxis": "y2",
          "y": [(o.p_stockout_without_safety or 0.0) * 100 for o in shown],
