@@ -273,8 +273,12 @@ def test_a_vector_plan_from_the_page_recommends_a_scale_and_draws_its_timeline(
     form.locator("[data-testid=run-vectors]").click()
     page.wait_for_selector("[data-testid=json-link], [data-testid=problem]", timeout=120_000)
     assert page.locator("[data-testid=run-title]").inner_text() == "Systemic AAV, 1e14 vg/kg"
-    verdict = page.locator("[data-testid=recommendation]").inner_text()
-    assert verdict.startswith("Recommended: 2000 L batches")
+    verdict = page.locator("[data-testid=recommendation]")
+    assert verdict.inner_text().startswith("Recommended: 2000 L batches")
+    # the plan's first milestones were due before its today: amber, and said why
+    assert "verdict-warn" in (verdict.get_attribute("class") or "")
+    late = page.locator("[data-testid=late]").inner_text()
+    assert "the registrational milestones (book the slot by 2026-06-05" in late
     assert page.locator("[data-testid=scales] tbody tr").count() == 4
     assert page.locator("[data-testid=milestones] tbody tr").count() == 2
     assert "late" in page.locator("[data-testid=milestones]").inner_text()

@@ -342,6 +342,7 @@ def vectors_(
     each batch scale the batches and litres a year, plasmid grams, the safety stock that
     keeps the risk of a stock-out under the plan's target, the vector cost per dose, and
     the scale recommended with its reasons."""
+    from vein2vein.planning.vector_scales import doses_text
     from vein2vein.services import vectors
 
     with _errors():
@@ -378,24 +379,30 @@ def vectors_(
     for o in result.scales:
         r = o.risk
         if r is None:
-            grid.add_row(f"{o.scale:g}", f"{o.doses_per_batch:,.2g}", "—", "—",
+            grid.add_row(f"{o.scale:g}", doses_text(o.doses_per_batch), "—", "—",
                          f"{o.expected_batches:,.0f}", "—", "—", "—",
                          "[red]not worked out[/]")  # fmt: skip
             continue
         mark = "[bold]◀ recommended[/]" if o.scale == result.recommended else (
             "" if o.reachable else "[red]target not met[/]")  # fmt: skip
-        grid.add_row(f"{o.scale:g}", f"{o.doses_per_batch:,.1f}", f"{o.safety_doses:,.0f}",
+        grid.add_row(f"{o.scale:g}", doses_text(o.doses_per_batch), f"{o.safety_doses:,.0f}",
                      f"{r.p_stockout:.1%} ± {r.p_half_width:.1%}", f"{r.batches:,.1f}",
                      f"{sum(o.plasmid_grams.values()):,.1f}", _num(o.cost_per_dose, 0),
                      f"{o.waste_fraction:.0%}", mark)  # fmt: skip
     print_table(grid)
     for reason in result.reasons:
         console.print(f"• {escape(reason)}")
+    late = result.late()
+    if late:
+        console.print(f"[bold red]already late[/] on the plan's today ({_date(chosen.as_of)}): "
+                      f"{escape('; '.join(late))}")  # fmt: skip
     shown = scale if scale is not None else result.recommended
     if shown is None:
         return
     o = result.outcome(shown)
     if o.schedule is None:
+        console.print(f"{shown:g} L was not worked out: {o.expected_batches:,.0f} batches over "
+                      "the plan")  # fmt: skip
         return
     names = [p.name for p in chosen.plasmids]
     title = f"{shown:g} L: batches a year (mean of the runs, failures replaced)"

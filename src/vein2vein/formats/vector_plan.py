@@ -80,6 +80,9 @@ _NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 Name = Annotated[str, Field(pattern=_NAME)]
 Year = Annotated[int, Field(ge=1900, le=2200)]
 Fraction = Annotated[Probability, AfterValidator(above(0))]
+#: Days of a process step or a lead time (ten years at most), and of a shelf life (100).
+Days = Annotated[NonNegative, AfterValidator(at_most(3650))]
+ShelfDays = Annotated[Positive, AfterValidator(at_most(36_500))]
 
 
 class InvalidVectorPlanFile(InvalidFile):
@@ -117,16 +120,16 @@ class _Vector(Strict):
     scales_litres: Annotated[list[Positive], Field(min_length=1)]
     cost_per_batch: dict[Positive, NonNegative]
     batch_success_rate: Fraction
-    production_days: Positive
-    qc_release_days: NonNegative
-    slot_booking_days: NonNegative = 0.0
-    shelf_life_days: Positive
+    production_days: Annotated[Positive, AfterValidator(at_most(3650))]
+    qc_release_days: Days
+    slot_booking_days: Days = 0.0
+    shelf_life_days: ShelfDays
     storage: str = ""
 
 
 class _Plasmid(Strict):
     mg_per_litre: Positive
-    lead_time_days: NonNegative
+    lead_time_days: Days
     cost_per_gram: NonNegative = 0.0
 
 

@@ -123,7 +123,9 @@ class SupplyRisk:
     stock give: the probability of a stock-out over the whole plan (with the half-width of
     its 95 % interval), and the mean over the runs of the batches started and failed, the
     patients, the patients who could not be dosed in their month, the doses made, expired
-    unused and left at the end; ``batches_by_year`` the mean batches started each year."""
+    unused and left at the end, and of those left what patients after the plan (at its
+    last month's rate) could use before they expire; ``batches_by_year`` the mean batches
+    started each year."""
 
     scale: float
     safety_doses: float
@@ -137,6 +139,7 @@ class SupplyRisk:
     made_doses: float
     expired_doses: float
     left_doses: float
+    usable_left_doses: float
     batches_by_year: dict[int, float]
 
 
@@ -151,6 +154,7 @@ class _Outcome:
     patients_short: np.ndarray  # (runs,)
     expired: np.ndarray  # (runs,) units
     left: np.ndarray  # (runs,) units on hand or in production at the end
+    usable_left: np.ndarray  # (runs,) of those, what later patients could use in time
     demand: np.ndarray  # (runs, months) units
 
 
@@ -192,6 +196,15 @@ def _draws(plan: VectorPlan, runs: int, seed: int, random_demand: bool, k: int) 
     return _Draws(seed, patients, noise, rng.random((runs, max(k, 1))))
 
 
+def _consume(lots: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """Take ``need`` (one amount per run) from ``lots`` (per run, in the order they are to
+    be used), in place; returns what they could not give."""
+    held = np.cumsum(lots, axis=1)
+    after = np.maximum(held - need[:, None], 0.0)
+    lots[:] = np.diff(after, axis=1, prepend=0.0)
+    return np.asarray(np.maximum(need - held[:, -1], 0.0))
+
+
 def _run(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws,
          always_succeed: bool) -> _Outcome:  # fmt: skip
     v = plan.vector
@@ -222,12 +235,17 @@ def _run(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws,
         stock[:, m + usable] += arriving[:, m]  # released now, usable until m + usable
         expired += stock[:, m]  # lots expiring now are thrown away
         stock[:, m] = 0.0
-        # -- review: the stock projected at m + lead, before that month's demand
-        early = stock[:, m + 1 : m + lead + 1].sum(axis=1)
-        late = stock[:, m + lead + 1 :].sum(axis=1)
-        coming = nominal[:, m + 1 : m + lead + 1].sum(axis=1)
-        window = expected[m : m + lead].sum()
-        projected = late + coming - np.maximum(window - early, 0.0)
+        # -- review: the stock projected at m + lead, before that month's demand: the
+        # expected demand of the months until then taken first-expiring first from what
+        # is on hand and what arrives from production (counted as the planner counts it),
+        # each lot serving only the months between its arrival and its expiry.
+        ahead = stock[:, m + 1 : m + lead + usable + 1].copy()  # by expiry, from m + 1
+        for t in range(m, m + lead):
+            if t > m:
+                ahead[:, t + usable - m - 1] += nominal[:, t]
+            _consume(ahead[:, t - m :], np.full(runs, expected[t]))
+        ahead[:, lead + usable - 1] += nominal[:, m + lead]
+        projected = ahead[:, lead:].sum(axis=1)
         gap = safety_units + expected[m + lead] - projected
         n = np.where(gap > _TINY * per_batch, np.ceil(gap / per_batch - _TINY), 0).astype(np.int64)
         if n.any():
@@ -243,18 +261,26 @@ def _run(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws,
             nominal[:, m + lead] += n * per_batch
             arriving[:, m + lead] += good * per_batch
         # -- the month's patients, from the lots expiring first
-        need = demand[:, m].copy()
-        for e in range(m + 1, m + usable + 1):
-            take = np.minimum(stock[:, e], need)
-            stock[:, e] -= take
-            need -= take
+        need = _consume(stock[:, m + 1 : m + usable + 1], demand[:, m])
         missing = need > _TINY * dose
         short += np.where(missing, need, 0.0)
         patients_short += np.where(missing, np.ceil(need / dose - _TINY), 0.0)
         stock_end[:, m] = stock.sum(axis=1)
-    left = stock.sum(axis=1) + arriving[:, months:].sum(axis=1)
+    for a in range(months, months + lead + 1):  # released after the plan's last month
+        stock[:, min(a + usable, width - 1)] += arriving[:, a]
+    left = stock.sum(axis=1)
+    # Of what is left, what the patients after the plan (at its last month's rate) could
+    # use, first-expiring first, before it expires.
+    rate = expected[months - 1] if months else 0.0
+    usable_left, taken = np.zeros(runs), np.zeros(runs)
+    shift = v.usable_months - usable  # lots are kept by their expiry as clamped above
+    for e in range(months, width):
+        room = np.maximum(rate * (e + shift - months) - taken, 0.0)
+        take = np.minimum(stock[:, e], room)
+        usable_left += take
+        taken += take
     return _Outcome(starts, good_starts, stock_end, short, short > _TINY * dose,
-                    draws.patients.sum(axis=1), patients_short, expired, left,
+                    draws.patients.sum(axis=1), patients_short, expired, left, usable_left,
                     demand)  # fmt: skip
 
 
@@ -349,7 +375,7 @@ def _risk(plan: VectorPlan, scale: float, safety_doses: float, draws: _Draws) ->
         patients=float(out.patients.mean()), patients_short=float(out.patients_short.mean()),
         made_doses=float(out.good.sum(axis=1).mean() * per_batch / dose),
         expired_doses=float(out.expired.mean() / dose), left_doses=float(out.left.mean() / dose),
-        batches_by_year=by_year,
+        usable_left_doses=float(out.usable_left.mean() / dose), batches_by_year=by_year,
     )  # fmt: skip
 
 
@@ -375,9 +401,10 @@ def safety_stock(
     plan: VectorPlan, scale: float, *, target: float | None = None, runs: int | None = None,
     seed: int | None = None, random_demand: bool = True,
 ) -> SafetySearch:  # fmt: skip
-    """The smallest safety stock, in whole patient doses, whose stock-out probability is at
-    most ``target`` (default: the plan's ``supply.stockout_target``), found by doubling and
-    bisection with every level on the same random draws; searched up to
+    """The smallest safety stock, in whole patient doses (to 1 % above 100 doses), whose
+    stock-out probability is at most ``target`` (default: the plan's
+    ``supply.stockout_target``), found by doubling and bisection with every level on the
+    same random draws; searched up to
     :func:`max_safety_doses`. ``random_demand`` False: the patients are the forecast's,
     only the batches fail."""
     target = plan.supply.stockout_target if target is None else target
@@ -400,7 +427,7 @@ def safety_stock(
         if high >= cap:
             return SafetySearch(risk(high), False, none)
         low, high = high, min(high * 2, cap)
-    while high - low > 1:
+    while high - low > max(1, high // 100):  # to a dose, or to 1 % of a large level
         middle = (low + high) // 2
         if risk(middle).p_stockout <= target:
             high = middle

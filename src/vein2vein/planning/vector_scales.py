@@ -32,7 +32,7 @@ from vein2vein.planning.supply import (
 )
 from vein2vein.planning.vectors import MAX_BATCHES, VectorPlan
 
-__all__ = ["Milestone", "ScaleOutcome", "VectorPlanResult", "plan_vectors"]
+__all__ = ["Milestone", "ScaleOutcome", "VectorPlanResult", "doses_text", "plan_vectors"]
 
 #: Above this share of the vector made expiring unused, a scale's reason says so.
 WASTE_WORTH_SAYING = 0.15
@@ -68,8 +68,10 @@ class ScaleOutcome:
     up to the search's limit brings the risk under the target (``risk`` is then the one at
     that limit); ``practical`` is False when the plan would need more than ``MAX_BATCHES``
     batches at this scale, which is then not simulated (its figures are 0 and its cost
-    None). The cost counts the vector made and used or expired; what is left at the end of
-    the plan, unexpired, is carried forward at its cost, not charged to these patients.
+    None). The cost counts every batch, failed or not; of the vector left at the end of the
+    plan, what later patients (at the plan's last rate) could use before it expires is
+    carried forward at its cost (``carried_fraction`` of what was made), the rest is
+    charged to the plan's patients like vector expiring during it.
     Years are calendar years; money is in the plan's currency."""
 
     scale: float
@@ -89,6 +91,7 @@ class ScaleOutcome:
     cost_per_dose: float | None
     waste_fraction: float
     left_fraction: float
+    carried_fraction: float
 
     def as_json(self) -> dict[str, object]:
         r = self.risk
@@ -116,6 +119,7 @@ class ScaleOutcome:
             "cost_per_dose": self.cost_per_dose,
             "waste_fraction": self.waste_fraction,
             "left_at_end_fraction": self.left_fraction,
+            "carried_forward_fraction": self.carried_fraction,
             "planned_batches": [] if self.schedule is None else [
                 {
                     "number": b.number,
@@ -152,6 +156,27 @@ class VectorPlanResult:
 
     def outcome(self, scale: float) -> ScaleOutcome:
         return next(o for o in self.scales if o.scale == scale)
+
+    def late(self) -> list[str]:
+        """What is already late on the plan's today: each phase whose milestones are, and
+        the recommended scale's batches whose slot or plasmids should have been ordered."""
+        plan = self.plan
+        if plan.as_of is None:
+            return []
+        found = [
+            f"the {m.phase} milestones (book the slot by {m.slot_booking_by.isoformat()}, "
+            f"order the plasmids by {min(m.plasmid_orders.values()).isoformat()})"
+            for m in self.milestones
+            if m.late
+        ]
+        chosen = self.outcome(self.recommended) if self.recommended is not None else None
+        if chosen is not None and chosen.schedule is not None:
+            batches = [b.number for b in chosen.schedule.batches if b.late]
+            if batches:
+                which = f"batch {batches[0]}" if len(batches) == 1 else (
+                    f"batches {batches[0]}–{batches[-1]}")  # fmt: skip
+                found.append(f"{which} of the {chosen.scale:g} L plan")
+        return found
 
     def as_json(self) -> dict[str, object]:
         plan = self.plan
@@ -195,7 +220,7 @@ def _outcome(plan: VectorPlan, scale: float, random_demand: bool) -> ScaleOutcom
             expected_batches=needed, safety_doses=0.0, reachable=False, risk=None,
             p_stockout_without_safety=None, schedule=None, batches_by_year={},
             litres_by_year={}, plasmid_grams={}, plasmid_grams_by_year={}, cost=None,
-            cost_per_dose=None, waste_fraction=0.0, left_fraction=0.0,
+            cost_per_dose=None, waste_fraction=0.0, left_fraction=0.0, carried_fraction=0.0,
         )  # fmt: skip
     search = safety_stock(plan, scale, random_demand=random_demand)
     risk = search.risk
@@ -206,7 +231,10 @@ def _outcome(plan: VectorPlan, scale: float, random_demand: bool) -> ScaleOutcom
     spent = risk.batches * plan.vector.cost_per_batch[scale] + plasmid_cost
     made = risk.made_doses
     left = min(risk.left_doses / made, 1.0) if made > 0 else 0.0
-    cost = spent * (1 - left)  # what is left at the end is carried forward, at its cost
+    # What is left at the end and later patients can use before it expires is carried
+    # forward at its cost; what would expire unused is these patients' to pay for.
+    carried = min(risk.usable_left_doses / made, 1.0) if made > 0 else 0.0
+    cost = spent * (1 - carried)
     dosed = risk.patients - risk.patients_short
     return ScaleOutcome(
         scale=scale,
@@ -229,6 +257,7 @@ def _outcome(plan: VectorPlan, scale: float, random_demand: bool) -> ScaleOutcom
         cost_per_dose=cost / dosed if dosed > 0 else None,
         waste_fraction=risk.expired_doses / made if made > 0 else 0.0,
         left_fraction=left,
+        carried_fraction=carried,
     )
 
 
@@ -240,6 +269,11 @@ def _reasons(plan: VectorPlan, outcomes: list[ScaleOutcome]) -> tuple[float | No
     target = plan.supply.stockout_target
     if not any(plan.patients_by_year().values()):
         return None, ["The plan has no patients: there is no vector to make."]
+    if not any(o.practical for o in outcomes):
+        return None, [
+            f"Every scale would need more than {MAX_BATCHES:,} batches over the plan: the "
+            "demand is beyond any of them (or the titre or the dose is wrong)."
+        ] + [_impractical(o) for o in outcomes]
     fits = [o for o in outcomes if o.reachable and o.cost_per_dose is not None]
     if not fits:
         return None, [
@@ -272,7 +306,7 @@ def _reasons(plan: VectorPlan, outcomes: list[ScaleOutcome]) -> tuple[float | No
         if o.waste_fraction > WASTE_WORTH_SAYING:
             why.append(f"{o.waste_fraction:.0%} of its vector expires unused")
         if o.risk.batches > 1.5 * best.risk.batches:
-            why.append(f"{o.risk.batches:.1f} batches instead of {best.risk.batches:.1f}")
+            why.append(f"{o.risk.batches:,.1f} batches instead of {best.risk.batches:,.1f}")
         if o.safety_doses > 1.5 * best.safety_doses and o.safety_doses - best.safety_doses > 5:
             why.append(f"a safety stock of {o.safety_doses:,.0f} doses")
         if best.cost_per_dose > 0:
@@ -287,17 +321,22 @@ def _reasons(plan: VectorPlan, outcomes: list[ScaleOutcome]) -> tuple[float | No
     return best.scale, reasons
 
 
+def doses_text(value: float) -> str:
+    """Doses a batch as a person reads them: 357.1, 0.4, 0.0031."""
+    return f"{value:,.1f}" if value >= 0.1 else f"{value:.2g}"
+
+
 def _pooled(o: ScaleOutcome) -> str:
     if o.doses_per_batch >= 1:
         return ""
-    return f" A dose takes {1 / o.doses_per_batch:.1f} batches pooled."
+    return f" A dose takes {1 / o.doses_per_batch:,.1f} batches pooled."
 
 
 def _impractical(o: ScaleOutcome) -> str:
     return (
         f"{o.scale:g} L: {o.expected_batches:,.0f} batches over the plan "
-        f"({o.doses_per_batch:.2g} doses a batch), more than {MAX_BATCHES:,}: not worked out "
-        "(is the titre right?)."
+        f"({doses_text(o.doses_per_batch)} doses a batch), more than {MAX_BATCHES:,}: not worked "
+        "out."
     )
 
 

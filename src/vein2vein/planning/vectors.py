@@ -268,13 +268,17 @@ class VectorPlan:
             slot_booking_days=v.get("slot_booking_days", 0.0),
             shelf_life_days=v["shelf_life_days"], storage=v.get("storage", ""),
         )  # fmt: skip
-        if process.usable_months <= process.lead_months:
+        if v["shelf_life_days"] < lead:
+            problems.append(
+                f"vector.shelf_life_days: {v['shelf_life_days']:g} days is shorter than the "
+                f"lead time of a batch ({v['production_days']:g} days of production and "
+                f"{v['qc_release_days']:g} of QC release = {lead:g}): plan with a shelf "
+                "life at least as long"
+            )
+        elif process.usable_months < 1:
             problems.append(
                 f"vector.shelf_life_days: {v['shelf_life_days']:g} days from the fill leave "
-                f"{max(process.usable_months, 0)} month(s) of use after QC release, no more "
-                f"than the {process.lead_months} month(s) a batch takes from start to release "
-                f"({lead:g} days): the shelf life is shorter than the lead time, so stock "
-                "would expire before the next batch could replace it"
+                f"less than a month of use after {v['qc_release_days']:g} days of QC release"
             )
         years = sorted(ind["patients_per_year"])
         phases = sorted(((name, p["first_patient"]) for name, p in data["phases"].items()),

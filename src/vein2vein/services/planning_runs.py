@@ -58,7 +58,10 @@ MAX_WAITING = 3
 #: A vector plan's Monte Carlo from a page: at most this much work (runs × months × usable
 #: months × safety levels × scales; the CAR-T example is 2,000 × 78 × 22 × 16 × 4 = 220 M,
 #: some 10 s here).
-MAX_VECTOR_RUN_MONTHS = 2_000_000_000
+MAX_VECTOR_RUN_MONTHS = 4_000_000_000
+#: … and at most this many random numbers for its batches (8 bytes each, copied as they
+#: grow: some 200 MB at the limit).
+MAX_VECTOR_BATCH_DRAWS = 8_000_000
 #: The most demand levels a ceiling's search tries (doubling to 64×, halving to 1/64, and
 #: bisection to 5 %), and the demand it is assumed to try on average, for its size.
 CEILING_LEVELS = 18
@@ -362,6 +365,14 @@ def start_vectors(
             f"safety levels × scales); a run from the page does at most "
             f"{MAX_VECTOR_RUN_MONTHS:,} (fewer supply.runs, scales or years, or "
             "`v2v plan vectors` on the CLI)"
+        )
+    draws = vectors.batch_draws(plan)
+    if draws > MAX_VECTOR_BATCH_DRAWS:
+        raise InvalidInput(
+            f"this plan's runs would draw {draws:,.0f} batches' outcomes (supply.runs × the "
+            f"batches of its smallest scale); a run from the page does at most "
+            f"{MAX_VECTOR_BATCH_DRAWS:,} (fewer supply.runs, a larger scale, or check the "
+            "titre; or `v2v plan vectors` on the CLI)"
         )
     settings = {
         "plan": plan.name,

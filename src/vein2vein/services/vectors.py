@@ -24,6 +24,7 @@ from vein2vein.services import _examples
 __all__ = [
     "VectorPlan",
     "VectorPlanResult",
+    "batch_draws",
     "example_text",
     "examples",
     "load",
@@ -105,8 +106,18 @@ def plan(
     return plan_vectors(vector_plan, progress)
 
 
-#: Safety levels a search tries at most: doubling to 36 months of cover, then quarters.
-SEARCH_LEVELS = 16
+#: Safety levels a search tries, about: the level 0, doubling to the limit (some 15 steps)
+#: and bisecting back (as many): 32 covers the examples (21 to 31).
+SEARCH_LEVELS = 32
+
+
+def batch_draws(vector_plan: VectorPlan) -> float:
+    """How many random numbers the batches of the plan's runs take at its smallest scale
+    (each run draws one per batch; memory grows with it)."""
+    from vein2vein.planning.supply import expected_batches
+
+    most = max(expected_batches(vector_plan, s) for s in vector_plan.vector.scales)
+    return vector_plan.supply.runs * (2 * most + 20)
 
 
 def months_of_work(vector_plan: VectorPlan) -> int:

@@ -23,7 +23,7 @@ from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
 from vein2vein.planning.ceiling import CapacityCeiling
 from vein2vein.planning.replications import Comparison, Replications, Sweep
 from vein2vein.planning.scenario import Scenario
-from vein2vein.planning.vector_scales import VectorPlanResult
+from vein2vein.planning.vector_scales import VectorPlanResult, doses_text
 from vein2vein.planning.vectors import VectorPlan
 from vein2vein.services import planning, planning_runs, vectors
 from vein2vein.services.app import App
@@ -300,6 +300,7 @@ def _run_context(request: Request, run: PlanningRun, ahead: int) -> dict[str, ob
         "kinds": KINDS,
         "fmt": fmt,
         "resource_name": fig.resource_name,
+        "doses_text": doses_text,
         "zip": zip,
         "page": "planning",
     }
