@@ -125,8 +125,10 @@ def test_vectors_names_each_problem_of_a_plan_file(offline: Cli, tmp_path: Path)
     assert "plan.yaml: 1 problem(s): vector.batch_success_rate: must be ≤ 1" in error
     bad.write_text(text.replace("shelf_life_days: 730", "shelf_life_days: 60"), "utf-8")
     error = offline("plan", "vectors", str(bad), code=2).stderr
-    assert ("vector.shelf_life_days: 60 days is shorter than the lead time of a batch (35 days "
-            "of production and 56 of QC release = 91)") in error
+    assert (
+        "vector.shelf_life_days: 60 days is shorter than the lead time of a batch (35 days "
+        "of production and 56 of QC release = 91)"
+    ) in error
     error = offline("plan", "vectors", "cart-lv", "--scale", "75", code=2).stderr
     assert "--scale 75: not one of the plan's scales (50, 200, 500, 2000)" in error
     error = offline("plan", "vectors", "no-such-plan", code=3).stderr
