@@ -496,3 +496,31 @@ record_review = sa.Table(
     sa.Column("reviewed_at", UTCDateTime, nullable=False),
     sa.Column("comment", sa.Text, nullable=False),
 )
+
+# Instruments' readings (issue 10): one row per reading, identified by equipment, sensor and
+# the publisher's sequence number (a reading delivered twice is stored once). Raw data:
+# written once, never changed (append-only). ``received_at`` is when the ingest stored it.
+sensor_reading = sa.Table(
+    "sensor_reading",
+    metadata,
+    sa.Column("equipment", sa.String(48), primary_key=True),
+    sa.Column("sensor", sa.String(48), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("site", sa.String(48), nullable=False),
+    sa.Column("measured_at", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sensor_reading_time", "equipment", "sensor", "measured_at"),
+)
+
+# A message that was not a reading, kept with the reason it was refused (never dropped).
+reading_quarantine = sa.Table(
+    "reading_quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(300), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)

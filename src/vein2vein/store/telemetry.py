@@ -1,0 +1,88 @@
+"""Readings stored in bulk, each once (issue 10): on PostgreSQL through COPY into a
+temporary table and one INSERT … ON CONFLICT DO NOTHING; on SQLite one INSERT OR IGNORE
+over all of them. Either way a reading already stored (the same equipment, sensor and
+sequence number, delivered again after a reconnect) is counted, not stored twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from vein2vein.domain.telemetry import Reading
+from vein2vein.store import tables as t
+
+__all__ = ["quarantine", "readings_of", "store_readings"]
+
+_COLUMNS = ("equipment", "sensor", "seq", "site", "measured_at", "value", "unit", "received_at")
+
+
+def store_readings(
+    connection: sa.Connection, readings: Sequence[Reading], received_at: datetime
+) -> int:
+    """Store ``readings`` (in the caller's transaction); returns how many were new."""
+    if not readings:
+        return 0
+    if connection.dialect.name == "postgresql":
+        return _copy(connection, readings, received_at)
+    before = connection.execute(sa.select(sa.func.count()).select_from(t.sensor_reading))
+    count = before.scalar_one()
+    rows = [_row(r, received_at) for r in readings]
+    connection.execute(t.sensor_reading.insert().prefix_with("OR IGNORE"), rows)
+    after = connection.execute(sa.select(sa.func.count()).select_from(t.sensor_reading))
+    return int(after.scalar_one() - count)
+
+
+def _row(r: Reading, received_at: datetime) -> dict[str, object]:
+    return {"equipment": r.equipment, "sensor": r.sensor, "seq": r.sequence, "site": r.site,
+            "measured_at": r.time, "value": r.value, "unit": r.unit,
+            "received_at": received_at}  # fmt: skip
+
+
+def _copy(connection: sa.Connection, readings: Sequence[Reading], received_at: datetime) -> int:
+    raw = connection.connection.driver_connection  # psycopg 3
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_reading "
+            "(LIKE sensor_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        columns = ", ".join(_COLUMNS)
+        with cursor.copy(f"COPY incoming_reading ({columns}) FROM STDIN") as copy:
+            for r in readings:
+                copy.write_row((r.equipment, r.sensor, r.sequence, r.site, r.time, r.value,
+                                r.unit, received_at))  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO sensor_reading ({columns}) "
+            f"SELECT DISTINCT ON (equipment, sensor, seq) {columns} FROM incoming_reading "
+            "ON CONFLICT (equipment, sensor, seq) DO NOTHING"
+        )
+        stored = cursor.rowcount
+        cursor.execute("DELETE FROM incoming_reading")
+    return int(stored)
+
+
+def quarantine(
+    connection: sa.Connection, refused: Sequence[tuple[str, bytes, str]], received_at: datetime
+) -> None:
+    """Keep each refused message (topic, payload, reason)."""
+    if refused:
+        connection.execute(t.reading_quarantine.insert(), [
+            {"topic": topic[:300], "payload": payload, "reason": reason,
+             "received_at": received_at}
+            for topic, payload, reason in refused
+        ])  # fmt: skip
+
+
+def readings_of(
+    connection: sa.Connection, equipment: str, sensor: str
+) -> list[tuple[int, datetime, float, str]]:
+    """The stored readings of one sensor, in time order: (sequence, time, value, unit)."""
+    r = t.sensor_reading
+    query = (
+        sa.select(r.c.seq, r.c.measured_at, r.c.value, r.c.unit)
+        .where(r.c.equipment == equipment, r.c.sensor == sensor)
+        .order_by(r.c.measured_at, r.c.seq)
+    )
+    return [(int(s), at, float(v), u) for s, at, v, u in connection.execute(query)]

@@ -1,0 +1,75 @@
+"""Readings stored on both engines (services/telemetry.py, store/telemetry.py): in bulk
+(COPY on PostgreSQL), each once however often it is delivered, malformed messages kept
+with their reason, a batch whole or not at all, and the raw data never changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from vein2vein.services import telemetry
+from vein2vein.services.app import App
+from vein2vein.store import tables as t
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def message(seq: int, value: float = 37.0, sensor: str = "temperature") -> tuple[str, bytes]:
+    body = {"time": (T0 + timedelta(seconds=seq)).isoformat(), "value": value, "unit": "°C",
+            "seq": seq}  # fmt: skip
+    return (f"v2v/POC1/BR-01/{sensor}", json.dumps(body).encode())
+
+
+def test_readings_are_stored_each_once_however_often_delivered(app: App) -> None:
+    first = telemetry.ingest(app, [message(i) for i in range(1, 501)])
+    assert (first.stored, first.duplicates, first.quarantined) == (500, 0, 0)
+    # a broker's redelivery after a reconnect, and a duplicate inside one batch
+    again = telemetry.ingest(app, [message(i) for i in range(400, 601)] + [message(600)])
+    assert (again.stored, again.duplicates) == (100, 102)
+    stored = telemetry.readings_of(app, "BR-01", "temperature")
+    assert [s for s, *_ in stored] == list(range(1, 601))
+    seq, at, value, unit = stored[0]
+    assert (seq, at, value, unit) == (1, T0 + timedelta(seconds=1), 37.0, "°C")
+    # the same sequence number on another sensor is another reading
+    other = telemetry.ingest(app, [message(1, sensor="ph")])
+    assert other.stored == 1
+
+
+def test_a_malformed_message_is_kept_with_its_reason_and_stops_nothing(app: App) -> None:
+    batch = [message(1), ("v2v/POC1/BR-01/temperature", b"{not json"), message(2),
+             ("v2v/POC1", message(3)[1]), message(4, value=36.5)]  # fmt: skip
+    result = telemetry.ingest(app, batch)
+    assert (result.stored, result.duplicates, result.quarantined) == (3, 0, 2)
+    with app.reader() as connection:
+        kept = connection.execute(
+            sa.select(t.reading_quarantine.c.topic, t.reading_quarantine.c.payload,
+                      t.reading_quarantine.c.reason).order_by(t.reading_quarantine.c.id)
+        ).all()  # fmt: skip
+    assert [(topic, bytes(payload)) for topic, payload, _ in kept] == [batch[1], batch[3]]
+    assert kept[0].reason.startswith("payload: not JSON")
+    assert kept[1].reason == "topic 'v2v/POC1': expected v2v/<site>/<equipment>/<sensor>"
+
+
+def test_a_value_that_is_not_a_number_is_refused_at_the_edge(app: App) -> None:
+    topic, body = message(2)
+    overflow = body.replace(b'"value": 37.0', b'"value": 1e309')  # JSON's "infinity"
+    result = telemetry.ingest(app, [message(1), (topic, overflow)])
+    assert (result.stored, result.quarantined) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE sensor_reading SET value = 0",
+        "DELETE FROM sensor_reading",
+        "DELETE FROM reading_quarantine",
+    ],
+)
+def test_readings_and_refused_messages_are_never_changed(app: App, statement: str) -> None:
+    telemetry.ingest(app, [message(1), ("v2v/x", b"{}")])
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), app.engine.begin() as c:
+        c.execute(sa.text(statement))
+    assert len(telemetry.readings_of(app, "BR-01", "temperature")) == 1
