@@ -20,6 +20,7 @@ from vein2vein.cli import (
     _qc,
     _records,
     _running,
+    _telemetry,
 )
 from vein2vein.cli._context import JsonOpt, _app, _errors, _ready_app, _who
 from vein2vein.cli._render import (
@@ -71,6 +72,7 @@ app.add_typer(_analytics.spc_app, name="spc")
 app.add_typer(_analytics.compare_app, name="compare")
 app.add_typer(_analytics.spec_app, name="spec")
 app.add_typer(_plan.plan_app, name="plan")
+app.add_typer(_telemetry.telemetry_app, name="telemetry")
 app.add_typer(_running.demo_app, name="demo")
 app.command("serve")(_running.serve)
 app.command("login")(_people.login)

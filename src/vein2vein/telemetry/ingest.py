@@ -1,0 +1,186 @@
+"""The MQTT ingest (issue 10): subscribe to the instruments' topics and store what arrives,
+in batches, through :func:`vein2vein.services.telemetry.ingest`. The only module that
+imports paho.
+
+Nothing is lost and nothing doubled:
+
+* the subscription is QoS 1 in a persistent session (``clean_session=False`` under a fixed
+  client id), so the broker keeps what arrives while the ingest is away;
+* a message is acknowledged only once its batch is committed (paho's ``manual_ack``): if
+  the database refuses a batch, or the ingest stops, the broker delivers it again;
+* a reading delivered again is stored once (services/telemetry.py).
+
+paho reconnects by itself (between 1 and 30 s apart) after a broker restart or a network
+cut; the session resumes where it was.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from vein2vein.domain.errors import ServiceUnavailable, V2VError
+from vein2vein.services import telemetry
+from vein2vein.services.app import App
+
+__all__ = ["BrokerUnreachable", "Ingest", "Totals"]
+
+
+class BrokerUnreachable(ServiceUnavailable):
+    """The MQTT broker could not be reached."""
+
+
+@dataclass(slots=True)
+class Totals:
+    """Messages received, and what became of them so far."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Ingest:
+    """Subscribe to ``topic`` (``v2v/#``: every instrument) on the broker at ``host``:
+    ``port`` as ``client_id``, and store what arrives in batches of up to ``batch_size``,
+    at least every ``flush_s`` seconds. :meth:`start`, then :meth:`run` (or :meth:`flush`
+    by hand), then :meth:`stop`."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        client_id: str = "v2v-ingest",
+        topic: str = "v2v/#",
+        batch_size: int = 2000,
+        flush_s: float = 0.2,
+    ) -> None:
+        self.app, self.host, self.port, self.topic = app, host, port, topic
+        self.batch_size, self.flush_s = batch_size, flush_s
+        self.totals = Totals()
+        self.connected = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting: list[_Message] = []
+        self._arrived = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=False, manual_ack=True)  # fmt: skip
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client = client
+
+    # -- paho's thread ---------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
+                    reason: object, properties: object) -> None:  # fmt: skip
+        # (Re)subscribe on every connection: the session keeps it, but a broker that lost
+        # its state must not leave the ingest deaf.
+        client.subscribe(self.topic, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
+                       reason: object, properties: object) -> None:  # fmt: skip
+        self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self._waiting.append(_Message(message.topic, bytes(message.payload), message.mid,
+                                          message.qos))  # fmt: skip
+            self.totals.received += 1
+            if len(self._waiting) >= self.batch_size:
+                self._arrived.set()
+
+    # -- the caller's thread ---------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Connect and subscribe.
+
+        Raises
+        ------
+        BrokerUnreachable
+            When the broker does not answer within ``timeout_s`` seconds.
+        """
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise BrokerUnreachable(
+                f"MQTT broker {self.host}:{self.port}: {exc.strerror or exc} (is it running?)"
+            ) from None
+        self._client.loop_start()
+        if not self.connected.wait(timeout_s):
+            self.stop()
+            raise BrokerUnreachable(
+                f"MQTT broker {self.host}:{self.port}: no answer within {timeout_s:g} s"
+            )
+
+    def flush(self) -> int:
+        """Store what has arrived, as one batch, and acknowledge it once committed;
+        returns how many messages the batch held. A batch the database refuses stays
+        unacknowledged and waiting (it is tried again on the next flush)."""
+        with self._lock:
+            batch, self._waiting = (
+                self._waiting[: self.batch_size],
+                self._waiting[self.batch_size :],
+            )
+            if len(self._waiting) < self.batch_size:
+                self._arrived.clear()
+        if not batch:
+            return 0
+        try:
+            result = telemetry.ingest(self.app, [(m.topic, m.payload) for m in batch])
+        except V2VError as refused:
+            with self._lock:
+                self._waiting[:0] = batch
+                self.totals.failed_batches += 1
+                self.totals.last_error = refused.message
+            return 0
+        for m in batch:
+            if m.qos > 0:
+                self._client.ack(m.mid, m.qos)
+        with self._lock:
+            t = self.totals
+            t.stored += result.stored
+            t.duplicates += result.duplicates
+            t.quarantined += result.quarantined
+            t.batches += 1
+            t.last_error = None
+        return len(batch)
+
+    def run(
+        self, stop: threading.Event, on_flush: Callable[[Totals], None] | None = None
+    ) -> Totals:
+        """Flush every ``flush_s`` seconds (sooner when a batch is full) until ``stop`` is
+        set; then flush what is left and return the totals."""
+        while not stop.is_set():
+            self._arrived.wait(self.flush_s)
+            if self.flush() and on_flush is not None:
+                on_flush(self.totals)
+            if self.totals.last_error is not None:
+                time.sleep(min(5.0, self.flush_s * 10))  # the database is away: not a busy loop
+        while self.flush():
+            pass
+        return self.totals
+
+    def stop(self) -> None:
+        """Disconnect (what was not acknowledged is delivered again next time)."""
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,120 @@
+"""The ingest against a real Mosquitto broker (telemetry/ingest.py): readings published
+with QoS 1 are stored, each once; malformed messages are kept in the quarantine; what
+arrives while the ingest is away is delivered when it comes back (persistent session),
+and a message is acknowledged only once stored."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.conftest import service_missing
+from vein2vein.services import telemetry
+from vein2vein.services.app import App
+from vein2vein.telemetry.ingest import BrokerUnreachable, Ingest
+
+HOST, PORT = "127.0.0.1", 1883
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def broker() -> None:
+    try:
+        socket.create_connection((HOST, PORT), timeout=2).close()
+    except OSError as exc:
+        service_missing("Mosquitto", f"nothing listens on {HOST}:{PORT} ({exc})")
+
+
+@pytest.fixture
+def site() -> str:
+    return "T" + uuid.uuid4().hex[:8]  # topics of this test only
+
+
+@pytest.fixture
+def publisher(broker: None) -> Iterator[mqtt.Client]:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect(HOST, PORT)
+    client.loop_start()
+    yield client
+    client.disconnect()
+    client.loop_stop()
+
+
+def body(seq: int, value: float = 37.0) -> bytes:
+    return json.dumps({"time": (T0 + timedelta(seconds=seq)).isoformat(), "value": value,
+                       "unit": "°C", "seq": seq}).encode()  # fmt: skip
+
+
+def publish(client: mqtt.Client, topic: str, payloads: list[bytes]) -> None:
+    for payload in payloads:
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+
+def run_until(ingest: Ingest, done: object, within_s: float = 20.0) -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + within_s
+    while not done() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.05)
+    stop.set()
+    worker.join(10)
+
+
+def test_published_readings_are_stored_each_once_and_malformed_ones_kept(
+    sqlite_app: App, publisher: mqtt.Client, site: str
+) -> None:
+    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05)
+    ingest.start()
+    try:
+        topic = f"v2v/{site}/BR-01/temperature"
+        publish(publisher, topic, [body(i) for i in range(1, 301)])
+        publish(publisher, topic, [body(i) for i in range(290, 301)])  # delivered again
+        publish(publisher, topic, [b"{broken", body(400).replace(b'"seq"', b'"sequence"')])
+        run_until(ingest, lambda: ingest.totals.received >= 313)
+    finally:
+        ingest.stop()
+    t = ingest.totals
+    assert (t.received, t.stored, t.duplicates, t.quarantined) == (313, 300, 11, 2)
+    stored = telemetry.readings_of(sqlite_app, "BR-01", "temperature")
+    assert [s for s, *_ in stored] == list(range(1, 301))
+
+
+def test_what_arrives_while_the_ingest_is_away_is_delivered_when_it_returns(
+    sqlite_app: App, publisher: mqtt.Client, site: str
+) -> None:
+    client_id = f"ingest-{site}"
+    first = Ingest(sqlite_app, client_id=client_id, topic=f"v2v/{site}/#", flush_s=0.05)
+    first.start()  # the broker now keeps a session for this client id
+    first.stop()
+    topic = f"v2v/{site}/BR-02/ph"
+    publish(publisher, topic, [body(i, 7.1) for i in range(1, 51)])  # nobody listening
+    again = Ingest(sqlite_app, client_id=client_id, topic=f"v2v/{site}/#", flush_s=0.05)
+    again.start()
+    try:
+        run_until(again, lambda: again.totals.stored >= 50)
+    finally:
+        again.stop()
+    assert again.totals.stored == 50
+    assert len(telemetry.readings_of(sqlite_app, "BR-02", "ph")) == 50
+    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    cleanup.connect(HOST, PORT)  # forget the session on the broker
+    cleanup.disconnect()
+
+
+def test_a_broker_that_does_not_answer_is_named(sqlite_app: App) -> None:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        free = s.getsockname()[1]
+    ingest = Ingest(sqlite_app, port=free, client_id="nobody")
+    with pytest.raises(BrokerUnreachable, match=f"MQTT broker 127.0.0.1:{free}: "):
+        ingest.start()
