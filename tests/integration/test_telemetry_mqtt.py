@@ -6,7 +6,11 @@ and a message is acknowledged only once stored."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -118,3 +122,66 @@ def test_a_broker_that_does_not_answer_is_named(sqlite_app: App) -> None:
     ingest = Ingest(sqlite_app, port=free, client_id="nobody")
     with pytest.raises(BrokerUnreachable, match=f"MQTT broker 127.0.0.1:{free}: "):
         ingest.start()
+
+
+MOSQUITTO = ["mosquitto", "-d", "-c", "/etc/mosquitto/mosquitto.conf"]
+
+
+def _port_open() -> bool:
+    try:
+        socket.create_connection((HOST, PORT), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def restart_broker() -> None:
+    """Stop the broker (it saves its sessions and queued messages: `persistence true`)
+    and start it again, as `.ci/run` starts it."""
+    found = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    if not pids or shutil.which("mosquitto") is None:
+        service_missing("A broker this test can restart", "no mosquitto process or binary")
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+    except PermissionError:
+        service_missing("A broker this test can restart", "not allowed to stop mosquitto")
+    deadline = time.monotonic() + 10
+    while _port_open() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    subprocess.run(MOSQUITTO, check=True)
+    deadline = time.monotonic() + 10
+    while not _port_open() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _port_open(), "mosquitto did not come back"
+
+
+def test_a_broker_restart_loses_nothing_and_doubles_nothing(
+    sqlite_app: App, publisher: mqtt.Client, site: str
+) -> None:
+    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05)
+    ingest.start()
+    topic = f"v2v/{site}/BR-03/do"
+    try:
+        publish(publisher, topic, [body(i, 40.0) for i in range(1, 51)])
+        run_until(ingest, lambda: ingest.totals.stored >= 50)
+        restart_broker()
+        again = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub2-{site}")
+        again.connect(HOST, PORT)
+        again.loop_start()
+        # published while the ingest is still reconnecting: the broker queues them
+        publish(again, topic, [body(i, 41.0) for i in range(51, 101)])
+        publish(again, topic, [body(i, 41.0) for i in range(45, 56)])  # and some twice
+        again.disconnect()
+        again.loop_stop()
+        run_until(ingest, lambda: ingest.totals.stored >= 100, within_s=60)
+    finally:
+        ingest.stop()
+    stored = telemetry.readings_of(sqlite_app, "BR-03", "do")
+    assert [s for s, *_ in stored] == list(range(1, 101))
+    assert ingest.totals.stored == 100 and ingest.totals.duplicates >= 11
+    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}",
+                          clean_session=True)  # fmt: skip
+    cleanup.connect(HOST, PORT)
+    cleanup.disconnect()
