@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from vein2vein.store.append_only import append_only_statements
 from vein2vein.store.tables import UTCDateTime
 
 revision = "0007"
@@ -46,23 +47,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reading_quarantine")),
     )
     # Raw data and refused messages are history: written once, never changed or removed.
+    dialect = op.get_bind().dialect.name
     for table in ("sensor_reading", "reading_quarantine"):
-        if op.get_bind().dialect.name == "postgresql":  # table_is_append_only() from 0002
-            op.execute(
-                f"CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION table_is_append_only()"
-            )
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION table_is_append_only()"
-            )
-        else:
-            for operation in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON "
-                    f"{table} BEGIN SELECT RAISE(ABORT, '{table} is append-only: "
-                    f"{operation} refused'); END"
-                )
+        for statement in append_only_statements(table, dialect):
+            op.execute(statement)
 
 
 def downgrade() -> None:
