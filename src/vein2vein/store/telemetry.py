@@ -26,12 +26,10 @@ def store_readings(
         return 0
     if connection.dialect.name == "postgresql":
         return _copy(connection, readings, received_at)
-    before = connection.execute(sa.select(sa.func.count()).select_from(t.sensor_reading))
-    count = before.scalar_one()
     rows = [_row(r, received_at) for r in readings]
-    connection.execute(t.sensor_reading.insert().prefix_with("OR IGNORE"), rows)
-    after = connection.execute(sa.select(sa.func.count()).select_from(t.sensor_reading))
-    return int(after.scalar_one() - count)
+    # sqlite3 sums the rows each INSERT of an executemany changed (an ignored one: none)
+    result = connection.execute(t.sensor_reading.insert().prefix_with("OR IGNORE"), rows)
+    return int(result.rowcount)
 
 
 def _row(r: Reading, received_at: datetime) -> dict[str, object]:
