@@ -217,6 +217,13 @@ def test_the_run_page_shows_progress_until_the_run_ends_then_reloads(sqlite_app:
             threading.Event().wait(0.01)
         page = client.get(f"/planning/runs/{blocking.id}")
         assert page.status_code == 200 and "3 of 10 simulations done" in page.text
+        # the run's thread sets its result a moment before its state says finished: a run
+        # in between is drawn as still running (the page reads the state once, first)
+        blocking.result = planning.replicate(
+            planning.open_scenario("central-plant"), replications=1, years=0.1, workers=1
+        )
+        still = client.get(f"/planning/runs/{blocking.id}")
+        assert still.status_code == 200 and 'data-testid="progress"' in still.text
         assert 'hx-trigger="every 1s"' in page.text
         queued = client.get(f"/planning/runs/{waiting.id}/progress")
         assert "Queued" in queued.text and "1 run ahead of it" in queued.text

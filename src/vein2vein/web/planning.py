@@ -294,7 +294,11 @@ def _figures(run: PlanningRun, sweep_target: float | None, scale: float | None) 
 
 
 def _run_context(request: Request, run: PlanningRun, ahead: int) -> dict[str, object]:
+    """What a run's page shows, as of one moment: the run goes on in its thread while the
+    page is drawn, so the page reads its ``state`` once (a run's result is in place before
+    its state says finished, so the figures of a finished run are always there)."""
     return {
+        "state": run.state,
         "run": run,
         "ahead": ahead,
         "kinds": KINDS,
@@ -329,6 +333,7 @@ def run_page(
     batches of one scale (``?scale=200``, by default the recommended one)."""
     queue = runs_of(request)
     run = queue.get(run_id, identity.actor.user_id)
+    context = _run_context(request, run, queue.ahead_of(run))  # the state, read once
     sweep_target, problem = None, None
     try:
         if target.strip():
@@ -340,8 +345,8 @@ def run_page(
         shown = _scale(run, scale)
     except V2VError as refused:
         shown, problem = _scale(run, ""), problem_of(refused)
-    context = _run_context(request, run, queue.ahead_of(run))
-    context["figures"] = _figures(run, sweep_target, shown)
+    finished = context["state"] == "finished"
+    context["figures"] = _figures(run, sweep_target, shown) if finished else {}
     context["target"] = target
     context["scale"] = shown
     return render_with_problem(request, "planning/run.html", context, problem)
