@@ -4,6 +4,7 @@ errors that name their place (``steps[3].parameters.viability.nor: low > high``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import yaml
@@ -24,6 +25,7 @@ __all__ = [
     "at_most",
     "place",
     "read_model",
+    "read_text",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -124,6 +126,20 @@ class _Loader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of the file at ``path``.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the file and why it cannot be read.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_model(text: str, source: str, model: type[M], error: type[InvalidFile]) -> M:

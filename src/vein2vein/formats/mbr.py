@@ -43,7 +43,7 @@ from vein2vein.domain.process import (
     SampleSpec,
     StepDefinition,
 )
-from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model
+from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model, read_text
 
 __all__ = ["InvalidProcessFile", "load_mbr", "parse_mbr"]
 
@@ -224,8 +224,5 @@ def _earlier(steps: list[StepDefinition]) -> set[str]:
 
 def load_mbr(path: Path) -> ProcessDefinition:
     """Read and check the MBR file at ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = read_text(path)
     return parse_mbr(text, str(path))

@@ -82,7 +82,6 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from vein2vein.domain.errors import InvalidInput
 from vein2vein.formats._yaml import (
     Count,
     InvalidFile,
@@ -95,6 +94,7 @@ from vein2vein.formats._yaml import (
     at_least,
     at_most,
     read_model,
+    read_text,
 )
 
 __all__ = ["SCHEMA_VERSION", "InvalidScenarioFile", "load_scenario", "parse_scenario"]
@@ -363,8 +363,5 @@ def parse_scenario(text: str, source: str = "<scenario>") -> dict[str, Any]:
 
 def load_scenario(path: Path) -> dict[str, Any]:
     """Read and check the scenario file at ``path`` (see :func:`parse_scenario`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = read_text(path)
     return parse_scenario(text, str(path))

@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.process import Range
 from vein2vein.domain.specification import Attribute, Kind, Method, Specification, Stage
-from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model
+from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model, read_text
 
 __all__ = ["InvalidSpecificationFile", "load_spec", "parse_spec"]
 
@@ -174,10 +174,7 @@ def _check_attribute(place: str, a: _Attribute, model: _File) -> list[str]:
 
 def load_spec(path: Path) -> Specification:
     """Read and check the specification file at ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = read_text(path)
     return parse_spec(text, str(path))
 
 

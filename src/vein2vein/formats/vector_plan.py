@@ -60,7 +60,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from vein2vein.domain.errors import InvalidInput
 from vein2vein.formats._yaml import (
     Count,
     InvalidFile,
@@ -72,6 +71,7 @@ from vein2vein.formats._yaml import (
     above,
     at_most,
     read_model,
+    read_text,
 )
 
 __all__ = ["InvalidVectorPlanFile", "load_vector_plan", "parse_vector_plan"]
@@ -171,8 +171,5 @@ def parse_vector_plan(text: str, source: str = "<vector plan>") -> dict[str, Any
 
 def load_vector_plan(path: Path) -> dict[str, Any]:
     """Read and check the vector plan file at ``path`` (see :func:`parse_vector_plan`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = read_text(path)
     return parse_vector_plan(text, str(path))

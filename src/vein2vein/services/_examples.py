@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from vein2vein.domain.errors import NotFound
 
-__all__ = ["listed", "text_of"]
+__all__ = ["file_or_example", "listed", "text_of"]
+
+T = TypeVar("T")
 
 
 def listed(folder: str, parse: Callable[[str, str], Mapping[str, Any]]) -> dict[str, str]:
@@ -36,3 +39,30 @@ def text_of(folder: str, name: str, what: str, names: Callable[[], dict[str, str
         raise NotFound(f"example {what} {name!r}: no such example "
                        f"(examples: {', '.join(names())})")  # fmt: skip
     return entry.read_text("utf-8")
+
+
+def file_or_example(
+    argument: str,
+    what: str,
+    from_file: Callable[[Path], T],
+    from_example: Callable[[str], T],
+    names: Callable[[], dict[str, str]],
+) -> T:
+    """``from_file(path)`` when ``argument`` is a file, else ``from_example(name)`` for the
+    shipped example of that name (``.yaml`` may be given).
+
+    Raises
+    ------
+    NotFound
+        When it is neither, naming ``what`` it is and the examples there are.
+    """
+    path = Path(argument)
+    if path.is_file():
+        return from_file(path)
+    try:
+        return from_example(argument.removesuffix(".yaml"))
+    except NotFound:
+        raise NotFound(
+            f"{what} {argument!r}: no such file, and no example of that name "
+            f"(examples: {', '.join(names())})"
+        ) from None

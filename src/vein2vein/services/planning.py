@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vein2vein.domain.errors import InvalidInput, NotFound, RuleViolation
+from vein2vein.domain.errors import InvalidInput, RuleViolation
 from vein2vein.formats.scenario import InvalidScenarioFile, load_scenario, parse_scenario
 from vein2vein.planning.ceiling import CapacityCeiling, capacity_ceiling, check_target
 from vein2vein.planning.model import SimulationResult
@@ -90,16 +90,10 @@ def open_scenario(argument: str, *, app: App | None = None) -> Scenario:
     NotFound
         When ``argument`` is neither a file nor an example's name.
     """
-    path = Path(argument)
-    if path.is_file():
-        return load(path, app=app)
-    try:
-        return open_example(argument.removesuffix(".yaml"), app=app)
-    except NotFound:
-        raise NotFound(
-            f"scenario {argument!r}: no such file, and no example of that name "
-            f"(examples: {', '.join(examples())})"
-        ) from None
+    return _examples.file_or_example(
+        argument, "scenario", lambda path: load(path, app=app),
+        lambda name: open_example(name, app=app), examples,
+    )  # fmt: skip
 
 
 def load(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vein2vein.domain.errors import InvalidInput, NotFound
+from vein2vein.domain.errors import InvalidInput
 from vein2vein.formats.vector_plan import (
     InvalidVectorPlanFile,
     load_vector_plan,
@@ -83,17 +83,10 @@ def open_plan(argument: str) -> VectorPlan:
     NotFound
         When ``argument`` is neither a file nor an example's name.
     """
-    path = Path(argument)
-    if path.is_file():
-        return load(path)
-    name = argument.removesuffix(".yaml")
-    try:
-        return load(example_text(name), source=f"example {name}")
-    except NotFound:
-        raise NotFound(
-            f"vector plan {argument!r}: no such file, and no example of that name "
-            f"(examples: {', '.join(examples())})"
-        ) from None
+    return _examples.file_or_example(
+        argument, "vector plan", load,
+        lambda name: load(example_text(name), source=f"example {name}"), examples,
+    )  # fmt: skip
 
 
 def plan(
