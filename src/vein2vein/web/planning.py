@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from html import escape
 from typing import Annotated, Any, TypedDict, cast
 
@@ -85,6 +86,13 @@ class Asked:
         return self.values.get(key, "")
 
 
+@cache
+def _example_parameters() -> dict[str, list[str]]:
+    """What a sweep of each shipped example can vary (the examples ship with the code, so
+    they are read once, not on every view of the page)."""
+    return {name: planning.parameters(planning.open_example(name)) for name in planning.examples()}
+
+
 # -- the page: what to run, and the runs so far ----------------------------------------------
 
 
@@ -99,9 +107,7 @@ def _index(
         "defaults": Asked(),
         "network_kinds": NETWORK_KINDS,
         "vector_examples": vectors.examples(),
-        "parameters": {
-            name: planning.parameters(planning.open_example(name)) for name in planning.examples()
-        },
+        "parameters": _example_parameters(),
         "failed": asked.kind if asked is not None and problem is not None else "",
         "runs": runs,
         "limits": (planning_runs.MAX_SIMULATIONS, planning_runs.MAX_YEARS),
