@@ -19,6 +19,7 @@ import bench_demo_build
 import bench_planning
 import bench_run_rules
 import bench_step_record_pg
+import bench_telemetry
 import bench_transitions_pg
 from _common import Result, machine, say
 
@@ -33,6 +34,7 @@ BENCHMARKS: list[tuple[str, Callable[[], Result]]] = [
     ("network model events", bench_planning.run_events),
     ("network-year at 40,000 doses", bench_planning.run_network_year),
     ("Dask speed-up", bench_planning.run_dask),
+    ("telemetry throughput", bench_telemetry.run_throughput),
 ]
 
 

@@ -21,10 +21,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import service_missing
+from tests.conftest import service_missing, settings_for
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
-from vein2vein.telemetry.ingest import BrokerUnreachable, Ingest
+from vein2vein.telemetry.ingest import BrokerUnreachable, Ingest, Totals
+from vein2vein.telemetry.workers import IngestOptions, run_workers
 
 HOST, PORT = "127.0.0.1", 1883
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -115,6 +116,48 @@ def test_what_arrives_while_the_ingest_is_away_is_delivered_when_it_returns(
     cleanup.disconnect()
 
 
+SENSORS = ("temperature", "ph", "do", "co2")
+
+
+def test_workers_share_the_subscription_and_store_each_reading_once(
+    app: App, publisher: mqtt.Client, site: str
+) -> None:
+    options = IngestOptions(client_id=f"ingest-{site}", topic=f"v2v/{site}/#", batch_size=50)
+    stop, reported = threading.Event(), threading.Event()
+    result: list[Totals] = []
+
+    def work() -> None:
+        result.append(run_workers(settings_for(app.url), options, 2, stop,
+                                  on_report=lambda t: reported.set()))  # fmt: skip
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        assert reported.wait(60), "the two workers did not connect"
+        for sensor in SENSORS:
+            publish(publisher, f"v2v/{site}/POC-01/{sensor}", [body(i) for i in range(1, 51)])
+        publish(publisher, f"v2v/{site}/POC-01/ph", [body(i) for i in range(1, 11)])  # again
+        publish(publisher, f"v2v/{site}/POC-01/ph", [b"not json"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            stored = [len(telemetry.readings_of(app, "POC-01", s)) for s in SENSORS]
+            if stored == [50] * 4:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(60)
+    totals = result[0]
+    assert stored == [50] * 4
+    assert (totals.received, totals.stored, totals.duplicates, totals.quarantined) == (
+        211, 200, 10, 1)  # fmt: skip
+    for k in range(2):  # forget the workers' sessions on the broker
+        cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}-{k}",
+                              clean_session=True)  # fmt: skip
+        cleanup.connect(HOST, PORT)
+        cleanup.disconnect()
+
+
 def test_a_broker_that_does_not_answer_is_named(sqlite_app: App) -> None:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -122,6 +165,9 @@ def test_a_broker_that_does_not_answer_is_named(sqlite_app: App) -> None:
     ingest = Ingest(sqlite_app, port=free, client_id="nobody")
     with pytest.raises(BrokerUnreachable, match=f"MQTT broker 127.0.0.1:{free}: "):
         ingest.start()
+    options = IngestOptions(port=free, client_id="nobody")
+    with pytest.raises(BrokerUnreachable, match=f"MQTT broker 127.0.0.1:{free}: "):
+        run_workers(settings_for(sqlite_app.url), options, 2, threading.Event())
 
 
 MOSQUITTO = ["mosquitto", "-d", "-c", "/etc/mosquitto/mosquitto.conf"]

@@ -83,6 +83,13 @@ class _Payload(Strict):
     seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
+class _Usual(_Payload):
+    """The payload as instruments send it (a JSON number for the value): what this
+    accepts, :class:`_Payload` accepts too."""
+
+    value: Annotated[float, Field(strict=True), AfterValidator(_finite)]
+
+
 def parse_reading(topic_name: str, payload: bytes) -> Reading:
     """The reading in an MQTT message.
 
@@ -100,6 +107,18 @@ def parse_reading(topic_name: str, payload: bytes) -> Reading:
         )
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MalformedReading(f"payload: {len(payload):,} bytes, more than {MAX_PAYLOAD_BYTES:,}")
+    site, equipment, sensor = found.groups()
+    try:  # the usual payload, parsed and checked in one pass (a third of the time)
+        fast = _Usual.model_validate_json(payload)
+    except ValidationError:
+        checked = _checked(payload)  # anything else: accepted as ever, or every problem named
+    else:
+        checked = fast
+    return Reading(site=site, equipment=equipment, sensor=sensor, time=checked.time,
+                   value=float(checked.value), unit=checked.unit, sequence=checked.seq)  # fmt: skip
+
+
+def _checked(payload: bytes) -> _Payload:
     try:
         raw: Any = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
@@ -118,6 +137,4 @@ def parse_reading(topic_name: str, payload: bytes) -> Reading:
             for e in invalid.errors()
         ]
         raise MalformedReading("; ".join(problems)) from None
-    site, equipment, sensor = found.groups()
-    return Reading(site=site, equipment=equipment, sensor=sensor, time=checked.time,
-                   value=float(checked.value), unit=checked.unit, sequence=checked.seq)  # fmt: skip
+    return checked

@@ -4,8 +4,9 @@ imports paho.
 
 Nothing is lost and nothing doubled:
 
-* the subscription is QoS 1 in a persistent session (``clean_session=False`` under a fixed
-  client id), so the broker keeps what arrives while the ingest is away;
+* the subscription is QoS 1 in a persistent MQTT 5 session (``clean_start=False`` and a
+  session expiry of a week under a fixed client id), so the broker keeps what arrives
+  while the ingest is away;
 * a message is acknowledged only once its batch is committed (paho's ``manual_ack``): if
   the database refuses a batch, or the ingest stops, the broker delivers it again;
 * a reading delivered again is stored once (services/telemetry.py).
@@ -23,12 +24,29 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from vein2vein.domain.errors import ServiceUnavailable, V2VError
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
 
 __all__ = ["BrokerUnreachable", "Ingest", "Totals"]
+
+
+#: How long the broker keeps the session (and what arrives for it) while the ingest is away.
+SESSION_EXPIRY_S = 7 * 24 * 3600
+#: How many unacknowledged messages the broker may send at once (MQTT 5's Receive Maximum,
+#: at its protocol maximum): a batch is acknowledged only once committed, so a small window
+#: (MQTT 3.1.1's 20 in Mosquitto) would hold the ingest to a few hundred readings a second.
+RECEIVE_MAXIMUM = 65535
+
+
+def _session() -> Properties:
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    properties.ReceiveMaximum = RECEIVE_MAXIMUM
+    return properties
 
 
 class BrokerUnreachable(ServiceUnavailable):
@@ -81,7 +99,7 @@ class Ingest:
         self._waiting: list[_Message] = []
         self._arrived = threading.Event()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             clean_session=False, manual_ack=True)  # fmt: skip
+                             protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -120,7 +138,8 @@ class Ingest:
             When the broker does not answer within ``timeout_s`` seconds.
         """
         try:
-            self._client.connect(self.host, self.port, keepalive=30)
+            self._client.connect(self.host, self.port, keepalive=30, clean_start=False,
+                                 properties=_session())  # fmt: skip
         except OSError as exc:
             raise BrokerUnreachable(
                 f"MQTT broker {self.host}:{self.port}: {exc.strerror or exc} (is it running?)"
