@@ -153,6 +153,19 @@ PERMISSIONS: dict[str, Rule] = dict(
             summary="open a deviation on a batch",
         ),
         _rule(
+            "step.start",
+            {R.OPERATOR},
+            Where.PLANT,
+            summary="start a step on its equipment (its sensors' readings then belong to it)",
+        ),
+        _rule(
+            "alarm.acknowledge",
+            {R.OPERATOR, R.QA_REVIEWER},
+            Where.PLANT,
+            Meaning.REVIEWED,
+            summary="acknowledge a sensor alarm, with a comment and an e-signature",
+        ),
+        _rule(
             "deviation.close",
             _QA,
             Where.PLANT,

@@ -28,6 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from vein2vein.domain.errors import InvalidInput, NotFound
+from vein2vein.domain.telemetry import Monitoring
 
 __all__ = [
     "Classified",
@@ -166,6 +167,7 @@ class StepDefinition:
     equipment_class: str | None = None
     verification: bool = False  # a second person verifies, with an e-signature
     repeatable: bool = False  # may be recorded more than once (e.g. daily expansion counts)
+    monitoring: Monitoring | None = None  # sensors watched on the equipment while it runs
 
     def parameter(self, name: str) -> ParameterSpec:
         for spec in self.parameters:
@@ -265,7 +267,8 @@ def diff_processes(old: ProcessDefinition, new: ProcessDefinition) -> list[str]:
     for step_id in common:
         before, after = old.step(step_id), new.step(step_id)
         for name in ("name", "instructions", "expected_hours", "equipment_class",
-                     "verification", "repeatable", "materials", "samples"):  # fmt: skip
+                     "verification", "repeatable", "materials", "samples",
+                     "monitoring"):  # fmt: skip
             if getattr(before, name) != getattr(after, name):
                 lines.append(
                     f"steps.{step_id}.{name}: {getattr(before, name)} → {getattr(after, name)}"

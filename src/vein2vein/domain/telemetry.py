@@ -45,7 +45,15 @@ from typing import Literal
 
 from vein2vein.domain.errors import InvalidInput
 
-__all__ = ["AlarmEvent", "AlarmRule", "AlarmTracker", "Reading", "SilenceWatch"]
+__all__ = [
+    "AlarmEvent",
+    "AlarmRule",
+    "AlarmTracker",
+    "MonitoredSensor",
+    "Monitoring",
+    "Reading",
+    "SilenceWatch",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +208,35 @@ class SilenceWatch:
             self.silent = True
             return [AlarmEvent("silent", now, self.last, None, None)]
         return []
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoredSensor:
+    """A sensor an MBR step watches on its equipment: the ``rule`` its readings must keep
+    (in ``unit``), and the severity of the deviation an alarm opens (``None``: the alarm is
+    acknowledged, no deviation)."""
+
+    sensor: str
+    unit: str
+    rule: AlarmRule
+    deviation: Literal["minor", "major"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    """What an MBR step watches while it runs: its sensors, and how long the equipment may
+    say nothing (``no_data_s``) before a "no data" alarm."""
+
+    sensors: tuple[MonitoredSensor, ...]
+    no_data_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.no_data_s) and self.no_data_s > 0):
+            raise InvalidInput(f"no-data timeout {self.no_data_s!r} s: expected a number > 0")
+
+    def sensor(self, name: str) -> MonitoredSensor | None:
+        """The watched sensor called ``name``, if the step watches it."""
+        for watched in self.sensors:
+            if watched.sensor == name:
+                return watched
+        return None

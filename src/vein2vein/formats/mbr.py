@@ -24,13 +24,18 @@ The shape (see ``examples/mbr/*.yaml``)::
           fold_expansion: {unit: fold, precision: 1, formula: final_cells / seeded_cells}
         materials: [{type: CD3/CD28 activator, quantity: 1, unit: vial}]
         samples: [{name: In-process count, test: cell-count, volume_ml: 0.5}]
+        monitoring:              # sensors watched on the step's equipment while it runs
+          no_data_s: 120         # silence longer than this raises a "no data" alarm
+          sensors:               # topic v2v/<site>/<equipment>/<sensor>
+            temperature: {unit: "°C", range: [36.0, 38.0], persistence_s: 300,
+                          hysteresis: 0.2, deviation: minor}
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -43,6 +48,7 @@ from vein2vein.domain.process import (
     SampleSpec,
     StepDefinition,
 )
+from vein2vein.domain.telemetry import AlarmRule, MonitoredSensor, Monitoring
 from vein2vein.formats._yaml import InvalidFile, Strict, Versioned, read_model, read_text
 
 __all__ = ["InvalidProcessFile", "load_mbr", "parse_mbr"]
@@ -95,6 +101,19 @@ class _Sample(_Strict):
     volume_ml: float = Field(gt=0, le=100)
 
 
+class _Sensor(_Strict):
+    unit: str = Field(min_length=1, max_length=16)
+    range: Bounds
+    persistence_s: float = Field(default=60.0, ge=0, le=24 * 3600)
+    hysteresis: float = Field(default=0.0, ge=0)
+    deviation: Literal["minor", "major"] | None = None
+
+
+class _Monitoring(_Strict):
+    no_data_s: float = Field(default=120.0, gt=0, le=24 * 3600)
+    sensors: dict[Annotated[str, Field(pattern=_CODE)], _Sensor] = Field(min_length=1)
+
+
 class _Step(_Strict):
     id: str = Field(pattern=_NAME)
     name: str = Field(min_length=1, max_length=120)
@@ -106,6 +125,7 @@ class _Step(_Strict):
     parameters: dict[Annotated[str, Field(pattern=_NAME)], _Parameter] = Field(default_factory=dict)
     materials: list[_Material] = Field(default_factory=list)
     samples: list[_Sample] = Field(default_factory=list)
+    monitoring: _Monitoring | None = None
 
     @field_validator("materials")
     @classmethod
@@ -196,6 +216,7 @@ def parse_mbr(text: str, source: str = "<mbr>") -> ProcessDefinition:
                 if not any(x.startswith(f"{place}.nor") or x.startswith(f"{place}.par")
                            for x in problems):  # fmt: skip
                     problems.append(f"{place}: {bad.message}")
+        monitoring = _monitoring(step, f"steps[{i}]", problems)
         steps.append(
             StepDefinition(
                 id=step.id,
@@ -208,6 +229,7 @@ def parse_mbr(text: str, source: str = "<mbr>") -> ProcessDefinition:
                 equipment_class=step.equipment_class,
                 verification=step.verification,
                 repeatable=step.repeatable,
+                monitoring=monitoring,
             )
         )
     if problems:
@@ -216,6 +238,25 @@ def parse_mbr(text: str, source: str = "<mbr>") -> ProcessDefinition:
         model.schema_version, model.product, model.process, model.title, model.version,
         tuple(steps),
     )  # fmt: skip
+
+
+def _monitoring(step: _Step, place: str, problems: list[str]) -> Monitoring | None:
+    if step.monitoring is None:
+        return None
+    if step.equipment_class is None:
+        problems.append(f"{place}.monitoring: a step without equipment_class has no sensors")
+    sensors = []
+    for name, sensor in step.monitoring.sensors.items():
+        low, high = sensor.range
+        try:
+            rule = AlarmRule(low, high, sensor.persistence_s, sensor.hysteresis)
+        except InvalidInput as bad:
+            problems.append(
+                f"{place}.monitoring.sensors.{name}: {bad.message.removeprefix('alarm rule: ')}"
+            )
+            continue
+        sensors.append(MonitoredSensor(name, sensor.unit, rule, sensor.deviation))
+    return Monitoring(tuple(sensors), step.monitoring.no_data_s)
 
 
 def _earlier(steps: list[StepDefinition]) -> set[str]:

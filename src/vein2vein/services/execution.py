@@ -31,6 +31,7 @@ from vein2vein.services.auth import Identity, Signing, recording_failures, signi
 from vein2vein.services.authorise import batch_sites, check_permission, record_denial
 from vein2vein.services.batches import record_mismatch
 from vein2vein.services.records import load_record
+from vein2vein.store import monitoring as equipment_uses
 from vein2vein.store.uow import UnitOfWork
 
 __all__ = [
@@ -118,6 +119,11 @@ def record_step(
             entry.materials = {kind: lot_.lot for kind, lot_ in used.items()}
             uses = [(used[m.type].lot, m.quantity, m.unit) for m in step.materials]
             record_id = uow.records.add_entry(lot, entry, uses)
+            # The steps before this one are over on their equipment, and so is this one
+            # unless it is recorded more than once (a culture counted every day runs on).
+            equipment_uses.end_uses(uow.connection, lot=lot, at=now, by=actor, other_than=step_id)
+            if not step.repeatable:
+                equipment_uses.end_uses(uow.connection, lot=lot, at=now, by=actor, step_id=step_id)
             uow.record(
                 Event(
                     "StepRecorded",
@@ -194,6 +200,7 @@ def open_deviation_row(
     now: datetime,
     *,
     automatic: bool,
+    how: str = "automatically (value outside its PAR)",
 ) -> str:
     number = uow.sequences.next_sequence("DEV", "DEVIATION", now.year % 100)
     reference = f"DEV-{now.year}-{number:05d}"
@@ -210,7 +217,7 @@ def open_deviation_row(
                 "lot": lot,
                 "severity": severity.value,
                 "description": description,
-                "opened": "automatically (value outside its PAR)" if automatic else "by hand",
+                "opened": how if automatic else "by hand",
             },
         )
     )

@@ -524,3 +524,48 @@ reading_quarantine = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
+
+# A step running on a piece of equipment (issue 10): from ``started_at`` (the operator
+# started the step on it) until ``ended_at`` (the step recorded, or the use ended by hand).
+# What links a reading to a batch step: the equipment and the time.
+equipment_use = sa.Table(
+    "equipment_use",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("equipment_id", sa.String(32), sa.ForeignKey("equipment.id"), nullable=False),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=False),
+    sa.Column("step_id", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("started_by", sa.String(50), nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("ended_by", sa.String(50), nullable=True),
+    sa.Index("ix_equipment_use_equipment", "equipment_id", "started_at"),
+    sa.Index("ix_equipment_use_lot", "lot"),
+)
+
+# An alarm a monitored sensor raised against the range of the step running on its equipment
+# (kind high or low), or a silent one (no-data). Cleared when the value comes back (or the
+# sensor is heard again); acknowledged by a person with an e-signature; ``deviation`` is the
+# one it opened where the MBR says so.
+alarm = sa.Table(
+    "alarm",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(48), nullable=False),
+    sa.Column("equipment", sa.String(48), nullable=False),
+    sa.Column("sensor", sa.String(48), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("lot", sa.String(32), sa.ForeignKey("batch.lot"), nullable=True),
+    sa.Column("step_id", sa.String(64), nullable=True),
+    sa.Column("limits", sa.String(80), nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("raised_at", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("cleared_at", UTCDateTime, nullable=True),
+    sa.Column("acknowledged_by", sa.String(50), nullable=True),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("deviation", sa.String(32), sa.ForeignKey("deviation.reference"), nullable=True),
+    sa.Index("ix_alarm_open", "acknowledged_at", "raised_at"),
+    sa.Index("ix_alarm_equipment", "equipment", "sensor", "raised_at"),
+)

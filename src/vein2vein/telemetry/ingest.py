@@ -31,7 +31,7 @@ from vein2vein.domain.errors import ServiceUnavailable, V2VError
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
 
-__all__ = ["BrokerUnreachable", "Ingest", "Totals"]
+__all__ = ["BrokerUnreachable", "Ingest", "Totals", "session_properties"]
 
 
 #: How long the broker keeps the session (and what arrives for it) while the ingest is away.
@@ -42,7 +42,8 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 65535
 
 
-def _session() -> Properties:
+def session_properties() -> Properties:
+    """CONNECT properties of a persistent session with a wide receive window."""
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = SESSION_EXPIRY_S
     properties.ReceiveMaximum = RECEIVE_MAXIMUM
@@ -139,7 +140,7 @@ class Ingest:
         """
         try:
             self._client.connect(self.host, self.port, keepalive=30, clean_start=False,
-                                 properties=_session())  # fmt: skip
+                                 properties=session_properties())  # fmt: skip
         except OSError as exc:
             raise BrokerUnreachable(
                 f"MQTT broker {self.host}:{self.port}: {exc.strerror or exc} (is it running?)"

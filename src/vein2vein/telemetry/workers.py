@@ -59,6 +59,7 @@ def _worker(k: int, settings: Settings, options: IngestOptions, reports: Any, st
         reports.put((k, None, error))
         return
     reports.put((k, asdict(ingest.totals), None))
+
     def watch() -> None:
         stop.wait()
         done.set()
