@@ -65,6 +65,7 @@ from vein2vein.services._demo_records import (
     mbr_text,
 )
 from vein2vein.services._demo_supply import ApproveSpec, ImportSpec
+from vein2vein.services._demo_telemetry import start_running_steps
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity
 from vein2vein.services.people import UserView
@@ -177,6 +178,8 @@ def build_demo(
             player.play(*item)
         if done % _PROGRESS_EVERY == 0:
             _report(progress, done, total)
+    # the steps the batches in process are in, started on their equipment (live telemetry)
+    player.counts["steps running"] = len(start_running_steps(player.app, player.identity))
     for identity in player.identities.values():  # the build's own credentials end with it
         auth.sign_out(player.app.uow(), identity)
     for user_id in player.identities.keys() | people_ids:

@@ -48,6 +48,7 @@ __all__ = [
     "acknowledge_alarm",
     "alarms",
     "clear_alarm",
+    "equipment_units",
     "limits_text",
     "raise_alarm",
     "running_steps",
@@ -138,6 +139,13 @@ def running_steps(app: App) -> dict[str, RunningStep]:
                                                use.started_at,
                                                process.step(use.step_id).monitoring)  # fmt: skip
     return found
+
+
+def equipment_units(app: App, site: str | None = None) -> list[tuple[str, str, str]]:
+    """Every registered piece of equipment (at ``site``): (site, id, class), by id."""
+    with app.uow() as uow:
+        found = uow.equipment.list(site=site)
+    return sorted(((e.site, e.id, e.equipment_class) for e, _ in found), key=lambda u: u[1])
 
 
 def limits_text(watched: MonitoredSensor) -> str:
