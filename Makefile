@@ -57,7 +57,7 @@ test: venv web-assets chromium pdf-libs lint
 demo: venv web-assets pdf-libs
 	$(BIN)/v2v db upgrade
 	$(BIN)/v2v demo build --reset
-	$(BIN)/v2v serve --host $(HOST) --port $(PORT)
+	$(BIN)/v2v demo serve --host $(HOST) --port $(PORT)
 
 bench: venv
 	$(PY) benchmarks/run.py

@@ -20,6 +20,13 @@ from vein2vein.services.app import App
 
 __all__ = ["demo_app", "serve"]
 
+# What `v2v demo serve` runs beside the web UI when an MQTT broker answers (issue 10).
+_LIVE = (
+    ("ingest", ["telemetry", "ingest"]),
+    ("monitor", ["telemetry", "monitor"]),
+    ("simulator", ["telemetry", "simulate"]),
+)
+
 demo_app = typer.Typer(help="The synthetic demo network.", no_args_is_help=True)
 
 
@@ -125,3 +132,47 @@ def serve(
             ) from None
     console.print(f"vein2vein on http://{bind_host}:{bind_port}  (database {application.safe_url})")
     uvicorn.run("vein2vein.asgi:create_app", factory=True, host=bind_host, port=bind_port)
+
+
+@demo_app.command("serve")
+def demo_serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
+    broker: Annotated[str, typer.Option(help="The MQTT broker, host:port.")] = "127.0.0.1:1883",
+) -> None:
+    """Serve the web UI with the demo's live telemetry beside it: the device simulator,
+    the ingest and the alarm monitor (when the MQTT broker answers; otherwise the UI
+    alone, and why)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    mqtt_host, _, mqtt_port = broker.rpartition(":")
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        socket.create_connection((mqtt_host, int(mqtt_port)), timeout=2).close()
+    except (OSError, ValueError) as exc:
+        console.print(f"[yellow]no MQTT broker at {broker} ({exc}): live telemetry is off[/] "
+                      "(start Mosquitto, then `v2v demo serve` again)")  # fmt: skip
+    else:
+        beside = Path(sys.executable).with_name("v2v")  # this environment's own command
+        v2v = str(beside) if beside.exists() else shutil.which("v2v") or "v2v"
+        for name, args in _LIVE:
+            log = Path(tempfile.gettempdir()) / f"v2v-demo-{name}.log"
+            command = [v2v, *args, "--host", mqtt_host, "--port", mqtt_port]
+            children.append(subprocess.Popen(command, stdout=log.open("wb"),
+                                             stderr=subprocess.STDOUT))  # fmt: skip
+            console.print(f"live telemetry: {name} running (log {log})")
+    try:
+        serve(host, port)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
