@@ -22,9 +22,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import service_missing, settings_for
-from vein2vein.services import telemetry
+from vein2vein.domain.clock import FixedClock
+from vein2vein.services import monitoring, telemetry
 from vein2vein.services.app import App
 from vein2vein.telemetry.ingest import BrokerUnreachable, Ingest, Totals
+from vein2vein.telemetry.monitor import Monitor
+from vein2vein.telemetry.simulator import Simulator, Unit
 from vein2vein.telemetry.workers import IngestOptions, run_workers
 
 HOST, PORT = "127.0.0.1", 1883
@@ -227,6 +230,83 @@ def test_a_broker_restart_loses_nothing_and_doubles_nothing(
     stored = telemetry.readings_of(sqlite_app, "BR-03", "do")
     assert [s for s, *_ in stored] == list(range(1, 101))
     assert ingest.totals.stored == 100 and ingest.totals.duplicates >= 11
+    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}",
+                          clean_session=True)  # fmt: skip
+    cleanup.connect(HOST, PORT)
+    cleanup.disconnect()
+
+
+def test_an_excursion_published_to_the_broker_raises_exactly_one_alarm_and_silence_no_data(
+    app: App, publisher: mqtt.Client, site: str, clock: FixedClock
+) -> None:
+    """End to end through Mosquitto: the monitor hears a unit running a watched step; ten
+    minutes above 38 °C raise one alarm (not one per reading), the return clears it, and a
+    sensor that then stops publishing raises "no data" once."""
+    from tests.integration.test_monitoring import INCUBATOR, culture
+
+    lot = culture(app)
+    monitor = Monitor(app, client_id=f"monitor-{site}", topic=f"v2v/{site}/#")
+    monitor.start()
+    stop = threading.Event()
+    worker = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        t0 = clock.now()
+        values = [37.0, 38.9, 37.1] + [38.6] * 20 + [37.5, 37.2]
+        for i, value in enumerate(values):
+            payload = json.dumps({"time": (t0 + timedelta(seconds=30 * i)).isoformat(),
+                                  "value": value, "unit": "°C", "seq": i}).encode()  # fmt: skip
+            publish(publisher, f"v2v/{site}/{INCUBATOR}/temperature", [payload])
+        publish(publisher, f"v2v/{site}/{INCUBATOR}/temperature", [payload])  # again
+        deadline = time.monotonic() + 20
+        while monitor.totals.checked < len(values) + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (monitor.totals.raised, monitor.totals.cleared) == (1, 1)
+        [alarm] = monitoring.alarms(app)
+        assert (alarm.kind, alarm.lot, alarm.site) == ("high", lot, site)
+        # co2 and humidity never spoke; the temperature's last reading was at 12 minutes
+        clock.advance(timedelta(seconds=30 * (len(values) - 1) + 121))
+        deadline = time.monotonic() + 10
+        while monitor.totals.silent < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(10)
+        monitor.stop()
+    kinds = sorted((a.sensor, a.kind) for a in monitoring.alarms(app))
+    assert kinds == [("co2", "no-data"), ("humidity", "no-data"), ("temperature", "high"),
+                     ("temperature", "no-data")]  # fmt: skip
+    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"monitor-{site}",
+                          clean_session=True)  # fmt: skip
+    cleanup.connect(HOST, PORT)
+    cleanup.disconnect()
+
+
+def test_the_simulator_publishes_every_sensor_of_every_unit_with_its_events(
+    sqlite_app: App, site: str
+) -> None:
+    units = [Unit(site, "ACP-1", "automated-cell-processor"), Unit(site, "INC-1", "incubator"),
+             Unit(site, "BSC-1", "biosafety-cabinet")]  # fmt: skip
+    simulator = Simulator(units, hz=1.0)
+    assert [u.equipment for u in simulator.units] == ["ACP-1", "INC-1"]  # no sensors: left out
+    calm = (False, False)
+    assert simulator.state(0, 100.0) == (True, False) and simulator.state(0, 500.0) == calm
+    assert simulator.state(1, 700.0) == (False, True) and simulator.state(1, 1300.0) == calm
+    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05)
+    ingest.start()
+    simulator.start()
+    try:
+        now = time.time()
+        assert simulator.tick(now, 0.0) == 4 + 3  # four sensors and three
+        assert simulator.tick(now + 1, 100.0) == 7  # the first unit runs hot
+        assert simulator.tick(now + 2, 700.0) == 4  # the second is silent
+        run_until(ingest, lambda: ingest.totals.stored >= 18)
+    finally:
+        simulator.stop()
+        ingest.stop()
+    hot = telemetry.readings_of(sqlite_app, "ACP-1", "temperature")
+    assert [round(v) for _, _, v, _ in hot] == [37, 39, 37]
+    assert len(telemetry.readings_of(sqlite_app, "INC-1", "humidity")) == 2
     cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}",
                           clean_session=True)  # fmt: skip
     cleanup.connect(HOST, PORT)
