@@ -35,6 +35,7 @@ BENCHMARKS: list[tuple[str, Callable[[], Result]]] = [
     ("network-year at 40,000 doses", bench_planning.run_network_year),
     ("Dask speed-up", bench_planning.run_dask),
     ("telemetry throughput", bench_telemetry.run_throughput),
+    ("telemetry alarm latency", bench_telemetry.run_latency),
 ]
 
 

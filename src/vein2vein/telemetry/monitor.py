@@ -68,7 +68,8 @@ class _Silence:
 
 class Monitor:
     """Check readings from the broker at ``host``:``port`` (``topic``) as ``client_id``.
-    :meth:`start`, then :meth:`run`, then :meth:`stop`."""
+    :meth:`start`, then :meth:`run`, then :meth:`stop`. ``context`` says what runs where
+    (the database's running steps; a benchmark gives its own)."""
 
     def __init__(
         self,
@@ -79,9 +80,10 @@ class Monitor:
         client_id: str = "v2v-monitor",
         topic: str = "v2v/#",
         refresh_s: float = 2.0,
+        context: Callable[[App], dict[str, RunningStep]] = monitoring.running_steps,
     ) -> None:
         self.app, self.host, self.port, self.topic = app, host, port, topic
-        self.refresh_s = refresh_s
+        self.refresh_s, self._context = refresh_s, context
         self.totals = MonitorTotals()
         self.connected = threading.Event()
         self._arrived: queue.SimpleQueue[tuple[str, bytes, int, int]] = queue.SimpleQueue()
@@ -139,7 +141,7 @@ class Monitor:
         if not force and time.monotonic() - self._refreshed < self.refresh_s:
             return
         self._refreshed = time.monotonic()
-        running = monitoring.running_steps(self.app)
+        running = self._context(self.app)
         now = self.app.clock.now()
         # watches of steps that ended are dropped; new steps are watched from now
         for key in [k for k, w in self._watches.items() if running.get(k[0]) != w.step]:
