@@ -298,7 +298,7 @@ def run_latency() -> Result:
             p99 < LATENCY_TARGET_S
             and rate >= 0.95 * UNITS * SENSORS_PER_UNIT * RATE_HZ
             and stored == sent.value
-        ),  # fmt: skip
+        ),
         note="ratio = 1 s / p99; the ingest (1 worker) stores the same stream meanwhile",
     )
 
