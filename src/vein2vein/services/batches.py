@@ -32,6 +32,7 @@ from vein2vein.services.authorise import (
 )
 from vein2vein.services.records import bind_process, check_record_complete
 from vein2vein.services.release import QC_GATED, qc_gate
+from vein2vein.store import monitoring as equipment_uses
 from vein2vein.store.queries import batch_makers
 from vein2vein.store.uow import UnitOfWork
 
@@ -316,6 +317,9 @@ def perform_transition(
             batch.perform(action, by=actor, at=now, reason=reason, scan=scan, handoff=hand, din=din)
             if action is Action.START_PROCESSING:
                 bind_process(uow, batch, process, actor)
+            if action in (Action.COMPLETE_PROCESSING, Action.TERMINATE):
+                # processing is over: so are its steps on equipment
+                equipment_uses.end_uses(uow.connection, lot=lot, at=now, by=actor)
             if after_qc is not None:
                 after_qc(now)
             if intent is not None:

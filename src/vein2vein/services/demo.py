@@ -65,7 +65,7 @@ from vein2vein.services._demo_records import (
     mbr_text,
 )
 from vein2vein.services._demo_supply import ApproveSpec, ImportSpec
-from vein2vein.services._demo_telemetry import start_running_steps
+from vein2vein.services._demo_telemetry import DemoTelemetry
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity
 from vein2vein.services.people import UserView
@@ -178,8 +178,10 @@ def build_demo(
             player.play(*item)
         if done % _PROGRESS_EVERY == 0:
             _report(progress, done, total)
-    # the steps the batches in process are in, started on their equipment (live telemetry)
-    player.counts["steps running"] = len(start_running_steps(player.app, player.identity))
+    # the monitored steps' sensor histories, up to now (the live simulator goes on from here)
+    player.telemetry.start_in_process(player.identity)
+    player.counts["sensor readings"] = player.telemetry.upload_history(now)
+    player.counts["steps running on equipment"] = len(player.telemetry.uses)
     for identity in player.identities.values():  # the build's own credentials end with it
         auth.sign_out(player.app.uow(), identity)
     for user_id in player.identities.keys() | people_ids:
@@ -233,6 +235,7 @@ class _Player:
         self.results: dict[tuple[int, str, str], int] = {}  # (journey, stage, attribute) → id
         self.investigations: dict[tuple[int, str, str], str] = {}
         self.alerts: dict[int, int] = {}
+        self.telemetry = DemoTelemetry(app)  # monitored steps on equipment, their readings
 
     def bootstrap(self, user_id: str) -> Identity:
         people.bootstrap_administrator(
@@ -331,6 +334,8 @@ class _Player:
         if batch.din is not None and key not in self.din_labels:
             self.din_labels[key] = batch.din.data_content(batch.din.type3_flags)
             self.last_collected.append(key)
+        if step.action in (Action.COMPLETE_PROCESSING, Action.TERMINATE):
+            self.telemetry.ended_elsewhere(lot)
 
     def _record(self, journey: Journey, lot: str, who: Identity, act: RecordAct) -> None:
         """One act on the batch record: a step (with the lots in use and the plant's
@@ -356,6 +361,9 @@ class _Player:
             self.counts["steps recorded"] += 1
             self.counts["excursions"] += outcomes[Outcome.EXCURSION]
             self.counts["deviations opened"] += len(done.deviations)
+            here = {c: ids for (site, c), ids in self.equipment.items() if site == journey.plant}
+            label, process = self.din_labels[journey.key], definition(process_of(journey.plant))
+            self.telemetry.after_record(lot, process, act.step_id, here, by=who, label=label)
         elif act.act is Act.VERIFY:
             execution.verify_step(uow, lot, act.step_id, act.occurrence, by=who, signing=signing)
             self.counts["steps verified"] += 1

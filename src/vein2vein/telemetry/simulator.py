@@ -30,38 +30,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from vein2vein.formats.telemetry import topic
+from vein2vein.services.device_signals import DROP_OUT, EXCURSION, PROFILES, reading_value
 from vein2vein.telemetry.ingest import BrokerUnreachable
 
-__all__ = ["PROFILES", "Simulator", "Unit", "reading_value"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Signal:
-    set_point: float
-    noise: float
-    unit: str
-    drift: float = 0.0  # how far it falls over a feeding cycle (pH, dissolved oxygen)
-
-
-#: The sensors of each class of monitored equipment, near their set points.
-PROFILES: dict[str, dict[str, _Signal]] = {
-    "automated-cell-processor": {
-        "temperature": _Signal(37.0, 0.04, "°C"),
-        "ph": _Signal(7.30, 0.01, "pH", drift=0.18),
-        "do": _Signal(60.0, 0.8, "%", drift=25.0),
-        "co2": _Signal(5.0, 0.03, "%"),
-    },
-    "incubator": {
-        "temperature": _Signal(37.0, 0.05, "°C"),
-        "co2": _Signal(5.0, 0.04, "%"),
-        "humidity": _Signal(94.0, 0.4, "%"),
-    },
-}
-
-FEED_S = 6 * 3600  # a medium exchange every six hours: the drift starts again
-EXCURSION = (60.0, 480.0)  # seconds into each cycle: the first unit runs hot
-DROP_OUT = (600.0, 840.0)  # seconds into each cycle: the second unit is silent
-HOT = 38.6
+__all__ = ["Simulator", "Unit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +43,6 @@ class Unit:
     site: str
     equipment: str
     equipment_class: str
-
-
-def reading_value(
-    signal: _Signal, sensor: str, t: float, *, hot: bool, noise: float
-) -> float:  # fmt: skip
-    """The value of ``signal`` at ``t`` seconds (Unix time): set point, drift over the
-    feeding cycle, ``noise`` (a standard normal draw) and the excursion when ``hot``."""
-    phase = (t % FEED_S) / FEED_S
-    value = signal.set_point - signal.drift * phase + signal.noise * noise
-    if hot and sensor == "temperature":
-        value = HOT + signal.noise * noise
-    return round(value, 3)
 
 
 class Simulator:
