@@ -20,11 +20,14 @@ __all__ = [
     "alarms",
     "clear",
     "end_uses",
+    "latest_readings",
     "open_alarm",
     "open_uses",
+    "readings_between",
     "set_deviation",
     "start_use",
     "uses_of",
+    "uses_of_step",
 ]
 
 
@@ -184,3 +187,48 @@ def alarms(
     if lot is not None:
         query = query.where(a.c.lot == lot)
     return [AlarmRow(*row) for row in connection.execute(query)]
+
+
+def uses_of_step(connection: sa.Connection, step_id: str, limit: int = 60) -> list[UseRow]:
+    """The latest ``limit`` uses of equipment by ``step_id`` (any batch), newest first."""
+    u = t.equipment_use
+    query = _uses().where(u.c.step_id == step_id).order_by(u.c.started_at.desc()).limit(limit)
+    return [UseRow(*row) for row in connection.execute(query)]
+
+
+def readings_between(
+    connection: sa.Connection, equipment: str, start: datetime, end: datetime | None,
+    sensor: str | None = None,
+) -> list[tuple[str, datetime, float, str]]:  # fmt: skip
+    """The readings of ``equipment`` (of ``sensor`` only, if given) measured from ``start``
+    to ``end`` (open: until now), in time order: (sensor, time, value, unit)."""
+    r = t.sensor_reading
+    query = sa.select(r.c.sensor, r.c.measured_at, r.c.value, r.c.unit).where(
+        r.c.equipment == equipment, r.c.measured_at >= start
+    )
+    if end is not None:
+        query = query.where(r.c.measured_at <= end)
+    if sensor is not None:
+        query = query.where(r.c.sensor == sensor)
+    rows = connection.execute(query.order_by(r.c.sensor, r.c.measured_at))
+    return [(s, at, float(v), u) for s, at, v, u in rows]
+
+
+def latest_readings(
+    connection: sa.Connection, equipment: list[str]
+) -> dict[tuple[str, str], tuple[datetime, float, str]]:
+    """The last reading of every sensor of ``equipment``: (equipment, sensor) → (time,
+    value, unit)."""
+    r = t.sensor_reading
+    last = (
+        sa.select(r.c.equipment, r.c.sensor, sa.func.max(r.c.measured_at).label("at"))
+        .where(r.c.equipment.in_(equipment))
+        .group_by(r.c.equipment, r.c.sensor)
+        .subquery()
+    )
+    query = sa.select(r.c.equipment, r.c.sensor, r.c.measured_at, r.c.value, r.c.unit).join(
+        last,
+        sa.and_(r.c.equipment == last.c.equipment, r.c.sensor == last.c.sensor,
+                r.c.measured_at == last.c.at),
+    )  # fmt: skip
+    return {(e, s): (at, float(v), u) for e, s, at, v, u in connection.execute(query)}
