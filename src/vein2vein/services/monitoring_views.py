@@ -17,11 +17,13 @@ import numpy as np
 from vein2vein.analytics.comparability import AttributeComparison, compare_attribute
 from vein2vein.domain.errors import InvalidInput, NotFound
 from vein2vein.domain.materials import Equipment
-from vein2vein.domain.telemetry import MonitoredSensor
+from vein2vein.domain.telemetry import MonitoredSensor, Monitoring
+from vein2vein.services._change_control import EFFECTIVE
 from vein2vein.services.app import App
 from vein2vein.services.monitoring import RunningStep, limits_text, running_steps
-from vein2vein.services.records import load_record
+from vein2vein.services.records import definition_of, load_record
 from vein2vein.store import monitoring as store
+from vein2vein.store.mbr import MbrRepository
 from vein2vein.store.monitoring import AlarmRow, UseRow
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "step_traces",
     "unit_traces",
     "units_overview",
+    "watched_pairs",
 ]
 
 #: A sensor not heard for this long shows as silent even where no step watches it.
@@ -96,6 +99,7 @@ class Overlay:
     profiles: dict[str, list[tuple[str, list[float], list[float]]]]  # site → (lot, h, v)
     means: dict[str, list[float]]  # site → one mean per run
     reference: str | None
+    margin_basis: str = ""
     comparisons: dict[str, AttributeComparison | str] = field(default_factory=dict)
 
 
@@ -240,16 +244,48 @@ def site_overlay(app: App, step_id: str, sensor: str, runs: int = 60) -> Overlay
             values = [v for _, _, v, _ in rows]
             profiles[use.site].append((use.lot, hours, values))
             means[use.site].append(float(np.mean(values)))
+        process = definition_of(uow.mbrs.get(uses[0].process, uses[0].process_version))
     if not profiles:
         raise NotFound(f"no readings of {sensor!r} during step {step_id!r}")
     sites = sorted(means, key=lambda s: (-len(means[s]), s))
     reference = sites[0]
-    overlay = Overlay(step_id, sensor, unit, dict(profiles), dict(means), reference)
+    margin, basis = _margin(process.step(step_id).monitoring, sensor)
+    overlay = Overlay(step_id, sensor, unit, dict(profiles), dict(means), reference,
+                      margin_basis=basis)  # fmt: skip
     for site in sites[1:]:
         try:
             overlay.comparisons[site] = compare_attribute(
-                f"mean {sensor} during {step_id}", means[reference], means[site]
+                f"mean {sensor} during {step_id}", means[reference], means[site], margin=margin
             )
         except InvalidInput as too_few:
             overlay.comparisons[site] = too_few.message
     return overlay
+
+
+#: The equivalence margin of a process parameter between sites: this share of the width of
+#: the range the step must keep (a mean 0.2 °C apart on a 36–38 °C range is equivalent).
+MARGIN_OF_RANGE = 0.10
+
+
+def _margin(watched: Monitoring | None, sensor: str) -> tuple[float | None, str]:
+    rule = watched.sensor(sensor) if watched else None
+    if rule is None or rule.rule.low is None or rule.rule.high is None:
+        return None, "1.5 × the reference site's SD (the step gives no range)"
+    width = rule.rule.high - rule.rule.low
+    return MARGIN_OF_RANGE * width, (
+        f"{MARGIN_OF_RANGE:.0%} of the step's range {limits_text(rule)}"
+    )
+
+
+def watched_pairs(app: App) -> list[tuple[str, str]]:
+    """(step, sensor) pairs the effective MBRs watch: what the overlay can compare."""
+    with app.reader() as connection:
+        records = [r for r in MbrRepository(connection).list() if r.status == EFFECTIVE]
+    pairs = {
+        (step.id, watched.sensor)
+        for record in records
+        for step in definition_of(record).steps
+        if step.monitoring is not None
+        for watched in step.monitoring.sensors
+    }
+    return sorted(pairs)

@@ -19,6 +19,7 @@ from vein2vein.web import (
     planning,
     qc,
     records,
+    telemetry,
 )
 from vein2vein.web._common import STATIC_DIR
 from vein2vein.web.errors import error_page, status_page
@@ -37,5 +38,6 @@ router.include_router(audit.router, dependencies=_signed_in)
 router.include_router(qc.router, dependencies=_signed_in)
 router.include_router(analytics.router, dependencies=_signed_in)
 router.include_router(planning.router, dependencies=_signed_in)
+router.include_router(telemetry.router, dependencies=_signed_in)
 router.include_router(login.router)
 router.include_router(favicon.router)
