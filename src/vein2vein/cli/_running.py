@@ -146,6 +146,7 @@ def demo_serve(
     the ingest and the alarm monitor (when the MQTT broker answers; otherwise the UI
     alone, and why)."""
     import shutil
+    import signal
     import subprocess
     import sys
     import tempfile
@@ -166,9 +167,7 @@ def demo_serve(
             children.append(subprocess.Popen(command, stdout=log.open("wb"),
                                              stderr=subprocess.STDOUT))  # fmt: skip
             console.print(f"live telemetry: {name} running (log {log})")
-    try:
-        serve(host, port)
-    finally:
+    def stop_children() -> None:
         for child in children:
             child.terminate()
         for child in children:
@@ -176,3 +175,16 @@ def demo_serve(
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # uvicorn shuts down on SIGTERM/SIGINT, then raises the signal again: the children
+        # stop with it rather than run on without their parent
+        stop_children()
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    try:
+        serve(host, port)
+    finally:
+        stop_children()
