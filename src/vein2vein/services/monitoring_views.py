@@ -198,8 +198,18 @@ def _traces(
 
 
 def step_traces(app: App, lot: str) -> list[StepTrace]:
-    """Each step of batch ``lot`` that ran on monitored equipment, with its trace."""
+    """Each step of batch ``lot`` that ran on monitored equipment, with its trace (none
+    before processing started).
+
+    Raises
+    ------
+    NotFound
+        No batch ``lot``.
+    """
     with app.uow() as uow:
+        uow.batches.get(lot)
+        if uow.records.header_and_hash(lot) is None:
+            return []
         record = load_record(uow, lot)
         uses = store.uses_of(uow.connection, lot)
         found = []
