@@ -152,3 +152,65 @@ def test_a_material_type_listed_twice_in_a_step_is_refused_with_its_place() -> N
     with pytest.raises(InvalidProcessFile) as refused:
         parse_mbr(text)
     assert "steps[0].materials: 'T-cell activation reagent' is listed twice" in str(refused.value)
+
+
+WATCHED = (
+    MINIMAL
+    + """    equipment_class: incubator
+    monitoring:
+      no_data_s: 90
+      sensors:
+        temperature: {unit: "°C", range: [36.0, 38.0], persistence_s: 300, hysteresis: 0.2,
+                      deviation: major}
+        do: {unit: "%", range: [20, null]}
+"""
+)
+
+
+def test_a_step_names_the_sensors_it_watches_with_their_rules() -> None:
+    step = parse_mbr(WATCHED).step("receipt")
+    assert step.monitoring is not None and step.monitoring.no_data_s == 90
+    temperature, oxygen = step.monitoring.sensors
+    expected = ("temperature", "°C", "major")
+    assert (temperature.sensor, temperature.unit, temperature.deviation) == expected
+    assert (temperature.rule.low, temperature.rule.high, temperature.rule.persistence_s,
+            temperature.rule.hysteresis) == (36.0, 38.0, 300.0, 0.2)  # fmt: skip
+    assert (oxygen.rule.low, oxygen.rule.high, oxygen.rule.persistence_s, oxygen.deviation) == (
+        20.0, None, 60.0, None)  # fmt: skip
+    assert step.monitoring.sensor("ph") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("range: [36.0, 38.0]", "range: [38.0, 36.0]"),
+         "steps[0].monitoring.sensors.temperature: low 38 is not below high 36"),
+        (("hysteresis: 0.2", "hysteresis: 1.5"),
+         "steps[0].monitoring.sensors.temperature: a hysteresis of 1.5 leaves no room"),
+        (("range: [20, null]", "range: [null, null]"),
+         "steps[0].monitoring.sensors.do: give a low limit, a high limit or both"),
+        (("deviation: major", "deviation: critical"),
+         "steps[0].monitoring.sensors.temperature.deviation: Input should be 'minor' or 'major'"),
+        (("no_data_s: 90", "no_data_s: 0"),
+         "steps[0].monitoring.no_data_s: Input should be greater than 0"),
+        (("    equipment_class: incubator\n", ""),
+         "steps[0].monitoring: a step without equipment_class has no sensors"),
+    ],
+)  # fmt: skip
+def test_a_watched_sensor_that_cannot_be_is_refused_with_its_place(
+    change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidProcessFile) as refused:
+        parse_mbr(WATCHED.replace(*change))
+    assert message in str(refused.value)
+
+
+def test_a_changed_alarm_limit_is_a_change_of_the_mbr() -> None:
+    from dataclasses import replace
+
+    from vein2vein.domain.process import diff_processes
+
+    old = parse_mbr(WATCHED)
+    new = parse_mbr(WATCHED.replace("range: [36.0, 38.0]", "range: [36.5, 37.5]"))
+    lines = diff_processes(old, replace(new, version=2))
+    assert any(line.startswith("steps.receipt.monitoring:") for line in lines)
