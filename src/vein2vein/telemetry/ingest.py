@@ -31,7 +31,7 @@ from vein2vein.domain.errors import ServiceUnavailable, V2VError
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
 
-__all__ = ["BrokerUnreachable", "Ingest", "Totals", "session_properties"]
+__all__ = ["BrokerUnreachable", "Ingest", "Totals", "connect_session", "session_properties"]
 
 
 #: How long the broker keeps the session (and what arrives for it) while the ingest is away.
@@ -52,6 +52,31 @@ def session_properties() -> Properties:
 
 class BrokerUnreachable(ServiceUnavailable):
     """The MQTT broker could not be reached."""
+
+
+def connect_session(
+    client: mqtt.Client, host: str, port: int, connected: threading.Event, timeout_s: float
+) -> None:
+    """Connect ``client`` to its persistent session and start its network thread; wait for
+    ``connected`` (set by its on_connect).
+
+    Raises
+    ------
+    BrokerUnreachable
+        Nothing listens at ``host``:``port``, or no answer within ``timeout_s`` seconds.
+    """
+    try:
+        client.connect(host, port, keepalive=30, clean_start=False,
+                       properties=session_properties())  # fmt: skip
+    except OSError as exc:
+        raise BrokerUnreachable(
+            f"MQTT broker {host}:{port}: {exc.strerror or exc} (is it running?)"
+        ) from None
+    client.loop_start()
+    if not connected.wait(timeout_s):
+        client.disconnect()
+        client.loop_stop()
+        raise BrokerUnreachable(f"MQTT broker {host}:{port}: no answer within {timeout_s:g} s")
 
 
 @dataclass(slots=True)
@@ -138,19 +163,7 @@ class Ingest:
         BrokerUnreachable
             When the broker does not answer within ``timeout_s`` seconds.
         """
-        try:
-            self._client.connect(self.host, self.port, keepalive=30, clean_start=False,
-                                 properties=session_properties())  # fmt: skip
-        except OSError as exc:
-            raise BrokerUnreachable(
-                f"MQTT broker {self.host}:{self.port}: {exc.strerror or exc} (is it running?)"
-            ) from None
-        self._client.loop_start()
-        if not self.connected.wait(timeout_s):
-            self.stop()
-            raise BrokerUnreachable(
-                f"MQTT broker {self.host}:{self.port}: no answer within {timeout_s:g} s"
-            )
+        connect_session(self._client, self.host, self.port, self.connected, timeout_s)
 
     def flush(self) -> int:
         """Store what has arrived, as one batch, and acknowledge it once committed;

@@ -32,7 +32,7 @@ from vein2vein.formats.telemetry import MalformedReading, parse_reading
 from vein2vein.services import monitoring
 from vein2vein.services.app import App
 from vein2vein.services.monitoring import RunningStep
-from vein2vein.telemetry.ingest import BrokerUnreachable, session_properties
+from vein2vein.telemetry.ingest import connect_session
 
 __all__ = ["Monitor", "MonitorTotals"]
 
@@ -116,19 +116,7 @@ class Monitor:
             When the broker does not answer within ``timeout_s`` seconds.
         """
         self.refresh(force=True)
-        try:
-            self._client.connect(self.host, self.port, keepalive=30, clean_start=False,
-                                 properties=session_properties())  # fmt: skip
-        except OSError as exc:
-            raise BrokerUnreachable(
-                f"MQTT broker {self.host}:{self.port}: {exc.strerror or exc} (is it running?)"
-            ) from None
-        self._client.loop_start()
-        if not self.connected.wait(timeout_s):
-            self.stop()
-            raise BrokerUnreachable(
-                f"MQTT broker {self.host}:{self.port}: no answer within {timeout_s:g} s"
-            )
+        connect_session(self._client, self.host, self.port, self.connected, timeout_s)
 
     def stop(self) -> None:
         self._client.disconnect()
