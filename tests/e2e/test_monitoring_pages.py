@@ -59,7 +59,7 @@ def publish(site: Site, start_s: int, values: list[float], sensor: str = "temper
 
 def test_the_units_page_shows_a_unit_in_alarm_and_the_alarms_waiting(site: Site, page: Any) -> None:
     lot = culture(site)
-    publish(site, -600, [37.0] * 4 + [38.6] * 16)  # ten minutes above 38 °C, up to now
+    publish(site, 0, [37.0] * 4 + [38.6] * 16)  # ten minutes above 38 °C
     visit(site, page, "/monitoring", "qa.cp1")
     card = page.get_by_test_id(f"unit-{INCUBATOR}")
     assert "alarm" in card.locator(".mon-badge").inner_text()
@@ -87,7 +87,7 @@ def test_the_live_page_adds_readings_as_they_arrive_without_a_reload(site: Site,
 
 def test_an_alarm_is_acknowledged_in_the_browser_with_a_signature(site: Site, page: Any) -> None:
     culture(site)
-    publish(site, -600, [38.6] * 12)
+    publish(site, 0, [38.6] * 12)
     [alarm] = monitoring.alarms(site.app, unacknowledged=True)
     visit(site, page, "/monitoring/alarms", "operator2.cp1")
     form = page.get_by_test_id(f"ack-{alarm.id}")
@@ -149,3 +149,18 @@ def test_a_batch_without_monitored_steps_and_another_sites_unit_are_named(
     assert page.get_by_test_id("no-units").is_visible()
     response = page.goto(site.url("/monitoring/units/NO-SUCH-UNIT"))
     assert response.status == 404
+
+
+def test_a_person_of_another_site_sees_neither_the_unit_nor_its_alarms(
+    site: Site, page: Any
+) -> None:
+    culture(site)
+    publish(site, 0, [38.6] * 12)
+    [alarm] = monitoring.alarms(site.app)
+    response = visit(site, page, f"/monitoring/units/{INCUBATOR}", "coordinator.tc")  # TC only
+    assert response.status == 404
+    page.goto(site.url("/monitoring/alarms?show=all"))
+    assert page.get_by_test_id("no-alarms").is_visible()
+    assert page.get_by_test_id(f"alarm-{alarm.id}").count() == 0
+    page.goto(site.url("/monitoring"))
+    assert page.get_by_test_id(f"unit-{INCUBATOR}").count() == 0

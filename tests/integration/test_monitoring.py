@@ -9,6 +9,9 @@ Mosquitto."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -27,6 +30,7 @@ from tests.network import (
 from vein2vein.domain.batch import BatchState
 from vein2vein.domain.clock import FixedClock
 from vein2vein.domain.errors import (
+    DatabaseUnavailable,
     IdentityMismatch,
     InvalidInput,
     NotFound,
@@ -234,3 +238,121 @@ def test_an_alarm_is_acknowledged_once_with_a_signature_and_a_comment(
     with app.engine.connect() as c:
         signed = c.execute(sa.select(t.signature.c.meaning, t.signature.c.signer_id)).all()
     assert ("reviewed", "operator2.cp1") in [tuple(s) for s in signed]
+
+
+def _message(at: datetime, value: float, seq: int, *, site: str = "CP1", unit: str = "°C",
+             sensor: str = "temperature") -> tuple[str, bytes, int, int]:  # fmt: skip
+    body = {"time": at.isoformat(), "value": value, "unit": unit, "seq": seq}
+    return (f"v2v/{site}/{INCUBATOR}/{sensor}", json.dumps(body).encode(), 0, 0)
+
+
+def _run(monitor: Monitor, messages: list[tuple[str, bytes, int, int]]) -> None:
+    """The monitor's own loop over ``messages`` (QoS 0: nothing to acknowledge)."""
+    for m in messages:
+        monitor._arrived.put(m)
+    stop = threading.Event()
+    worker = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not monitor._arrived.empty() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    stop.set()
+    worker.join(10)
+
+
+def test_an_alarm_the_database_could_not_store_is_raised_when_it_is_back(
+    app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database away at the very moment an excursion alarms: the same message is checked
+    again, before any later one, and the alarm is raised once — not lost behind a later
+    reading back in range."""
+    lot = culture(app)
+    real, failures = monitoring.raise_alarm, []
+
+    def away_once(*args: object, **kwargs: object) -> object:
+        if not failures:
+            failures.append(1)
+            raise DatabaseUnavailable("database: connection refused (test)")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitoring, "raise_alarm", away_once)
+    monitor = Monitor(app)
+    monitor.refresh(force=True)
+    t0 = clock.now()
+    values = [38.6] * 11 + [37.0]  # the 11th reading alarms; the 12th is back in range
+    _run(monitor, [_message(t0 + timedelta(seconds=30 * i), v, i) for i, v in enumerate(values)])
+    [alarm] = monitoring.alarms(app)
+    assert failures == [1] and monitor.totals.failures >= 1 and monitor.totals.late == 0
+    assert (alarm.lot, alarm.kind, alarm.cleared_at) == (lot, "high", t0 + timedelta(seconds=330))
+    with app.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(t.deviation)).scalar_one() == 1
+
+
+def test_a_replayed_backlog_raises_no_false_silence_and_old_readings_belong_to_no_step(
+    app: App, clock: FixedClock
+) -> None:
+    culture(app)
+    monitor = Monitor(app)
+    monitor.refresh(force=True)
+    started = clock.now()
+    clock.advance(timedelta(minutes=30))  # the monitor was away; now the backlog arrives
+    for i in range(60):  # half an hour of in-range readings, every 30 s, since the start
+        for sensor, value, unit in (("temperature", 37.0, "°C"), ("co2", 5.0, "%"),
+                                    ("humidity", 94.0, "%")):  # fmt: skip
+            at = started + timedelta(seconds=30 * i)
+            monitor.check(Reading("CP1", INCUBATOR, sensor, at, value, unit, i))
+        monitor.check_silence(clock.now())
+    monitor.check(temperature(started - timedelta(minutes=5), 38.9, 999))  # the batch before
+    assert monitoring.alarms(app) == [] and monitor.totals.before_step == 1
+
+
+def test_a_reading_under_another_sites_topic_or_in_another_unit_is_not_checked(
+    app: App, clock: FixedClock
+) -> None:
+    culture(app)
+    monitor = Monitor(app)
+    monitor.refresh(force=True)
+    t0 = clock.now()
+    for i in range(20):
+        at = t0 + timedelta(seconds=30 * i)
+        monitor.check(Reading("CP2", INCUBATOR, "temperature", at, 38.6, "°C", i))
+        monitor.check(Reading("CP1", INCUBATOR, "temperature", at, 101.5, "°F", 100 + i))
+    assert monitoring.alarms(app) == [] and monitor.totals.mismatched == 40
+
+
+def test_a_no_data_alarm_whose_clearing_failed_clears_when_tried_again(
+    app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    culture(app)
+    monitor = Monitor(app)
+    monitor.refresh(force=True)
+    clock.advance(timedelta(seconds=121))
+    monitor.check_silence(clock.now())
+    assert {a.kind for a in monitoring.alarms(app)} == {"no-data"}
+    real = monitoring.clear_alarm
+
+    def away(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("database: connection refused (test)")
+
+    monkeypatch.setattr(monitoring, "clear_alarm", away)
+    with pytest.raises(DatabaseUnavailable):
+        monitor.check(temperature(clock.now(), 37.0, 1))
+    monkeypatch.setattr(monitoring, "clear_alarm", real)
+    monitor.check(temperature(clock.now(), 37.0, 1))
+    cleared = {a.sensor: a.cleared_at for a in monitoring.alarms(app)}
+    assert cleared["temperature"] == clock.now()
+
+
+def test_an_alarm_open_when_its_step_ends_is_cleared_not_left_active(
+    app: App, clock: FixedClock
+) -> None:
+    lot = culture(app)
+    monitor = Monitor(app)
+    monitor.refresh(force=True)
+    feed(monitor, clock.now(), [38.6] * 12)
+    record(app, lot, "expansion")
+    record(app, lot, "harvest_formulation")  # the culture is over, its alarm still open
+    monitor.refresh(force=True)
+    [alarm] = monitoring.alarms(app)
+    assert alarm.cleared_at == clock.now()

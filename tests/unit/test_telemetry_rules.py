@@ -153,3 +153,15 @@ def test_a_silent_sensor_is_noticed_once_and_heard_again() -> None:
     assert watch.check(at(100)) == []
     with pytest.raises(InvalidInput, match="no-data timeout 0 s"):
         SilenceWatch(timeout_s=0)
+
+
+def test_a_value_swinging_beyond_the_other_limit_clears_the_alarm_and_starts_another() -> None:
+    tracker = AlarmTracker(AlarmRule(low=36.0, high=38.0, persistence_s=60, hysteresis=0.2))
+    t0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
+    assert [e.kind for e in tracker.feed(at(0), 38.5) + tracker.feed(at(60), 38.5)] == ["raised"]
+    swung = tracker.feed(at(90), 35.0)
+    assert [(e.kind, e.since) for e in swung] == [("cleared", at(0))]
+    assert tracker.feed(at(120), 35.1) == []
+    [low] = tracker.feed(at(150), 35.2)
+    assert (low.kind, low.side, low.since) == ("raised", "low", at(90))

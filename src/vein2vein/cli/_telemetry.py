@@ -119,9 +119,13 @@ def monitor(
     console.print(f"monitoring {topic} from {host}:{port} as {client_id} (Ctrl-C stops)")
 
     def report(t: MonitorTotals) -> None:
-        console.print(f"checked {t.checked:,} ({t.unwatched:,} not watched), alarms raised "
-                      f"{t.raised}, cleared {t.cleared}, no data {t.silent}",
+        console.print(f"checked {t.checked:,} ({t.unwatched:,} not watched, {t.mismatched:,} "
+                      f"under another site or unit, {t.before_step:,} before their step), "
+                      f"alarms raised {t.raised}, cleared {t.cleared}, no data {t.silent}",
                       highlight=False)  # fmt: skip
+        if t.last_error:
+            console.print(f"[red]retrying[/] ({t.failures} failed checks): {t.last_error}",
+                          highlight=False)  # fmt: skip
 
     try:
         totals = watcher.run(stop, on_tick=report if console.is_terminal else None)
@@ -191,11 +195,13 @@ def alarms(
     lot: Annotated[str | None, typer.Option(help="Only the alarms of this batch.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """The sensor alarms, newest first: those still to acknowledge (or --all)."""
+    """The sensor alarms at your sites, newest first: those still to acknowledge (or --all)."""
     from vein2vein.services import monitoring
 
     with _errors():
-        rows = monitoring.alarms(_ready_app(), unacknowledged=not all_, lot=lot)
+        app, who = _ready_app(), _who()
+        sites = monitoring.visible_sites(app, who.actor)
+        rows = monitoring.alarms(app, unacknowledged=not all_, lot=lot, sites=sites)
     if json_:
         print_json(rows)
         return

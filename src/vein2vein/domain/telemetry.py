@@ -145,7 +145,9 @@ class AlarmTracker:
     _last: datetime | None = field(default=None, repr=False)
 
     def feed(self, time: datetime, value: float) -> list[AlarmEvent]:
-        """The events this reading brings (none, one raised, or one cleared).
+        """The events this reading brings: none, one raised or one cleared — or, for a value
+        that swings from beyond one limit to beyond the other, the alarm cleared and (once
+        the new excursion has lasted its persistence time) another raised.
 
         Raises
         ------
@@ -162,21 +164,24 @@ class AlarmTracker:
             )
         self._last = time
         side = self.rule.side(value)
+        events: list[AlarmEvent] = []
         if self.raised:
-            if self.rule.cleared(value):
-                since = self._since or time
-                self.raised, self._since, self._side = False, None, None
-                return [AlarmEvent("cleared", time, since, None, value)]
-            return []
+            swung = side is not None and self._side is not None and side != self._side
+            if not (self.rule.cleared(value) or swung):
+                return []
+            # back inside (by the hysteresis), or beyond the other limit: this alarm clears
+            # and, if it swung, a new excursion starts now
+            events.append(AlarmEvent("cleared", time, self._since or time, None, value))
+            self.raised, self._since, self._side = False, None, None
         if side is None:
             self._since, self._side = None, None
-            return []
+            return events
         if self._since is None or side != self._side:
             self._since, self._side = time, side
         if (time - self._since).total_seconds() >= self.rule.persistence_s:
             self.raised = True
-            return [AlarmEvent("raised", time, self._since, side, value)]
-        return []
+            events.append(AlarmEvent("raised", time, self._since, side, value))
+        return events
 
 
 @dataclass(slots=True)
@@ -195,7 +200,8 @@ class SilenceWatch:
     def heard(self, time: datetime) -> list[AlarmEvent]:
         """A reading arrived at ``time``."""
         was_silent, since = self.silent, self.last
-        self.last, self.silent = time, False
+        self.last = time if self.last is None else max(self.last, time)  # never backwards
+        self.silent = False
         if was_silent and since is not None:
             return [AlarmEvent("heard", time, since, None, None)]
         return []

@@ -29,6 +29,7 @@ from vein2vein.domain.errors import (
 )
 from vein2vein.domain.events import Event
 from vein2vein.domain.materials import Severity
+from vein2vein.domain.people import ALL_SITES, Actor
 from vein2vein.domain.permissions import rule_for
 from vein2vein.domain.signatures import Meaning
 from vein2vein.domain.telemetry import MonitoredSensor, Monitoring
@@ -53,6 +54,7 @@ __all__ = [
     "raise_alarm",
     "running_steps",
     "start_step",
+    "visible_sites",
 ]
 
 #: Who raises and clears alarms in the audit trail: the monitor, not a person.
@@ -104,7 +106,7 @@ def start_step(
             if step.equipment_class is None:
                 raise RuleViolation(f"step {step_id} of {process.process} uses no equipment")
             now = uow.clock.now()
-            device = uow.equipment.get(equipment.strip(), share=True)
+            device = uow.equipment.get(equipment.strip(), exclusive=True)
             device.check_usable(step.equipment_class, site=batch.manufacturing_site,
                                 on=now.date())  # fmt: skip
             busy = store.open_uses(uow.connection, device.id)
@@ -266,11 +268,19 @@ def acknowledge_alarm(
     return done
 
 
+def visible_sites(app: App, by: Actor) -> list[str] | None:
+    """The sites whose units and alarms ``by`` sees: those of their scope (None: all)."""
+    if by.sites == ALL_SITES:
+        return None
+    return sorted({site for site, _, _ in equipment_units(app) if by.may_act_on(site)})
+
+
 def alarms(
     app: App, *, unacknowledged: bool = False, sites: list[str] | None = None,
     lot: str | None = None, limit: int = 200,
 ) -> list[AlarmRow]:  # fmt: skip
-    """Alarms, newest first (see :func:`vein2vein.store.monitoring.alarms`)."""
+    """Alarms, newest first (see :func:`vein2vein.store.monitoring.alarms`); ``sites``:
+    only theirs (give :func:`visible_sites` of the person asking)."""
     with app.reader() as connection:
         return store.alarms(connection, unacknowledged=unacknowledged, sites=sites, lot=lot,
                             limit=limit)  # fmt: skip

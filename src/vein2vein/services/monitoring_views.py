@@ -90,8 +90,9 @@ class StepTrace:
 
 @dataclass(frozen=True, slots=True)
 class Overlay:
-    """``sensor`` during ``step_id`` at each site: each run's profile against hours since
-    the step started, each run's mean, and every site compared with the first."""
+    """``sensor`` during ``step_id`` of ``process`` at each site: each run's profile
+    against hours since the step started, each run's mean, and every site compared with
+    the first."""
 
     step_id: str
     sensor: str
@@ -100,6 +101,7 @@ class Overlay:
     means: dict[str, list[float]]  # site → one mean per run
     reference: str | None
     margin_basis: str = ""
+    process: str = ""
     comparisons: dict[str, AttributeComparison | str] = field(default_factory=dict)
 
 
@@ -230,7 +232,8 @@ def step_traces(app: App, lot: str) -> list[StepTrace]:
 
 
 def site_overlay(app: App, step_id: str, sensor: str, runs: int = 60) -> Overlay:
-    """``sensor`` during the last ``runs`` runs of ``step_id``, site by site.
+    """``sensor`` during the last ``runs`` runs of ``step_id``, site by site (runs of the
+    process of the latest run only).
 
     Raises
     ------
@@ -244,6 +247,8 @@ def site_overlay(app: App, step_id: str, sensor: str, runs: int = 60) -> Overlay
         uses = [u for u in store.uses_of_step(uow.connection, step_id, runs) if u.ended_at]
         if not uses:
             raise NotFound(f"no finished run of step {step_id!r} on monitored equipment")
+        # one process: another product's step of the same name is not the same step
+        uses = [u for u in uses if u.process == uses[0].process]
         for use in uses:
             rows = store.readings_between(uow.connection, use.equipment, use.started_at,
                                           use.ended_at, sensor)  # fmt: skip
@@ -261,7 +266,7 @@ def site_overlay(app: App, step_id: str, sensor: str, runs: int = 60) -> Overlay
     reference = sites[0]
     margin, basis = _margin(process.step(step_id).monitoring, sensor)
     overlay = Overlay(step_id, sensor, unit, dict(profiles), dict(means), reference,
-                      margin_basis=basis)  # fmt: skip
+                      margin_basis=basis, process=process.process)  # fmt: skip
     for site in sites[1:]:
         try:
             overlay.comparisons[site] = compare_attribute(

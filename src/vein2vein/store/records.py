@@ -364,15 +364,21 @@ class EquipmentRepository:
             )
         )
 
-    def find(self, equipment_id: str, *, share: bool = False) -> Equipment | None:
+    def find(
+        self, equipment_id: str, *, share: bool = False, exclusive: bool = False
+    ) -> Equipment | None:
         query = sa.select(t.equipment).where(t.equipment.c.id == equipment_id)
-        if share:  # a step uses it: its calibration may not move until the step commits
+        if exclusive:  # a step starts on it: one at a time decides whether it is free
+            query = query.with_for_update()
+        elif share:  # a step uses it: its calibration may not move until the step commits
             query = query.with_for_update(read=True)
         row = self._c.execute(query).one_or_none()
         return None if row is None else _equipment(row)
 
-    def get(self, equipment_id: str, *, share: bool = False) -> Equipment:
-        found = self.find(equipment_id, share=share)
+    def get(
+        self, equipment_id: str, *, share: bool = False, exclusive: bool = False
+    ) -> Equipment:
+        found = self.find(equipment_id, share=share, exclusive=exclusive)
         if found is None:
             raise NotFound(f"equipment {equipment_id!r} does not exist")
         return found

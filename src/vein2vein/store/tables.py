@@ -541,6 +541,14 @@ equipment_use = sa.Table(
     sa.Column("ended_by", sa.String(50), nullable=True),
     sa.Index("ix_equipment_use_equipment", "equipment_id", "started_at"),
     sa.Index("ix_equipment_use_lot", "lot"),
+    # one step at a time on a unit, whatever two people do at the same moment
+    sa.Index(
+        "uq_equipment_use_open",
+        "equipment_id",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
 )
 
 # An alarm a monitored sensor raised against the range of the step running on its equipment

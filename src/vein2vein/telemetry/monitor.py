@@ -16,6 +16,7 @@ raised a second time.
 from __future__ import annotations
 
 import contextlib
+import copy
 import queue
 import threading
 import time
@@ -47,6 +48,9 @@ class MonitorTotals:
     raised: int = 0
     cleared: int = 0
     silent: int = 0
+    mismatched: int = 0  # the topic's site or the reading's unit is not the running step's
+    before_step: int = 0  # measured before the running step began
+    failures: int = 0  # checks that failed (the database away) and were tried again
     last_error: str | None = None
     latencies_s: list[float] = field(default_factory=list)  # publish time → alarm stored
 
@@ -131,10 +135,15 @@ class Monitor:
         self._refreshed = time.monotonic()
         running = self._context(self.app)
         now = self.app.clock.now()
-        # watches of steps that ended are dropped; new steps are watched from now
+        # watches of steps that ended are dropped (an alarm still open clears: its step is
+        # over, nothing watches that sensor any more); new steps are watched from now
         for key in [k for k, w in self._watches.items() if running.get(k[0]) != w.step]:
+            if (open_id := self._watches[key].alarm_id) is not None:
+                monitoring.clear_alarm(self.app, open_id, now, None)
             del self._watches[key]
         for key in [k for k, s in self._silences.items() if running.get(k[0]) != s.step]:
+            if (open_id := self._silences[key].alarm_id) is not None:
+                monitoring.clear_alarm(self.app, open_id, now, None)
             del self._silences[key]
         for equipment, step in running.items():
             if step.monitoring is None:
@@ -162,24 +171,40 @@ class Monitor:
     # -- checking --------------------------------------------------------------------------
 
     def check(self, reading: Reading) -> None:
-        """Check one reading against the step running on its equipment."""
-        self.totals.checked += 1
+        """Check one reading against the step running on its equipment.
+
+        Raises
+        ------
+        V2VError
+            An alarm could not be stored (the database is away): nothing of this reading
+            was taken into account, and checking it again does what this call would have.
+        """
         step = self._running.get(reading.equipment)
         watched = step.monitoring.sensor(reading.sensor) if step and step.monitoring else None
         if step is None or watched is None:
             self.totals.unwatched += 1
             return
+        if reading.site != step.site or reading.unit != watched.unit:
+            # published under another site's topic, or in another unit than the MBR's: not
+            # checked against a range it cannot be compared with (counted, and on the report)
+            self.totals.mismatched += 1
+            return
+        if reading.time < step.started_at:
+            self.totals.before_step += 1  # measured before this step began: another batch's
+            return
         key = (reading.equipment, reading.sensor)
         silence = self._silences.get(key)
         if silence is not None:
-            for _ in silence.watch.heard(reading.time):
-                if silence.alarm_id is not None:
-                    monitoring.clear_alarm(self.app, silence.alarm_id, reading.time, None)
-                    self.totals.cleared += 1
+            now = self.app.clock.now()  # when it arrived: a replayed backlog is heard now
+            if silence.watch.silent and silence.alarm_id is not None:
+                monitoring.clear_alarm(self.app, silence.alarm_id, now, None)
                 silence.alarm_id = None
+                self.totals.cleared += 1
+            silence.watch.heard(now)
         watch = self._watches.get(key)
         if watch is None:
             watch = self._watches[key] = _Watch(step, AlarmTracker(watched.rule))
+        before = copy.copy(watch.tracker)  # put back if an alarm cannot be stored
         try:
             events = watch.tracker.feed(reading.time, reading.value)
         except InvalidInput:
@@ -189,7 +214,7 @@ class Monitor:
             try:
                 if event.kind == "raised":
                     row = monitoring.raise_alarm(
-                        self.app, step, site=reading.site, equipment=reading.equipment,
+                        self.app, step, site=step.site, equipment=reading.equipment,
                         sensor=reading.sensor, kind=event.side or "high", since=event.since,
                         at=event.time, value=event.value,
                     )  # fmt: skip
@@ -200,11 +225,12 @@ class Monitor:
                     monitoring.clear_alarm(self.app, watch.alarm_id, event.time, event.value)
                     watch.alarm_id = None
                     self.totals.cleared += 1
-            except V2VError:
-                # not stored: the tracker goes back, so the same reading, checked again,
-                # raises (or clears) again
-                watch.tracker.raised = event.kind != "raised"
+            except Exception:
+                # not stored: the tracker goes back to before this reading, so the same
+                # reading, checked again, raises (or clears) again
+                watch.tracker = before
                 raise
+        self.totals.checked += 1
 
     def check_silence(self, now: datetime) -> None:
         """Raise "no data" for each watched sensor silent for longer than its step allows."""
@@ -216,7 +242,7 @@ class Monitor:
                         sensor=sensor, kind="no-data", since=event.since, at=event.time,
                         value=None,
                     )  # fmt: skip
-                except V2VError:
+                except Exception:
                     silence.watch.silent = False  # raised again on the next look
                     raise
                 silence.alarm_id = row.id
@@ -225,30 +251,36 @@ class Monitor:
     def run(
         self, stop: threading.Event, on_tick: Callable[[MonitorTotals], None] | None = None
     ) -> MonitorTotals:
-        """Check what arrives until ``stop`` is set; look for silence once a second."""
+        """Check what arrives, in order, until ``stop`` is set; look for silence once a
+        second. A message whose check fails (the database is away) is checked again before
+        any other, every second, until it succeeds: nothing later is acknowledged first."""
         last_silence = 0.0
+        pending: tuple[str, bytes, int, int] | None = None
         while not stop.is_set():
-            try:
-                topic, payload, mid, qos = self._arrived.get(timeout=0.2)
-            except queue.Empty:
-                topic = ""
+            if pending is None:
+                with contextlib.suppress(queue.Empty):
+                    pending = self._arrived.get(timeout=0.2)
             try:
                 self.refresh()
-                if topic:
+                if pending is not None:
+                    topic, payload, mid, qos = pending
                     # a malformed message: the ingest keeps it in the quarantine, with the reason
                     with contextlib.suppress(MalformedReading):
                         self.check(parse_reading(topic, payload))
                     if qos > 0:
                         self._client.ack(mid, qos)
+                    pending = None
                 if time.monotonic() - last_silence >= 1.0:
                     last_silence = time.monotonic()
                     self.check_silence(self.app.clock.now())
                     if on_tick is not None:
                         on_tick(self.totals)
                 self.totals.last_error = None
-            except V2VError as failed:  # the database is away
-                self.totals.last_error = failed.message
-                if topic:
-                    self._arrived.put((topic, payload, mid, qos))  # checked again, not lost
-                time.sleep(1.0)
+            except Exception as failed:  # the database is away (or worse): say so, retry
+                message = failed.message if isinstance(failed, V2VError) else repr(failed)
+                self.totals.last_error = message[:300]
+                self.totals.failures += 1
+                if on_tick is not None:
+                    on_tick(self.totals)
+                stop.wait(1.0)
         return self.totals

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from vein2vein.domain.errors import InvalidInput, NotFound, V2VError
-from vein2vein.domain.people import ALL_SITES
 from vein2vein.domain.permissions import rule_for
 from vein2vein.services import monitoring, monitoring_views
 from vein2vein.services.auth import Identity
@@ -43,10 +42,7 @@ LIVE_MINUTES = 15.0
 
 def _sites(identity: Identity, app: AppDep) -> list[str] | None:
     """The sites this person sees (None: all)."""
-    if identity.actor.sites == ALL_SITES:
-        return None
-    return sorted({u[0] for u in monitoring.equipment_units(app)
-                   if identity.actor.may_act_on(u[0])})  # fmt: skip
+    return monitoring.visible_sites(app, identity.actor)
 
 
 def _base(identity: Identity, **extra: object) -> dict[str, object]:

@@ -38,6 +38,9 @@ def upgrade() -> None:
     with op.batch_alter_table("equipment_use", schema=None) as batch_op:
         batch_op.create_index("ix_equipment_use_equipment", ["equipment_id", "started_at"])
         batch_op.create_index("ix_equipment_use_lot", ["lot"])
+        batch_op.create_index("uq_equipment_use_open", ["equipment_id"], unique=True,
+                              sqlite_where=sa.text("ended_at IS NULL"),
+                              postgresql_where=sa.text("ended_at IS NULL"))  # fmt: skip
     op.create_table(
         "alarm",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
