@@ -40,11 +40,15 @@ chromium:
 	  echo "installing Debian's chromium for the page tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# WeasyPrint (printed audit trails) needs Pango from Debian.
+# WeasyPrint (printed audit trails) needs Pango from Debian; the PDF tests read the text with
+# poppler's pdftotext.
 pdf-libs:
 	@ldconfig -p | grep -q libpangoft2-1.0 || { \
 	  echo "installing Debian's Pango for PDF reports"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; }
+	@command -v pdftotext >/dev/null || { \
+	  echo "installing Debian's poppler-utils (the PDF tests read the printed text)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

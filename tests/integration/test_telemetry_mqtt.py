@@ -245,7 +245,8 @@ def test_an_excursion_published_to_the_broker_raises_exactly_one_alarm_and_silen
     from tests.integration.test_monitoring import INCUBATOR, culture
 
     lot = culture(app)
-    monitor = Monitor(app, client_id=f"monitor-{site}", topic=f"v2v/{site}/#")
+    unit = f"v2v/CP1/{INCUBATOR}"  # where the incubator is registered: CP1
+    monitor = Monitor(app, client_id=f"monitor-{site}", topic=f"{unit}/#")
     monitor.start()
     stop = threading.Event()
     worker = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
@@ -256,14 +257,14 @@ def test_an_excursion_published_to_the_broker_raises_exactly_one_alarm_and_silen
         for i, value in enumerate(values):
             payload = json.dumps({"time": (t0 + timedelta(seconds=30 * i)).isoformat(),
                                   "value": value, "unit": "°C", "seq": i}).encode()  # fmt: skip
-            publish(publisher, f"v2v/{site}/{INCUBATOR}/temperature", [payload])
-        publish(publisher, f"v2v/{site}/{INCUBATOR}/temperature", [payload])  # again
+            publish(publisher, f"{unit}/temperature", [payload])
+        publish(publisher, f"{unit}/temperature", [payload])  # again
         deadline = time.monotonic() + 20
         while monitor.totals.checked < len(values) + 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert (monitor.totals.raised, monitor.totals.cleared) == (1, 1)
         [alarm] = monitoring.alarms(app)
-        assert (alarm.kind, alarm.lot, alarm.site) == ("high", lot, site)
+        assert (alarm.kind, alarm.lot, alarm.site) == ("high", lot, "CP1")
         # co2 and humidity never spoke; the temperature's last reading was at 12 minutes
         clock.advance(timedelta(seconds=30 * (len(values) - 1) + 121))
         deadline = time.monotonic() + 10

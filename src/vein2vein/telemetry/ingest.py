@@ -58,7 +58,7 @@ def connect_session(
     client: mqtt.Client, host: str, port: int, connected: threading.Event, timeout_s: float
 ) -> None:
     """Connect ``client`` to its persistent session and start its network thread; wait for
-    ``connected`` (set by its on_connect).
+    ``connected`` (set once the broker acknowledged its subscription).
 
     Raises
     ------
@@ -127,6 +127,7 @@ class Ingest:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -139,6 +140,10 @@ class Ingest:
         # (Re)subscribe on every connection: the session keeps it, but a broker that lost
         # its state must not leave the ingest deaf.
         client.subscribe(self.topic, qos=1)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int,
+                      reasons: object, properties: object) -> None:  # fmt: skip
+        # ready once the broker has the subscription: what is published from now on is ours
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,

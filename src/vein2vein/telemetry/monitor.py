@@ -98,6 +98,7 @@ class Monitor:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = lambda *_: self.connected.clear()
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -106,6 +107,10 @@ class Monitor:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
                     reason: object, properties: object) -> None:  # fmt: skip
         client.subscribe(self.topic, qos=1)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int,
+                      reasons: object, properties: object) -> None:  # fmt: skip
+        # ready once the broker has the subscription: what is published from now on is ours
         self.connected.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
