@@ -199,6 +199,7 @@ UNITS, SENSORS_PER_UNIT, RATE_HZ, RUN_S = 100, 20, 1.0, 40.0
 LATENCY_TARGET_S = 1.0
 WATCHED = (("temperature", "°C", 37.0), ("ph", "pH", 7.2), ("do", "%", 50.0), ("co2", "%", 5.0))
 NORMAL = {name: mid for name, _, mid in WATCHED}
+UNIT_OF = {name: unit for name, unit, _ in WATCHED}  # as the MBR says: checked, not skipped
 
 
 def _publish_network(port: int, site: str, seconds: float, ready: Any, sent_out: Any) -> None:
@@ -222,7 +223,8 @@ def _publish_network(port: int, site: str, seconds: float, ready: Any, sent_out:
             hot = ((now + unit * 0.37) % 20.0) < 8.0
             value = 38.6 if sensor == "temperature" and hot else NORMAL.get(sensor, 1.0)
             body = json.dumps({"time": datetime.fromtimestamp(now, UTC).isoformat(),
-                               "value": value, "unit": "u", "seq": seq})  # fmt: skip
+                               "value": value, "unit": UNIT_OF.get(sensor, "u"),
+                               "seq": seq})  # fmt: skip
             client.publish(f"v2v/{site}/POC-{unit:03d}/{sensor}", body, qos=1)
             sent += 1
             seq += 1

@@ -139,6 +139,8 @@ class BatchRecord:
     started_at: datetime | None = None  # when processing started (the first step's clock)
     # The computed values the last correction changed, as (entry, parameter name).
     recomputed: list[tuple[StepEntry, str]] = field(default_factory=list)
+    # How many of its steps run on equipment now (issue 10): a step recorded ends them.
+    steps_on_equipment: int = 0
 
     # -- where the batch is ------------------------------------------------------------
     def _index(self, step_id: str) -> int:

@@ -119,11 +119,11 @@ def record_step(
             entry.materials = {kind: lot_.lot for kind, lot_ in used.items()}
             uses = [(used[m.type].lot, m.quantity, m.unit) for m in step.materials]
             record_id = uow.records.add_entry(lot, entry, uses)
-            # The steps before this one are over on their equipment, and so is this one
-            # unless it is recorded more than once (a culture counted every day runs on).
-            equipment_uses.end_uses(uow.connection, lot=lot, at=now, by=actor, other_than=step_id)
-            if not step.repeatable:
-                equipment_uses.end_uses(uow.connection, lot=lot, at=now, by=actor, step_id=step_id)
+            if record.steps_on_equipment:
+                # The steps before this one are over on their equipment, and so is this one
+                # unless it is recorded more than once (a culture counted every day runs on).
+                still = step_id if step.repeatable else None
+                equipment_uses.end_uses(uow.connection, lot=lot, at=now, by=actor, other_than=still)
             uow.record(
                 Event(
                     "StepRecorded",

@@ -125,7 +125,8 @@ def _load(records: BatchRecordRepository, mbrs: MbrRepository, lot: str) -> Batc
     for entry in entries:  # values in the MBR's order, whatever order the rows came in
         order = [p.name for p in definition.step(entry.step_id).parameters]
         entry.values = {n: entry.values[n] for n in order if n in entry.values}
-    return BatchRecord(lot, definition, header.patient_weight_kg, entries, header.started_at)
+    return BatchRecord(lot, definition, header.patient_weight_kg, entries, header.started_at,
+                       steps_on_equipment=header.steps_on_equipment)  # fmt: skip
 
 
 def check_record_complete(uow: UnitOfWork, lot: str) -> None:

@@ -48,6 +48,7 @@ class RecordHeader:
     patient_weight_kg: float
     started_at: datetime
     started_by: str
+    steps_on_equipment: int = 0  # its steps running on equipment now (issue 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,9 @@ class BatchRecordRepository:
     def start(self, header: RecordHeader) -> None:
         if self.header(header.lot) is not None:
             raise DuplicateIdentifier(f"batch {header.lot} has a batch record already")
-        self._c.execute(t.batch_record.insert().values(**_fields(header)))
+        row = _fields(header)
+        row.pop("steps_on_equipment")  # counted from equipment_use, not stored
+        self._c.execute(t.batch_record.insert().values(**row))
 
     def header(self, lot: str) -> RecordHeader | None:
         row = self._c.execute(
@@ -80,10 +83,17 @@ class BatchRecordRepository:
         return None if row is None else RecordHeader(**row._mapping)
 
     def header_and_hash(self, lot: str) -> tuple[RecordHeader, str] | None:
-        """The header and the content hash of the MBR version it is bound to (one query)."""
-        br, pd = t.batch_record, t.process_definition
+        """The header (with how many of its steps run on equipment now) and the content
+        hash of the MBR version it is bound to (one query)."""
+        br, pd, use = t.batch_record, t.process_definition, t.equipment_use
+        running = (
+            sa.select(sa.func.count())
+            .where(use.c.lot == br.c.lot, use.c.ended_at.is_(None))
+            .scalar_subquery()
+            .label("steps_on_equipment")
+        )
         row = self._c.execute(
-            sa.select(br, pd.c.content_hash)
+            sa.select(br, pd.c.content_hash, running)
             .join(pd, (pd.c.process == br.c.process) & (pd.c.version == br.c.process_version))
             .where(br.c.lot == lot)
         ).one_or_none()
@@ -375,9 +385,7 @@ class EquipmentRepository:
         row = self._c.execute(query).one_or_none()
         return None if row is None else _equipment(row)
 
-    def get(
-        self, equipment_id: str, *, share: bool = False, exclusive: bool = False
-    ) -> Equipment:
+    def get(self, equipment_id: str, *, share: bool = False, exclusive: bool = False) -> Equipment:
         found = self.find(equipment_id, share=share, exclusive=exclusive)
         if found is None:
             raise NotFound(f"equipment {equipment_id!r} does not exist")
