@@ -7,6 +7,7 @@ Read-only; the rules (ranges, alarms) stay in domain/telemetry.py and services/m
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ __all__ = [
     "UnitView",
     "site_overlay",
     "step_traces",
+    "thin",
     "unit_traces",
     "units_overview",
     "watched_pairs",
@@ -181,6 +183,41 @@ def unit_traces(
     return step, _traces(rows, step.monitoring.sensors if step and step.monitoring else ())
 
 
+#: The most points a trace of a step or a run keeps for drawing: a nine-day expansion at
+#: one reading a second is 777,600 per sensor, more than a browser should draw.
+MAX_POINTS = 4000
+
+
+def thin(
+    times: list[datetime], values: list[float], max_points: int = MAX_POINTS
+) -> tuple[list[datetime], list[float]]:
+    """At most ``max_points`` of a trace, for drawing: the lowest and the highest reading of
+    each of ``max_points / 2`` equal spans of it, in time order, so an excursion shorter
+    than a span still shows. Fewer points are returned as they are.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2026, 11, 24, tzinfo=UTC)
+    >>> times = [t0 + timedelta(seconds=s) for s in range(10)]
+    >>> thin(times, [37, 37, 37, 39.5, 37, 37, 37, 37, 36.1, 37], max_points=4)[1]
+    [37, 39.5, 37, 36.1]
+    """
+    if len(values) <= max_points:
+        return times, values
+    spans = max(1, max_points // 2)
+    edges = np.linspace(0, len(values), spans + 1).astype(int)
+    out_t: list[datetime] = []
+    out_v: list[float] = []
+    for a, b in itertools.pairwise(edges):
+        if a == b:
+            continue
+        chunk = values[a:b]
+        low, high = a + int(np.argmin(chunk)), a + int(np.argmax(chunk))
+        for i in sorted({low, high}):
+            out_t.append(times[i])
+            out_v.append(values[i])
+    return out_t, out_v
+
+
 def _traces(
     rows: list[tuple[str, datetime, float, str]], watched: tuple[MonitoredSensor, ...]
 ) -> list[Trace]:
@@ -194,8 +231,9 @@ def _traces(
         points = by_sensor.get(sensor, [])
         w = rules.get(sensor)
         unit = points[0][2] if points else (w.unit if w else "")
-        traces.append(Trace(sensor, unit, [p[0] for p in points], [p[1] for p in points],
-                            w.rule.low if w else None, w.rule.high if w else None))  # fmt: skip
+        times, values = thin([p[0] for p in points], [p[1] for p in points])
+        traces.append(Trace(sensor, unit, times, values, w.rule.low if w else None,
+                            w.rule.high if w else None))  # fmt: skip
     return traces
 
 
@@ -255,10 +293,11 @@ def site_overlay(app: App, step_id: str, sensor: str, runs: int = 60) -> Overlay
             if not rows:
                 continue
             unit = rows[0][3]
-            hours = [(at - use.started_at).total_seconds() / 3600 for _, at, _, _ in rows]
             values = [v for _, _, v, _ in rows]
-            profiles[use.site].append((use.lot, hours, values))
-            means[use.site].append(float(np.mean(values)))
+            means[use.site].append(float(np.mean(values)))  # of every reading
+            times, drawn = thin([at for _, at, _, _ in rows], values, MAX_POINTS // 4)
+            hours = [(at - use.started_at).total_seconds() / 3600 for at in times]
+            profiles[use.site].append((use.lot, hours, drawn))
         process = definition_of(uow.mbrs.get(uses[0].process, uses[0].process_version))
     if not profiles:
         raise NotFound(f"no readings of {sensor!r} during step {step_id!r}")
