@@ -31,7 +31,14 @@ from vein2vein.domain.errors import ServiceUnavailable, V2VError
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
 
-__all__ = ["BrokerUnreachable", "Ingest", "Totals", "connect_session", "session_properties"]
+__all__ = [
+    "BrokerUnreachable",
+    "Ingest",
+    "Totals",
+    "connect_session",
+    "session_client",
+    "session_properties",
+]
 
 
 #: How long the broker keeps the session (and what arrives for it) while the ingest is away.
@@ -52,6 +59,29 @@ def session_properties() -> Properties:
 
 class BrokerUnreachable(ServiceUnavailable):
     """The MQTT broker could not be reached."""
+
+
+def session_client(
+    client_id: str, topic: str, connected: threading.Event,
+    on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None],
+) -> mqtt.Client:  # fmt: skip
+    """A paho client of a persistent MQTT 5 session that acknowledges by hand, subscribes
+    to ``topic`` (QoS 1) on every connection and sets ``connected`` once the broker has the
+    subscription (what is published from then on is ours); cleared on disconnection."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
+
+    def on_connect(c: mqtt.Client, userdata: object, *_: object) -> None:
+        # every connection: the session keeps the subscription, but a broker that lost its
+        # state must not leave us deaf
+        c.subscribe(topic, qos=1)
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_: connected.set()
+    client.on_disconnect = lambda *_: connected.clear()
+    client.on_message = on_message
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
 
 
 def connect_session(
@@ -124,31 +154,9 @@ class Ingest:
         self._lock = threading.Lock()
         self._waiting: list[_Message] = []
         self._arrived = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client = client
+        self._client = session_client(client_id, topic, self.connected, self._on_message)
 
     # -- paho's thread ---------------------------------------------------------------------
-
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
-                    reason: object, properties: object) -> None:  # fmt: skip
-        # (Re)subscribe on every connection: the session keeps it, but a broker that lost
-        # its state must not leave the ingest deaf.
-        client.subscribe(self.topic, qos=1)
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int,
-                      reasons: object, properties: object) -> None:  # fmt: skip
-        # ready once the broker has the subscription: what is published from now on is ours
-        self.connected.set()
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
-                       reason: object, properties: object) -> None:  # fmt: skip
-        self.connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._lock:

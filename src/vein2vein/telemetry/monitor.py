@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from vein2vein.domain.errors import InvalidInput, V2VError
 from vein2vein.domain.telemetry import AlarmTracker, Reading, SilenceWatch
@@ -33,7 +32,7 @@ from vein2vein.formats.telemetry import MalformedReading, parse_reading
 from vein2vein.services import monitoring
 from vein2vein.services.app import App
 from vein2vein.services.monitoring import RunningStep
-from vein2vein.telemetry.ingest import connect_session
+from vein2vein.telemetry.ingest import connect_session, session_client
 
 __all__ = ["Monitor", "MonitorTotals"]
 
@@ -95,23 +94,7 @@ class Monitor:
         self._refreshed = 0.0
         self._watches: dict[tuple[str, str], _Watch] = {}
         self._silences: dict[tuple[str, str], _Silence] = {}
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = lambda *_: self.connected.clear()
-        client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client = client
-
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
-                    reason: object, properties: object) -> None:  # fmt: skip
-        client.subscribe(self.topic, qos=1)
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int,
-                      reasons: object, properties: object) -> None:  # fmt: skip
-        # ready once the broker has the subscription: what is published from now on is ours
-        self.connected.set()
+        self._client = session_client(client_id, topic, self.connected, self._on_message)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self._arrived.put((message.topic, bytes(message.payload), message.mid, message.qos))
