@@ -41,7 +41,7 @@ __all__ = ["HISTORY_DAYS", "HISTORY_EVERY", "DemoTelemetry"]
 HISTORY_DAYS = 60
 HISTORY_EVERY = timedelta(minutes=15)
 OFFSETS = {("POC2", "temperature"): 0.15}  # a probe reading high: what comparability shows
-EXCURSION_EVERY = 7  # one step in this many runs hot for 40 minutes at some point
+EXCURSION_EVERY = 7  # one step in this many runs hot for three readings (45 minutes) at some point
 _CHUNK = 5000
 
 
