@@ -18,10 +18,11 @@ Synthetic data only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -35,6 +36,7 @@ from vein2vein.services.app import App
 from vein2vein.services.auth import Identity
 from vein2vein.services.device_signals import PROFILES, reading_value
 from vein2vein.services.records import load_record
+from vein2vein.store.monitoring import UseRow
 
 __all__ = ["HISTORY_DAYS", "HISTORY_EVERY", "DemoTelemetry"]
 
@@ -46,19 +48,11 @@ _CHUNK = 5000
 
 
 @dataclass
-class _Use:
-    step: monitoring.RunningStep
-    equipment_class: str
-    ended: datetime | None = None
-
-
-@dataclass
 class DemoTelemetry:
-    """What the demo build started on equipment, and what ended when."""
+    """Starts the demo's watched steps on free units; what runs and what ran is read back
+    from ``equipment_use``, where the services record it."""
 
     app: App
-    uses: dict[str, _Use] = field(default_factory=dict)  # open, by lot
-    done: list[_Use] = field(default_factory=list)
 
     def after_record(
         self,
@@ -70,15 +64,8 @@ class DemoTelemetry:
         by: Identity,
         label: str,
     ) -> None:
-        """Step ``step_id`` of ``lot`` was just recorded: the watched step before it is over;
+        """Step ``step_id`` of ``lot`` was just recorded (which ended the steps before it):
         if the next step is watched, start it on a free unit (``pool``: ids by class)."""
-        now = self.app.clock.now()
-        running = self.uses.get(lot)
-        if running is not None and running.step.step_id != step_id:
-            running.ended = now
-            self.done.append(self.uses.pop(lot))
-        if lot in self.uses:
-            return  # a repeatable step recorded again: it runs on
         ids = [s.id for s in process.steps]
         following = ids.index(step_id) + 1
         if following >= len(ids):
@@ -86,30 +73,23 @@ class DemoTelemetry:
         step = process.steps[following]
         if step.monitoring is None or step.equipment_class is None:
             return
-        busy = {u.step.equipment for u in self.uses.values()}
+        busy = monitoring.running_steps(self.app)
+        if any(r.lot == lot for r in busy.values()):
+            return  # a repeatable step recorded again: it runs on
         free = [e for e in pool.get(step.equipment_class, []) if e not in busy]
         if not free:
             return
-        try:
-            started = monitoring.start_step(self.app.uow(), lot, step.id, free[0], by=by,
-                                            scan=label)  # fmt: skip
-        except V2VError:
-            return  # e.g. the unit is out of calibration that day: no trace for this batch
-        self.uses[lot] = _Use(started, step.equipment_class)
-
-    def ended_elsewhere(self, lot: str) -> None:
-        """``lot`` left processing (completed or terminated): its step is over."""
-        running = self.uses.pop(lot, None)
-        if running is not None:
-            running.ended = self.app.clock.now()
-            self.done.append(running)
+        # the unit may be out of calibration that day: no trace for this batch
+        with contextlib.suppress(V2VError):
+            monitoring.start_step(self.app.uow(), lot, step.id, free[0], by=by, scan=label)
 
     def start_in_process(self, identity: Callable[[str], Identity]) -> None:
         """Start the step each batch still IN_PROCESS is in when the history did not (no
         free unit then), by the plant's ``operator.<site>``, the batch's label scanned."""
-        busy = set(monitoring.running_steps(self.app))
+        running = monitoring.running_steps(self.app)
+        busy, lots = set(running), {r.lot for r in running.values()}
         for batch in queries.list_batches(self.app, state=BatchState.IN_PROCESS.value, limit=999):
-            if batch.lot in self.uses:
+            if batch.lot in lots:
                 continue
             with self.app.uow() as uow:
                 record = load_record(uow, batch.lot)
@@ -135,7 +115,7 @@ class DemoTelemetry:
             if equipment is None:
                 continue
             try:
-                running = monitoring.start_step(
+                monitoring.start_step(
                     self.app.uow(), batch.lot, step.id, equipment,
                     by=identity(f"operator.{batch.manufacturing_site.lower()}"),
                     scan=label,
@@ -143,19 +123,17 @@ class DemoTelemetry:
             except V2VError:
                 continue  # e.g. the equipment's calibration ran out: the demo goes on without it
             busy.add(equipment)
-            self.uses[batch.lot] = _Use(running, step.equipment_class)
 
     def upload_history(self, now: datetime) -> int:
-        """Upload the readings of the steps of the last ``HISTORY_DAYS`` days and of those
-        still running (up to ``now``); how many readings."""
-        since = now - timedelta(days=HISTORY_DAYS)
+        """Upload the readings of the watched steps that ran in the last ``HISTORY_DAYS``
+        days or still run (up to ``now``); how many readings."""
+        classes = {unit: kind for _, unit, kind in monitoring.equipment_units(self.app)}
         stored = 0
         messages: list[tuple[str, bytes]] = []
-        for use in [*self.done, *self.uses.values()]:
-            end = use.ended or now
-            if end < since:
+        for use in monitoring.uses_since(self.app, now - timedelta(days=HISTORY_DAYS)):
+            if classes[use.equipment] not in PROFILES:
                 continue
-            messages += _trace(use, end)
+            messages += _trace(use, classes[use.equipment], use.ended_at or now)
             if len(messages) >= _CHUNK:
                 stored += telemetry.ingest(self.app, messages).stored
                 messages = []
@@ -164,8 +142,7 @@ class DemoTelemetry:
         return stored
 
 
-def _trace(use: _Use, end: datetime) -> list[tuple[str, bytes]]:
-    step = use.step
+def _trace(step: UseRow, equipment_class: str, end: datetime) -> list[tuple[str, bytes]]:
     rng = np.random.default_rng(zlib.crc32(f"{step.lot}/{step.step_id}".encode()))
     start = step.started_at
     count = int((end - start) / HISTORY_EVERY)
@@ -173,7 +150,7 @@ def _trace(use: _Use, end: datetime) -> list[tuple[str, bytes]]:
     if count > 8 and rng.integers(EXCURSION_EVERY) == 0:
         hot_from = int(rng.integers(2, count - 4))
     out = []
-    signals = PROFILES[use.equipment_class]
+    signals = PROFILES[equipment_class]
     for i in range(count):
         at = start + HISTORY_EVERY * (i + 1)
         stamp = at.timestamp()

@@ -33,6 +33,7 @@ from vein2vein.services import (
     execution,
     materials,
     mbr,
+    monitoring,
     people,
     qc,
     queries,
@@ -181,7 +182,7 @@ def build_demo(
     # the monitored steps' sensor histories, up to now (the live simulator goes on from here)
     player.telemetry.start_in_process(player.identity)
     player.counts["sensor readings"] = player.telemetry.upload_history(now)
-    player.counts["steps running on equipment"] = len(player.telemetry.uses)
+    player.counts["steps running on equipment"] = len(monitoring.running_steps(player.app))
     for identity in player.identities.values():  # the build's own credentials end with it
         auth.sign_out(player.app.uow(), identity)
     for user_id in player.identities.keys() | people_ids:
@@ -334,8 +335,6 @@ class _Player:
         if batch.din is not None and key not in self.din_labels:
             self.din_labels[key] = batch.din.data_content(batch.din.type3_flags)
             self.last_collected.append(key)
-        if step.action in (Action.COMPLETE_PROCESSING, Action.TERMINATE):
-            self.telemetry.ended_elsewhere(lot)
 
     def _record(self, journey: Journey, lot: str, who: Identity, act: RecordAct) -> None:
         """One act on the batch record: a step (with the lots in use and the plant's

@@ -36,6 +36,7 @@ from vein2vein.store.uow import UnitOfWork
 
 __all__ = [
     "StepRecorded",
+    "batch_in_process",
     "correct_value",
     "open_deviation_for",
     "open_deviation_row",
@@ -53,7 +54,7 @@ class StepRecorded:
     deviations: tuple[str, ...]
 
 
-def _batch_in_process(uow: UnitOfWork, lot: str, by: Identity, permission: str) -> Batch:
+def batch_in_process(uow: UnitOfWork, lot: str, by: Identity, permission: str) -> Batch:
     batch = uow.batches.get(lot, for_update=True)  # one writer of a batch record at a time
     rule = rule_for(permission)
     check_permission(by.actor, rule, batch_sites(rule.where, batch))
@@ -91,7 +92,7 @@ def record_step(
         raise InvalidInput(f"step {step_id}: scan the batch's label first")
     try:
         with recording_failures(uow), uow:
-            batch = _batch_in_process(uow, lot, by, "step.record")
+            batch = batch_in_process(uow, lot, by, "step.record")
             batch.check_scan(scan.strip())
             now = uow.clock.now()
             record = load_record(uow, lot)
@@ -242,7 +243,7 @@ def correct_value(
     actor = by.actor.user_id
     try:
         with uow:
-            _batch_in_process(uow, lot, by, "step.correct")
+            batch_in_process(uow, lot, by, "step.correct")
             now = uow.clock.now()
             record = load_record(uow, lot)
             try:
@@ -341,7 +342,7 @@ def verify_step(
     what = f"verification of step {step_id} #{occurrence} of batch {lot}"
     try:
         with recording_failures(uow), uow:
-            _batch_in_process(uow, lot, by, "step.verify")
+            batch_in_process(uow, lot, by, "step.verify")
             now = uow.clock.now()
             record = load_record(uow, lot)
             entry = record.verify(step_id, occurrence, by=by.actor, at=now, seen=seen)

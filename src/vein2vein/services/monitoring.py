@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from vein2vein.domain.batch import BatchState
 from vein2vein.domain.errors import (
     IdentityMismatch,
     InvalidInput,
@@ -35,9 +34,9 @@ from vein2vein.domain.signatures import Meaning
 from vein2vein.domain.telemetry import MonitoredSensor, Monitoring
 from vein2vein.services.app import App
 from vein2vein.services.auth import Identity, Signing, recording_failures, signing_intent
-from vein2vein.services.authorise import batch_sites, check_permission, record_denial
+from vein2vein.services.authorise import check_permission, record_denial
 from vein2vein.services.batches import record_mismatch
-from vein2vein.services.execution import open_deviation_row
+from vein2vein.services.execution import batch_in_process, open_deviation_row
 from vein2vein.services.records import definition_of
 from vein2vein.store import monitoring as store
 from vein2vein.store.monitoring import AlarmRow
@@ -54,6 +53,7 @@ __all__ = [
     "raise_alarm",
     "running_steps",
     "start_step",
+    "uses_since",
     "visible_sites",
 ]
 
@@ -91,12 +91,7 @@ def start_step(
         raise InvalidInput(f"step {step_id}: scan the batch's label first")
     try:
         with recording_failures(uow), uow:
-            batch = uow.batches.get(lot, for_update=True)
-            rule = rule_for("step.start")
-            check_permission(by.actor, rule, batch_sites(rule.where, batch))
-            if batch.state is not BatchState.IN_PROCESS:
-                raise RuleViolation(f"batch {lot} is {batch.state.value}: steps start only "
-                                    "while IN_PROCESS")  # fmt: skip
+            batch = batch_in_process(uow, lot, by, "step.start")
             batch.check_scan(scan.strip())
             header = uow.records.header_and_hash(lot)
             if header is None:
@@ -130,10 +125,11 @@ def start_step(
     return RunningStep(device.id, device.site, lot, step_id, now, step.monitoring)
 
 
-def running_steps(app: App) -> dict[str, RunningStep]:
-    """The steps running now, by equipment, with what each watches."""
+def running_steps(app: App, equipment: str | None = None) -> dict[str, RunningStep]:
+    """The steps running now, by equipment (on ``equipment`` only, if given), with what
+    each watches."""
     with app.uow() as uow:
-        uses = store.open_uses(uow.connection)
+        uses = store.open_uses(uow.connection, equipment)
         found = {}
         for use in uses:
             process = definition_of(uow.mbrs.get(use.process, use.process_version))
@@ -141,6 +137,12 @@ def running_steps(app: App) -> dict[str, RunningStep]:
                                                use.started_at,
                                                process.step(use.step_id).monitoring)  # fmt: skip
     return found
+
+
+def uses_since(app: App, since: datetime) -> list[store.UseRow]:
+    """The steps that ran on equipment since ``since`` or still run, oldest first."""
+    with app.reader() as connection:
+        return store.uses_since(connection, since)
 
 
 def equipment_units(app: App, site: str | None = None) -> list[tuple[str, str, str]]:

@@ -174,7 +174,7 @@ def unit_traces(
     with app.uow() as uow:
         if uow.equipment.find(equipment) is None:
             raise NotFound(f"no equipment {equipment!r}")
-    step = running_steps(app).get(equipment)
+    step = running_steps(app, equipment).get(equipment)  # polled: this unit's only
     start = after or app.clock.now() - timedelta(minutes=minutes)
     with app.reader() as connection:
         rows = store.readings_between(connection, equipment, start, None)

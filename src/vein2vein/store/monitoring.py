@@ -28,6 +28,7 @@ __all__ = [
     "start_use",
     "uses_of",
     "uses_of_step",
+    "uses_since",
 ]
 
 
@@ -187,6 +188,13 @@ def alarms(
     if lot is not None:
         query = query.where(a.c.lot == lot)
     return [AlarmRow(*row) for row in connection.execute(query)]
+
+
+def uses_since(connection: sa.Connection, since: datetime) -> list[UseRow]:
+    """Every use of equipment still open or ended at or after ``since``, oldest first."""
+    u = t.equipment_use
+    query = _uses().where(sa.or_(u.c.ended_at.is_(None), u.c.ended_at >= since))
+    return [UseRow(*row) for row in connection.execute(query.order_by(u.c.started_at))]
 
 
 def uses_of_step(connection: sa.Connection, step_id: str, limit: int = 60) -> list[UseRow]:
