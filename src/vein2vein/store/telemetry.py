@@ -1,5 +1,6 @@
-"""Readings stored in bulk, each once (issue 10): on PostgreSQL through COPY into a
-temporary table and one INSERT … ON CONFLICT DO NOTHING; on SQLite one INSERT OR IGNORE
+"""Readings stored in bulk, each once (issue 10): on PostgreSQL through COPY straight into
+the table, or, when a reading of the batch is already there, COPY into a temporary table
+and one INSERT … ON CONFLICT DO NOTHING; on SQLite one INSERT OR IGNORE
 over all of them. Either way a reading already stored (the same equipment, sensor and
 sequence number, delivered again after a reconnect) is counted, not stored twice."""
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from psycopg.errors import UniqueViolation
 
 from vein2vein.domain.telemetry import Reading
 from vein2vein.store import tables as t
@@ -39,18 +41,30 @@ def _row(r: Reading, received_at: datetime) -> dict[str, object]:
 
 
 def _copy(connection: sa.Connection, readings: Sequence[Reading], received_at: datetime) -> int:
+    rows = [(r.equipment, r.sensor, r.sequence, r.site, r.time, r.value, r.unit, received_at)
+            for r in readings]  # fmt: skip
+    columns = ", ".join(_COLUMNS)
     raw = connection.connection.driver_connection  # psycopg 3
     assert raw is not None
+    # Usually no reading of the batch is stored yet: COPY straight into the table, in a
+    # savepoint. A reading delivered again (after a reconnect, or twice in the batch)
+    # breaks the table's key and undoes the savepoint; then the batch goes the careful way.
+    try:
+        with (connection.begin_nested(), raw.cursor() as cursor,
+              cursor.copy(f"COPY sensor_reading ({columns}) FROM STDIN") as copy):  # fmt: skip
+            for row in rows:
+                copy.write_row(row)
+        return len(rows)
+    except UniqueViolation:
+        pass
     with raw.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_reading "
             "(LIKE sensor_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        columns = ", ".join(_COLUMNS)
         with cursor.copy(f"COPY incoming_reading ({columns}) FROM STDIN") as copy:
-            for r in readings:
-                copy.write_row((r.equipment, r.sensor, r.sequence, r.site, r.time, r.value,
-                                r.unit, received_at))  # fmt: skip
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO sensor_reading ({columns}) "
             f"SELECT DISTINCT ON (equipment, sensor, seq) {columns} FROM incoming_reading "

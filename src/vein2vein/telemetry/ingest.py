@@ -11,12 +11,14 @@ Nothing is lost and nothing doubled:
   the database refuses a batch, or the ingest stops, the broker delivers it again;
 * a reading delivered again is stored once (services/telemetry.py).
 
-paho reconnects by itself (between 1 and 30 s apart) after a broker restart or a network
-cut; the session resumes where it was.
+After a broker restart or a network cut the ingest reconnects by itself (1 s, then 2, 4 …
+up to 30 s apart); the session resumes where it was. What had arrived but was not yet
+stored is dropped then: the broker delivers it again.
 """
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -122,19 +124,17 @@ class Totals:
     last_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-
-
 class Ingest:
     """Subscribe to ``topic`` (``v2v/#``: every instrument) on the broker at ``host``:
     ``port`` as ``client_id``, and store what arrives in batches of up to ``batch_size``,
-    at least every ``flush_s`` seconds. :meth:`start`, then :meth:`run` (or :meth:`flush`
-    by hand), then :meth:`stop`."""
+    at least every ``flush_s`` seconds. :meth:`start`, then :meth:`run`, then :meth:`stop`.
+
+    One thread does everything: it reads what the broker sent, stores a batch when one is
+    due and acknowledges it, then reads again (paho's own-loop interface: ``loop_read``,
+    ``loop_write``, ``loop_misc``). While a batch is stored the broker holds what follows
+    (the receive window is wide); two threads would only take turns on the interpreter
+    lock, and every acknowledgement handed to paho's thread would wake it once.
+    """
 
     def __init__(
         self,
@@ -151,82 +151,151 @@ class Ingest:
         self.batch_size, self.flush_s = batch_size, flush_s
         self.totals = Totals()
         self.connected = threading.Event()
-        self._lock = threading.Lock()
-        self._waiting: list[_Message] = []
-        self._arrived = threading.Event()
+        self._waiting: list[tuple[str, bytes, int]] = []  # topic, payload, packet id (0: QoS 0)
+        self._first_at = 0.0  # when the oldest waiting message arrived (monotonic)
         self._client = session_client(client_id, topic, self.connected, self._on_message)
-
-    # -- paho's thread ---------------------------------------------------------------------
+        # acknowledgements are written once per batch, by run(), not one at a time
+        self._client.on_socket_register_write = lambda *_: None
+        self._client.on_disconnect = lambda *_: self._lost()
+        self._retry_at = 0.0
+        self._delay = _MIN_DELAY_S
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self._waiting.append(_Message(message.topic, bytes(message.payload), message.mid,
-                                          message.qos))  # fmt: skip
-            self.totals.received += 1
-            if len(self._waiting) >= self.batch_size:
-                self._arrived.set()
-
-    # -- the caller's thread ---------------------------------------------------------------
+        if not self._waiting:
+            self._first_at = time.monotonic()
+        # one append: a Ctrl-C between two would leave a message half there
+        self._waiting.append((message.topic, bytes(message.payload),
+                              message.mid if message.qos > 0 else 0))  # fmt: skip
+        self.totals.received += 1
 
     def start(self, timeout_s: float = 10.0) -> None:
-        """Connect and subscribe.
+        """Connect and subscribe; returns once the broker has acknowledged the
+        subscription (what is published from then on is ours).
 
         Raises
         ------
         BrokerUnreachable
             When the broker does not answer within ``timeout_s`` seconds.
         """
-        connect_session(self._client, self.host, self.port, self.connected, timeout_s)
+        try:
+            self._client.connect(self.host, self.port, keepalive=30, clean_start=False,
+                                 properties=session_properties())  # fmt: skip
+        except OSError as exc:
+            raise BrokerUnreachable(
+                f"MQTT broker {self.host}:{self.port}: {exc.strerror or exc} (is it running?)"
+            ) from None
+        deadline = time.monotonic() + timeout_s
+        while not self.connected.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._pump(min(left, 0.1)) != mqtt.MQTT_ERR_SUCCESS:
+                self._client.disconnect()
+                raise BrokerUnreachable(
+                    f"MQTT broker {self.host}:{self.port}: no answer within {timeout_s:g} s"
+                )
+
+    def _pump(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for the broker, then read all it sent and write all
+        that waits; an MQTT error code (0: all well)."""
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            return mqtt.MQTT_ERR_NO_CONN
+        writing = [sock] if client.want_write() else []
+        try:
+            readable, _, _ = select.select([sock], writing, [], timeout_s)
+        except (OSError, ValueError):  # closed under us
+            return mqtt.MQTT_ERR_CONN_LOST
+        rc: int = mqtt.MQTT_ERR_SUCCESS
+        if readable:
+            # paho reads one packet a call: read on until a call brings no message
+            for _ in range(_MAX_READS):
+                before = self.totals.received
+                rc = client.loop_read()
+                if rc or self.totals.received == before:
+                    break
+        if not rc and client.want_write():
+            rc = client.loop_write()
+        return rc or client.loop_misc()  # keep-alive pings
+
+    def _lost(self) -> None:
+        """The connection is lost (or closed): what waits unstored is dropped, not
+        acknowledged; the broker delivers it again once reconnected."""
+        self.connected.clear()
+        self._waiting.clear()
+
+    def _reconnect(self) -> None:
+        """After a lost connection: try again, 1 s, then 2, 4 … up to 30 s apart."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            return
+        try:
+            self._client.reconnect()
+        except OSError:
+            self._retry_at = now + self._delay
+            self._delay = min(self._delay * 2, _MAX_DELAY_S)
+        else:
+            self._delay = _MIN_DELAY_S
 
     def flush(self) -> int:
-        """Store what has arrived, as one batch, and acknowledge it once committed;
-        returns how many messages the batch held. A batch the database refuses stays
-        unacknowledged and waiting (it is tried again on the next flush)."""
-        with self._lock:
-            batch, self._waiting = (
-                self._waiting[: self.batch_size],
-                self._waiting[self.batch_size :],
-            )
-            if len(self._waiting) < self.batch_size:
-                self._arrived.clear()
+        """Store what has arrived (up to ``batch_size`` messages) as one batch, and
+        acknowledge it once committed; returns how many messages the batch held. A batch
+        the database refuses stays unacknowledged and waiting (tried again next time)."""
+        batch = self._waiting[: self.batch_size]
         if not batch:
             return 0
         try:
-            result = telemetry.ingest(self.app, [(m.topic, m.payload) for m in batch])
+            result = telemetry.ingest(self.app, [(topic, payload) for topic, payload, _ in batch])
         except V2VError as refused:
-            with self._lock:
-                self._waiting[:0] = batch
-                self.totals.failed_batches += 1
-                self.totals.last_error = refused.message
+            self.totals.failed_batches += 1
+            self.totals.last_error = refused.message
             return 0
-        for m in batch:
-            if m.qos > 0:
-                self._client.ack(m.mid, m.qos)
-        with self._lock:
-            t = self.totals
-            t.stored += result.stored
-            t.duplicates += result.duplicates
-            t.quarantined += result.quarantined
-            t.batches += 1
-            t.last_error = None
+        del self._waiting[: len(batch)]
+        if self._waiting:
+            self._first_at = time.monotonic()
+        ack = self._client.ack
+        for _, _, mid in batch:
+            if mid:
+                ack(mid, 1)
+        t = self.totals
+        t.stored += result.stored
+        t.duplicates += result.duplicates
+        t.quarantined += result.quarantined
+        t.batches += 1
+        t.last_error = None
         return len(batch)
 
     def run(
         self, stop: threading.Event, on_flush: Callable[[Totals], None] | None = None
     ) -> Totals:
-        """Flush every ``flush_s`` seconds (sooner when a batch is full) until ``stop`` is
-        set; then flush what is left and return the totals."""
+        """Read and store until ``stop`` is set: a batch when ``batch_size`` messages
+        wait, or ``flush_s`` after the oldest arrived; reconnect when the broker is lost.
+        Then store what is left and return the totals."""
         while not stop.is_set():
-            self._arrived.wait(self.flush_s)
-            if self.flush() and on_flush is not None:
-                on_flush(self.totals)
-            if self.totals.last_error is not None:
-                time.sleep(min(5.0, self.flush_s * 10))  # the database is away: not a busy loop
+            due = self._first_at + self.flush_s - time.monotonic() if self._waiting else 0.2
+            if not self.connected.is_set() and self._client.socket() is None:
+                self._reconnect()
+                stop.wait(min(0.2, max(due, 0.0)))
+            elif self._pump(max(0.0, min(due, 0.2))):
+                self._lost()
+            if self._waiting and (len(self._waiting) >= self.batch_size
+                                 or time.monotonic() - self._first_at >= self.flush_s):  # fmt: skip
+                if self.flush() and on_flush is not None:
+                    on_flush(self.totals)
+                if self.totals.last_error is not None:  # the database is away: not a busy loop
+                    stop.wait(min(5.0, self.flush_s * 10))
         while self.flush():
             pass
+        if self.connected.is_set():
+            self._pump(0)  # the last acknowledgements
         return self.totals
 
     def stop(self) -> None:
         """Disconnect (what was not acknowledged is delivered again next time)."""
         self._client.disconnect()
-        self._client.loop_stop()
+        if self._client.socket() is not None:
+            self._client.loop_write()
+
+
+_MIN_DELAY_S, _MAX_DELAY_S = 1.0, 30.0
+#: Messages read in one go before the ingest looks whether a batch is due.
+_MAX_READS = 10_000
