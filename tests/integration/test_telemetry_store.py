@@ -5,11 +5,15 @@ with their reason, a batch whole or not at all, and the raw data never changed."
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import settings_for
+from vein2vein.domain.clock import FixedClock
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
 from vein2vein.store import tables as t
@@ -73,3 +77,39 @@ def test_readings_and_refused_messages_are_never_changed(app: App, statement: st
     with pytest.raises(sa.exc.DatabaseError, match="append-only"), app.engine.begin() as c:
         c.execute(sa.text(statement))
     assert len(telemetry.readings_of(app, "BR-01", "temperature")) == 1
+
+
+@pytest.fixture
+def postgres_app(postgres_schema_url: str, clock: FixedClock) -> Iterator[App]:
+    application = App.connect(postgres_schema_url, clock=clock,
+                              settings=settings_for(postgres_schema_url))  # fmt: skip
+    application.upgrade()
+    yield application
+    application.dispose()
+
+
+def test_a_reading_another_batch_is_storing_at_the_same_moment_is_counted_once(
+    postgres_app: App,
+) -> None:
+    """Two ingest workers storing the same reading at once on PostgreSQL (a redelivery
+    racing the first delivery; SQLite has one writer at a time): the second batch waits
+    for the first, then counts the reading a duplicate."""
+    app = postgres_app
+    first = app.engine.connect()
+    first.begin()
+    first.execute(t.sensor_reading.insert(), [{
+        "equipment": "BR-01", "sensor": "temperature", "seq": 5, "site": "POC1",
+        "measured_at": T0 + timedelta(seconds=5), "value": 37.0, "unit": "°C",
+        "received_at": T0}])  # fmt: skip
+    results: list[telemetry.IngestResult] = []
+    second = threading.Thread(
+        target=lambda: results.append(telemetry.ingest(app, [message(i) for i in range(1, 11)]))
+    )
+    second.start()
+    second.join(1.0)
+    assert second.is_alive()  # waiting on the first batch's reading
+    first.commit()
+    first.close()
+    second.join(30)
+    assert (results[0].stored, results[0].duplicates) == (9, 1)
+    assert [s for s, *_ in telemetry.readings_of(app, "BR-01", "temperature")] == list(range(1, 11))

@@ -167,6 +167,7 @@ def demo_serve(
             children.append(subprocess.Popen(command, stdout=log.open("wb"),
                                              stderr=subprocess.STDOUT))  # fmt: skip
             console.print(f"live telemetry: {name} running (log {log})")
+
     def stop_children() -> None:
         for child in children:
             child.terminate()
