@@ -1,19 +1,21 @@
 """Telemetry (issue 10): readings per second from publish to stored, on PostgreSQL,
-against a raw COPY of the same rows in the same run.
+against a raw COPY of the same rows in the same run; the same messages to a C client that
+stores nothing (the bound); and the latency from publish to alarm (``latency``).
 
 Setup (untimed): a Mosquitto of the benchmark's own on a free port, configured as
 docs/telemetry.md recommends (no cap on the messages queued for a session: Mosquitto's
-default of 1,000 drops readings whenever the ingest falls that far behind); a fresh
-PostgreSQL schema; ``v2v telemetry ingest --workers 2`` (two processes sharing one MQTT 5
-subscription, each with its persistent session) connected and idle; 100,000 readings
-written as JSON lines, 5,000 for each of 20 sensors (one topic each).
+default of 1,000 drops readings whenever the ingest falls that far behind; none on the
+messages in flight, which MQTT 3.1.1 sessions need); a fresh PostgreSQL schema;
+``v2v telemetry ingest --workers 2 --mqtt-version 3.1.1`` (two processes sharing one
+subscription, each with its persistent session; or MQTT 5) connected and idle; 100,000
+readings written as JSON lines, 5,000 for each of 20 sensors (one topic each).
 
 Timed:
 
 * measured: from starting 20 ``mosquitto_pub -q 1 -l`` publishers (the instruments, one a
-  sensor, QoS 1) until the last of the 100,000 readings is committed — the broker, the
-  workers' paho clients, the check of every payload, COPY + ON CONFLICT and the
-  acknowledgement after commit, all on this machine;
+  sensor, QoS 1) until the workers report the last of the 100,000 readings committed — the
+  broker, the workers' paho clients, the check of every payload, COPY and the
+  acknowledgement after commit, all on this machine (the table is counted afterwards);
 * baseline: one ``COPY sensor_reading FROM STDIN`` of the same 100,000 rows, already
   parsed, into an empty table of another fresh schema (no broker, no checks).
 
@@ -120,7 +122,80 @@ def private_broker(folder: Path) -> Iterator[int]:
         broker.wait(10)
 
 
-def run_throughput() -> Result:
+def _publish(port: int, files: list[tuple[str, Path]]) -> list[subprocess.Popen[bytes]]:
+    """One ``mosquitto_pub`` a sensor, publishing its file's lines with QoS 1."""
+    return [
+        subprocess.Popen(
+            ["mosquitto_pub", "-p", str(port), "-q", "1", "-V", "5", "-t", topic, "-l"],
+            stdin=path.open("rb"),
+        )
+        for topic, path in files
+    ]
+
+
+def _raw_copy_rate(rows: list[tuple[object, ...]]) -> float:
+    """Rows per second of one raw COPY of ``rows`` into an empty table."""
+    with postgres_app() as fresh:
+        raw = fresh.engine.raw_connection()
+        try:
+            begin = time.perf_counter()
+            sql = f"COPY sensor_reading ({COLUMNS}) FROM STDIN"
+            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            raw.commit()
+            return len(rows) / (time.perf_counter() - begin)
+        finally:
+            raw.close()
+
+
+def run_ceiling() -> Result:
+    """What the broker and the publishers alone deliver on this machine: the same 100,000
+    QoS 1 messages to ``mosquitto_sub`` (Mosquitto's own client, in C; MQTT 3.1.1 in a
+    persistent session, as the ingest's line), which stores nothing and acknowledges each
+    message on arrival. No ingest can store faster than
+    its messages arrive, so this bounds the throughput line; its ratio is against the same
+    raw COPY."""
+    site = "BENCH" + uuid.uuid4().hex[:6]
+    with tempfile.TemporaryDirectory() as folder, private_broker(Path(folder)) as port:
+        files = _lines(Path(folder), site)
+        command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-V", "311", "-c",
+                   "-i", f"bench-ceiling-{site}", "-t", f"v2v/{site}/#",
+                   "-C", str(READINGS)]  # fmt: skip
+        subscriber = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        time.sleep(1.0)  # subscribed
+        say(f"publishing {READINGS:,} readings to mosquitto_sub (C, stores nothing)")
+        begin = time.perf_counter()
+        publishers = _publish(port, files)
+        try:
+            subscriber.wait(300)
+        except subprocess.TimeoutExpired:
+            subscriber.kill()
+            raise SystemExit("mosquitto_sub did not receive every message within 300 s") from None
+        elapsed = time.perf_counter() - begin
+        for p in publishers:
+            p.wait(30)
+        rows = _rows(files, T0)
+    rate = READINGS / elapsed
+    copy_rate = _raw_copy_rate(rows)
+    say(f"publish to a C client {rate:,.0f}/s; raw COPY {copy_rate:,.0f}/s")
+    return Result(
+        name="Telemetry: the same messages to Mosquitto's C client, nothing stored",
+        measured=f"{rate:,.0f} messages/s ({READINGS:,} in {elapsed:.2f} s)",
+        baseline=f"raw COPY {copy_rate:,.0f} rows/s",
+        ratio=rate / copy_rate,
+        target=REFERENCE,
+        met=True,
+        note="the most any subscriber can receive here: it bounds the line above",
+    )
+
+
+#: The target of a line that measures a bound, not the product (no verdict).
+REFERENCE = "none (a bound)"
+
+
+def run_throughput(mqtt_version: str = "3.1.1") -> Result:
     site = "BENCH" + uuid.uuid4().hex[:6]
     client_id = f"bench-ingest-{site}"
     with (tempfile.TemporaryDirectory() as folder, private_broker(Path(folder)) as port,
@@ -128,7 +203,7 @@ def run_throughput() -> Result:
         files = _lines(Path(folder), site)
         url = app.engine.url.render_as_string(hide_password=False)
         options = IngestOptions(port=port, client_id=client_id, topic=f"v2v/{site}/#",
-                                batch_size=BATCH)  # fmt: skip
+                                batch_size=BATCH, mqtt_version=mqtt_version)  # fmt: skip
         stop, started = threading.Event(), threading.Event()
         result: list[Totals] = []
 
@@ -154,13 +229,7 @@ def run_throughput() -> Result:
         time.sleep(1.0)  # subscriptions settled
         say(f"publishing {READINGS:,} readings on {SENSORS} topics (QoS 1)")
         begin = time.perf_counter()
-        publishers = [
-            subprocess.Popen(
-                ["mosquitto_pub", "-p", str(port), "-q", "1", "-V", "5", "-t", topic, "-l"],
-                stdin=path.open("rb"),
-            )
-            for topic, path in files
-        ]
+        publishers = _publish(port, files)
         with committed:  # no polling of the database: it would take the CPU measured
             committed.wait_for(lambda: stored >= READINGS, timeout=300)
         elapsed = time.perf_counter() - begin
@@ -173,24 +242,12 @@ def run_throughput() -> Result:
     if stored < READINGS:
         raise SystemExit(f"only {stored:,} of {READINGS:,} readings stored within 300 s")
     rate = READINGS / elapsed
-    with postgres_app() as fresh:
-        raw = fresh.engine.raw_connection()
-        try:
-            begin = time.perf_counter()
-            sql = f"COPY sensor_reading ({COLUMNS}) FROM STDIN"
-            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor, cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            raw.commit()
-            copy_s = time.perf_counter() - begin
-        finally:
-            raw.close()
-    copy_rate = READINGS / copy_s
+    copy_rate = _raw_copy_rate(rows)
     ratio = rate / copy_rate
     say(f"publish to stored {rate:,.0f}/s; raw COPY {copy_rate:,.0f}/s")
+    name = f"Telemetry: readings published (QoS 1) to stored, {WORKERS} ingest workers"
     return Result(
-        name=f"Telemetry: readings published (QoS 1) to stored, {WORKERS} ingest workers",
+        name=f"{name} on MQTT {mqtt_version}",
         measured=f"{rate:,.0f} readings/s ({READINGS:,} in {elapsed:.2f} s)",
         baseline=f"raw COPY {copy_rate:,.0f} rows/s",
         ratio=ratio,
@@ -316,4 +373,9 @@ def run_latency() -> Result:
 if __name__ == "__main__":
     import sys
 
-    print(run_latency() if "latency" in sys.argv else run_throughput())
+    if "latency" in sys.argv:  # or "ceiling", "5" (the throughput on MQTT 5); else 3.1.1
+        print(run_latency())
+    elif "ceiling" in sys.argv:
+        print(run_ceiling())
+    else:
+        print(run_throughput("5" if "5" in sys.argv else "3.1.1"))

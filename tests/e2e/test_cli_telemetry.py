@@ -59,3 +59,14 @@ def test_a_step_started_on_its_equipment_its_alarm_listed_and_acknowledged(
     absent = op("telemetry", "ack", "999", "--comment", "x", code=3,
                 input=f"operator.cp1\n{PASSWORD}\n")  # fmt: skip
     assert "no alarm 999" in absent.stderr
+
+
+def test_an_ingest_on_an_mqtt_version_not_spoken_is_refused(
+    plant: Plant,  # noqa: F811 (the fixture imported above)
+) -> None:
+    for workers in ("1", "2"):
+        refused = plant("operator.cp1")(
+            "telemetry", "ingest", "--mqtt-version", "4", "--workers", workers, "--seconds", "1",
+            code=2,
+        )  # fmt: skip
+        assert "MQTT version '4': expected one of 5, 3.1.1" in words(refused.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import service_missing, settings_for
 from vein2vein.domain.clock import FixedClock
+from vein2vein.domain.errors import InvalidInput
 from vein2vein.services import monitoring, telemetry
 from vein2vein.services.app import App
 from vein2vein.telemetry.ingest import BrokerUnreachable, Ingest, Totals
@@ -40,6 +42,13 @@ def broker() -> None:
         socket.create_connection((HOST, PORT), timeout=2).close()
     except OSError as exc:
         service_missing("Mosquitto", f"nothing listens on {HOST}:{PORT} ({exc})")
+
+
+@pytest.fixture(params=["5", "3.1.1"])
+def mqtt_version(request: pytest.FixtureRequest) -> str:
+    """The ingest speaks either (the broker here keeps Mosquitto's 20 messages in flight
+    for 3.1.1: slower, still whole)."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -79,9 +88,10 @@ def run_until(ingest: Ingest, done: object, within_s: float = 20.0) -> None:
 
 
 def test_published_readings_are_stored_each_once_and_malformed_ones_kept(
-    sqlite_app: App, publisher: mqtt.Client, site: str
+    sqlite_app: App, publisher: mqtt.Client, site: str, mqtt_version: str
 ) -> None:
-    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05)
+    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05,
+                    mqtt_version=mqtt_version)  # fmt: skip
     ingest.start()
     try:
         topic = f"v2v/{site}/BR-01/temperature"
@@ -98,15 +108,17 @@ def test_published_readings_are_stored_each_once_and_malformed_ones_kept(
 
 
 def test_what_arrives_while_the_ingest_is_away_is_delivered_when_it_returns(
-    sqlite_app: App, publisher: mqtt.Client, site: str
+    sqlite_app: App, publisher: mqtt.Client, site: str, mqtt_version: str
 ) -> None:
     client_id = f"ingest-{site}"
-    first = Ingest(sqlite_app, client_id=client_id, topic=f"v2v/{site}/#", flush_s=0.05)
+    first = Ingest(sqlite_app, client_id=client_id, topic=f"v2v/{site}/#", flush_s=0.05,
+                   mqtt_version=mqtt_version)  # fmt: skip
     first.start()  # the broker now keeps a session for this client id
     first.stop()
     topic = f"v2v/{site}/BR-02/ph"
     publish(publisher, topic, [body(i, 7.1) for i in range(1, 51)])  # nobody listening
-    again = Ingest(sqlite_app, client_id=client_id, topic=f"v2v/{site}/#", flush_s=0.05)
+    again = Ingest(sqlite_app, client_id=client_id, topic=f"v2v/{site}/#", flush_s=0.05,
+                   mqtt_version=mqtt_version)  # fmt: skip
     again.start()
     try:
         run_until(again, lambda: again.totals.stored >= 50)
@@ -173,6 +185,15 @@ def test_a_broker_that_does_not_answer_is_named(sqlite_app: App) -> None:
         run_workers(settings_for(sqlite_app.url), options, 2, threading.Event())
 
 
+def test_an_mqtt_version_not_spoken_is_named_before_anything_starts(sqlite_app: App) -> None:
+    said = "MQTT version '3.1': expected one of 5, 3.1.1"
+    with pytest.raises(InvalidInput, match=re.escape(said)):
+        Ingest(sqlite_app, mqtt_version="3.1")
+    options = IngestOptions(client_id="nobody", mqtt_version="3.1")
+    with pytest.raises(InvalidInput, match=re.escape(said)):
+        run_workers(settings_for(sqlite_app.url), options, 2, threading.Event())
+
+
 MOSQUITTO = ["mosquitto", "-d", "-c", "/etc/mosquitto/mosquitto.conf"]
 
 
@@ -207,9 +228,10 @@ def restart_broker() -> None:
 
 
 def test_a_broker_restart_loses_nothing_and_doubles_nothing(
-    sqlite_app: App, publisher: mqtt.Client, site: str
+    sqlite_app: App, publisher: mqtt.Client, site: str, mqtt_version: str
 ) -> None:
-    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05)
+    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05,
+                    mqtt_version=mqtt_version)  # fmt: skip
     ingest.start()
     topic = f"v2v/{site}/BR-03/do"
     try:

@@ -24,20 +24,22 @@ from typing import Any
 
 from vein2vein.config import Settings
 from vein2vein.domain.errors import V2VError
-from vein2vein.telemetry.ingest import Ingest, Totals
+from vein2vein.telemetry.ingest import Ingest, Totals, mqtt_protocol
 
 __all__ = ["IngestOptions", "run_workers", "shared_topic"]
 
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
-    """Where the broker is, what to subscribe to, and how many readings per batch."""
+    """Where the broker is, what to subscribe to, how many readings per batch, and the
+    MQTT version spoken (:data:`~.ingest.MQTT_VERSIONS`)."""
 
     host: str = "127.0.0.1"
     port: int = 1883
     client_id: str = "v2v-ingest"
     topic: str = "v2v/#"
     batch_size: int = 2000
+    mqtt_version: str = "5"
 
 
 def shared_topic(options: IngestOptions) -> str:
@@ -53,7 +55,8 @@ def _worker(k: int, settings: Settings, options: IngestOptions, reports: Any, st
     try:
         ingest = Ingest(bootstrap(settings), host=options.host, port=options.port,
                         client_id=f"{options.client_id}-{k}", topic=shared_topic(options),
-                        batch_size=options.batch_size)  # fmt: skip
+                        batch_size=options.batch_size,
+                        mqtt_version=options.mqtt_version)  # fmt: skip
         ingest.start()
     except V2VError as error:
         reports.put((k, None, error))
@@ -84,10 +87,13 @@ def run_workers(
 
     Raises
     ------
+    InvalidInput
+        For an MQTT version not spoken (before any worker starts).
     V2VError
         The first worker's error when a worker cannot start (e.g. the broker is away);
         the others are stopped.
     """
+    mqtt_protocol(options.mqtt_version)  # a version not spoken: said before any process starts
     context = multiprocessing.get_context("spawn")  # no threads or sockets carried over
     reports: Any = context.Queue()
     quit_ = context.Event()
