@@ -191,6 +191,11 @@ def run_ceiling() -> Result:
     )
 
 
+def _said(met: bool) -> str:
+    """The verdict on one of a line's two targets, in its target (run.py adds none)."""
+    return " (met)" if met else " (**not met**)"
+
+
 #: The target of a line that measures a bound, not the product (no verdict).
 REFERENCE = "none (a bound)"
 
@@ -251,7 +256,8 @@ def run_throughput(mqtt_version: str = "3.1.1") -> Result:
         measured=f"{rate:,.0f} readings/s ({READINGS:,} in {elapsed:.2f} s)",
         baseline=f"raw COPY {copy_rate:,.0f} rows/s",
         ratio=ratio,
-        target=f"≥ {RATIO_TARGET} and ≥ {RATE_TARGET:,}/s",
+        target=f"≥ {RATE_TARGET:,}/s{_said(rate >= RATE_TARGET)} and ≥ {RATIO_TARGET} of "
+        f"COPY{_said(ratio >= RATIO_TARGET)}",
         met=ratio >= RATIO_TARGET and rate >= RATE_TARGET,
         note=(
             f"{SENSORS} mosquitto_pub publishers, Mosquitto, {WORKERS} worker processes "
