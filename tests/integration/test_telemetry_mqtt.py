@@ -5,6 +5,7 @@ and a message is acknowledged only once stored."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -24,9 +25,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import service_missing, settings_for
 from vein2vein.domain.clock import FixedClock
-from vein2vein.domain.errors import InvalidInput
+from vein2vein.domain.errors import DatabaseUnavailable, InvalidInput
 from vein2vein.services import monitoring, telemetry
 from vein2vein.services.app import App
+from vein2vein.telemetry import ingest as ingest_module
 from vein2vein.telemetry.ingest import BrokerUnreachable, Ingest, Totals
 from vein2vein.telemetry.monitor import Monitor
 from vein2vein.telemetry.simulator import Simulator, Unit
@@ -85,6 +87,14 @@ def run_until(ingest: Ingest, done: object, within_s: float = 20.0) -> None:
         time.sleep(0.05)
     stop.set()
     worker.join(10)
+    assert not worker.is_alive(), "the ingest did not stop"
+
+
+def forget_session(client_id: str) -> None:
+    """Remove ``client_id``'s session (and what it kept) from the broker."""
+    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    cleanup.connect(HOST, PORT)
+    cleanup.disconnect()
 
 
 def test_published_readings_are_stored_each_once_and_malformed_ones_kept(
@@ -105,6 +115,56 @@ def test_published_readings_are_stored_each_once_and_malformed_ones_kept(
     assert (t.received, t.stored, t.duplicates, t.quarantined) == (313, 300, 11, 2)
     stored = telemetry.readings_of(sqlite_app, "BR-01", "temperature")
     assert [s for s, *_ in stored] == list(range(1, 301))
+    # every message was acknowledged before the ingest stopped: its session holds none
+    again = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05,
+                   mqtt_version=mqtt_version)  # fmt: skip
+    again.start()
+    try:
+        run_until(again, lambda: False, within_s=1.5)
+    finally:
+        again.stop()
+    assert again.totals.received == 0
+    forget_session(f"ingest-{site}")
+
+
+def test_a_batch_the_database_refuses_is_kept_unacknowledged_and_stored_once_later(
+    sqlite_app: App, publisher: mqtt.Client, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = telemetry.ingest
+    calls = []
+
+    def database_away_once(app: App, messages: list[tuple[str, bytes]]) -> object:
+        calls.append(len(messages))
+        if len(calls) == 1:  # the database goes away for the first batch
+            raise DatabaseUnavailable("cannot connect to the test database: gone")
+        return real(app, messages)
+
+    monkeypatch.setattr(ingest_module.telemetry, "ingest", database_away_once)
+    ingest = Ingest(sqlite_app, client_id=f"ingest-{site}", topic=f"v2v/{site}/#", flush_s=0.05)
+    ingest.start()
+    seen: list[Totals] = []
+    try:
+        publish(publisher, f"v2v/{site}/BR-04/temperature", [body(i) for i in range(1, 41)])
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=ingest.run, args=(stop,), kwargs={"on_flush": seen.append}, daemon=True
+        )
+        worker.start()
+        deadline = time.monotonic() + 30
+        while ingest.totals.stored < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        worker.join(10)
+    finally:
+        ingest.stop()
+    t = ingest.totals
+    assert (t.failed_batches, t.stored, t.duplicates, t.last_error) == (1, 40, 0, None)
+    assert t.received == 40  # not delivered again: kept, tried again, then acknowledged
+    assert calls[1] >= calls[0]  # the refused batch (and any later message) the second time
+    assert [s for s, *_ in telemetry.readings_of(sqlite_app, "BR-04", "temperature")] == list(
+        range(1, 41)
+    )
+    forget_session(f"ingest-{site}")
 
 
 def test_what_arrives_while_the_ingest_is_away_is_delivered_when_it_returns(
@@ -126,9 +186,7 @@ def test_what_arrives_while_the_ingest_is_away_is_delivered_when_it_returns(
         again.stop()
     assert again.totals.stored == 50
     assert len(telemetry.readings_of(sqlite_app, "BR-02", "ph")) == 50
-    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    cleanup.connect(HOST, PORT)  # forget the session on the broker
-    cleanup.disconnect()
+    forget_session(client_id)
 
 
 SENSORS = ("temperature", "ph", "do", "co2")
@@ -166,11 +224,8 @@ def test_workers_share_the_subscription_and_store_each_reading_once(
     assert stored == [50] * 4
     assert (totals.received, totals.stored, totals.duplicates, totals.quarantined) == (
         211, 200, 10, 1)  # fmt: skip
-    for k in range(2):  # forget the workers' sessions on the broker
-        cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}-{k}",
-                              clean_session=True)  # fmt: skip
-        cleanup.connect(HOST, PORT)
-        cleanup.disconnect()
+    for k in range(2):  # the workers' sessions
+        forget_session(f"ingest-{site}-{k}")
 
 
 def test_a_broker_that_does_not_answer_is_named(sqlite_app: App) -> None:
@@ -252,10 +307,7 @@ def test_a_broker_restart_loses_nothing_and_doubles_nothing(
     stored = telemetry.readings_of(sqlite_app, "BR-03", "do")
     assert [s for s, *_ in stored] == list(range(1, 101))
     assert ingest.totals.stored == 100 and ingest.totals.duplicates >= 11
-    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}",
-                          clean_session=True)  # fmt: skip
-    cleanup.connect(HOST, PORT)
-    cleanup.disconnect()
+    forget_session(f"ingest-{site}")
 
 
 def test_an_excursion_published_to_the_broker_raises_exactly_one_alarm_and_silence_no_data(
@@ -299,10 +351,7 @@ def test_an_excursion_published_to_the_broker_raises_exactly_one_alarm_and_silen
     kinds = sorted((a.sensor, a.kind) for a in monitoring.alarms(app))
     assert kinds == [("co2", "no-data"), ("humidity", "no-data"), ("temperature", "high"),
                      ("temperature", "no-data")]  # fmt: skip
-    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"monitor-{site}",
-                          clean_session=True)  # fmt: skip
-    cleanup.connect(HOST, PORT)
-    cleanup.disconnect()
+    forget_session(f"monitor-{site}")
 
 
 def test_the_simulator_publishes_every_sensor_of_every_unit_with_its_events(
@@ -330,7 +379,76 @@ def test_the_simulator_publishes_every_sensor_of_every_unit_with_its_events(
     hot = telemetry.readings_of(sqlite_app, "ACP-1", "temperature")
     assert [round(v) for _, _, v, _ in hot] == [37, 39, 37]
     assert len(telemetry.readings_of(sqlite_app, "INC-1", "humidity")) == 2
-    cleanup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ingest-{site}",
-                          clean_session=True)  # fmt: skip
-    cleanup.connect(HOST, PORT)
-    cleanup.disconnect()
+    forget_session(f"ingest-{site}")
+
+
+def _read_packet(conn: socket.socket) -> tuple[int, bytes]:
+    """One MQTT packet: its type byte and its body."""
+    first = conn.recv(1)
+    if not first:
+        raise ConnectionError("closed")
+    length, shift = 0, 0
+    while True:
+        byte = conn.recv(1)[0]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    body = b""
+    while len(body) < length:
+        body += conn.recv(length - len(body))
+    return first[0], body
+
+
+def test_a_broker_that_closes_every_new_connection_is_tried_again_less_and_less_often(
+    sqlite_app: App,
+) -> None:
+    """A broker that takes the connection and then drops it (bad credentials, too many
+    clients, another ingest under the same client id): the ingest waits 1 s, 2 s, 4 s …
+    between attempts instead of hammering it. A broker of the test's own, speaking just
+    enough MQTT 5 to accept one session."""
+    server = socket.socket()
+    server.bind((HOST, 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted: list[float] = []
+    over = threading.Event()
+
+    def serve() -> None:
+        while not over.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            accepted.append(time.monotonic())
+            with conn:
+                if len(accepted) > 1:
+                    continue  # closed at once
+                _read_packet(conn)  # CONNECT
+                conn.sendall(bytes([0x20, 3, 0, 0, 0]))  # CONNACK: accepted, no properties
+                _, subscribe = _read_packet(conn)
+                conn.sendall(bytes([0x90, 4, *subscribe[:2], 0, 1]))  # SUBACK: QoS 1
+                time.sleep(0.3)  # then the connection is lost
+
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
+    ingest = Ingest(sqlite_app, port=server.getsockname()[1], client_id="backoff")
+    try:
+        ingest.start()
+        stop = threading.Event()
+        worker = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
+        worker.start()
+        time.sleep(4.0)
+        stop.set()
+        worker.join(10)
+        assert not worker.is_alive()
+    finally:
+        ingest.stop()
+        over.set()
+        serving.join(5)
+        server.close()
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(accepted[1:])]
+    # lost at 0.3 s: at once, then 1 s and 2 s later (the next, 4 s later, is past the end)
+    assert len(accepted) == 4, (len(accepted), gaps)
+    assert 0.8 <= gaps[0] <= 1.6 and 1.8 <= gaps[1] <= 2.6, gaps

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -106,10 +107,48 @@ def test_a_reading_another_batch_is_storing_at_the_same_moment_is_counted_once(
         target=lambda: results.append(telemetry.ingest(app, [message(i) for i in range(1, 11)]))
     )
     second.start()
-    second.join(1.0)
-    assert second.is_alive()  # waiting on the first batch's reading
-    first.commit()
-    first.close()
-    second.join(30)
+    # (each look in a transaction of its own: statistics are a snapshot per transaction)
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND query LIKE 'COPY sensor_reading%'")  # fmt: skip
+    deadline = time.monotonic() + 20
+    try:
+        while True:  # the second batch waits on the first one's reading
+            with app.engine.connect() as watch:
+                if watch.execute(sa.text(waiting)).scalar_one():
+                    break
+            assert time.monotonic() < deadline, "the second batch never waited on the first"
+            time.sleep(0.05)
+        assert second.is_alive()
+        first.commit()
+    finally:
+        first.close()
+        second.join(30)
     assert (results[0].stored, results[0].duplicates) == (9, 1)
     assert [s for s, *_ in telemetry.readings_of(app, "BR-01", "temperature")] == list(range(1, 11))
+
+
+def test_a_value_the_database_refuses_is_quarantined_and_the_rest_stored(app: App) -> None:
+    """Should the database refuse a value the checks let through (here a rule added to the
+    table for this test), the batch is split down to the message at fault, which is kept
+    with the database's reason; one bad message never stops the others."""
+    with app.engine.begin() as c:
+        if app.engine.dialect.name == "postgresql":
+            c.execute(sa.text("ALTER TABLE sensor_reading ADD CONSTRAINT test_not_below "
+                              "CHECK (value > -1000)"))  # fmt: skip
+        else:
+            c.execute(sa.text("CREATE TRIGGER test_not_below BEFORE INSERT ON sensor_reading "
+                              "WHEN NEW.value <= -1000 BEGIN SELECT RAISE(ABORT, "
+                              "'value below -1000'); END"))  # fmt: skip
+    batch = [message(i) for i in range(1, 21)]
+    batch[13] = message(14, value=-5000.0)
+    result = telemetry.ingest(app, batch)
+    assert (result.stored, result.duplicates, result.quarantined) == (19, 0, 1)
+    stored = [s for s, *_ in telemetry.readings_of(app, "BR-01", "temperature")]
+    assert stored == [i for i in range(1, 21) if i != 14]
+    with app.reader() as connection:
+        kept = connection.execute(
+            sa.select(t.reading_quarantine.c.payload, t.reading_quarantine.c.reason)
+        ).one()
+    assert bytes(kept.payload) == batch[13][1]
+    assert kept.reason.startswith("refused by the database: ")
+    assert "test_not_below" in kept.reason or "below -1000" in kept.reason

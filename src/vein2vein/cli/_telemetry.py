@@ -51,8 +51,8 @@ def ingest(
     seconds: SecondsOpt = None,
     workers: Annotated[
         int,
-        typer.Option(min=1, max=32, help="Ingest processes sharing the subscription (MQTT 5 "
-                     "shared subscription), for more than ~15,000 readings a second."),
+        typer.Option(min=1, max=32, help="Ingest processes sharing the subscription (a shared "
+                     "subscription), for more than ~15,000 readings a second."),
     ] = 1,
     mqtt_version: Annotated[
         str,

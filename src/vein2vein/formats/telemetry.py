@@ -64,10 +64,16 @@ def topic(site: str, equipment: str, sensor: str) -> str:
     return f"{TOPIC_PREFIX}/{site}/{equipment}/{sensor}"
 
 
+_OUT_OF_RANGE = "out of range in UTC"
+
+
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("no time zone: give one (…Z or …+01:00)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(_OUT_OF_RANGE) from None
 
 
 def _finite(value: float) -> float:
@@ -76,10 +82,21 @@ def _finite(value: float) -> float:
     return value
 
 
+#: A unit is printable text: no control characters (a database refuses NUL, a page would
+#: show the others as nothing).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _printable(text: str) -> str:
+    if re.fullmatch(_PRINTABLE, text) is None:
+        raise ValueError("control characters are not allowed")
+    return text
+
+
 class _Payload(Strict):
     time: Annotated[datetime, AfterValidator(_aware)]
     value: Annotated[float, Field(strict=False), AfterValidator(_finite)]
-    unit: Annotated[str, Field(min_length=1, max_length=16)]
+    unit: Annotated[str, Field(min_length=1, max_length=16), AfterValidator(_printable)]
     seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
@@ -90,7 +107,7 @@ class _Usual(Strict):
 
     time: AwareDatetime
     value: Annotated[float, Field(strict=True, allow_inf_nan=False)]
-    unit: Annotated[str, Field(min_length=1, max_length=16)]
+    unit: Annotated[str, Field(min_length=1, max_length=16, pattern=_PRINTABLE)]
     seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
@@ -117,9 +134,12 @@ def parse_reading(topic_name: str, payload: bytes) -> Reading:
         checked = _Usual.model_validate_json(payload)
     except ValidationError:
         checked = _checked(payload)  # anything else: accepted as ever, or every problem named
-    return Reading(site=site, equipment=equipment, sensor=sensor,
-                   time=checked.time.astimezone(UTC), value=float(checked.value),
-                   unit=checked.unit, sequence=checked.seq)  # fmt: skip
+    try:
+        moment = checked.time.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in a year UTC cannot write
+        raise MalformedReading(f"payload.time: {_OUT_OF_RANGE}") from None
+    return Reading(site=site, equipment=equipment, sensor=sensor, time=moment,
+                   value=float(checked.value), unit=checked.unit, sequence=checked.seq)  # fmt: skip
 
 
 def _checked(payload: bytes) -> _Payload:

@@ -33,9 +33,38 @@ class IngestResult:
 
 
 def ingest(app: App, messages: Sequence[tuple[str, bytes]]) -> IngestResult:
-    """Check and store a batch of MQTT messages (topic, payload), in one transaction."""
+    """Check and store a batch of MQTT messages (topic, payload), in one transaction.
+
+    Should the database refuse a value the checks let through, the batch is split in
+    halves, each stored on its own, down to the message at fault, which is quarantined with
+    the database's reason: one such message never stops the rest.
+
+    Raises
+    ------
+    DatabaseError
+        The database is away (:class:`~vein2vein.domain.errors.DatabaseUnavailable`) or
+        refused the batch for another reason: nothing of the batch is stored.
+    """
+    try:
+        return _ingest(app, messages)
+    except store.ValueRefused as refused:
+        if len(messages) > 1:
+            half = len(messages) // 2
+            first, second = ingest(app, messages[:half]), ingest(app, messages[half:])
+            return IngestResult(first.stored + second.stored,
+                                first.duplicates + second.duplicates,
+                                first.quarantined + second.quarantined)  # fmt: skip
+        (topic, payload), reason = messages[0], refused.message
+        return _ingest(app, [], [(topic.replace("\x00", "\\x00"), payload, reason)])
+
+
+def _ingest(
+    app: App,
+    messages: Sequence[tuple[str, bytes]],
+    refused: list[tuple[str, bytes, str]] | None = None,
+) -> IngestResult:
     readings: list[Reading] = []
-    refused: list[tuple[str, bytes, str]] = []
+    refused = list(refused or [])
     for topic, payload in messages:
         try:
             readings.append(parse_reading(topic, payload))

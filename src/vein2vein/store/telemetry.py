@@ -6,16 +6,43 @@ sequence number, delivered again after a reconnect) is counted, not stored twice
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.errors import UniqueViolation
 
+from vein2vein.domain.errors import DatabaseError, DatabaseUnavailable, InvalidInput
 from vein2vein.domain.telemetry import Reading
 from vein2vein.store import tables as t
 
-__all__ = ["quarantine", "readings_of", "store_readings"]
+__all__ = ["ValueRefused", "quarantine", "readings_of", "store_readings"]
+
+
+class ValueRefused(InvalidInput):
+    """The database refused a value of the batch that the checks let through."""
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """The driver's errors as vein2vein's: a refused value (the batch may be split to find
+    it), the database away (try later), or anything else the database said."""
+    try:
+        yield
+    except (psycopg.DataError, psycopg.IntegrityError, sa.exc.DataError,
+            sa.exc.IntegrityError) as exc:  # fmt: skip
+        raise ValueRefused(f"refused by the database: {_said(exc)}") from exc
+    except (psycopg.OperationalError, sa.exc.OperationalError) as exc:
+        raise DatabaseUnavailable(f"readings not stored: {_said(exc)}") from exc
+    except (psycopg.Error, sa.exc.DBAPIError) as exc:
+        raise DatabaseError(f"readings not stored: {_said(exc)}") from exc
+
+
+def _said(exc: Exception) -> str:
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 _COLUMNS = ("equipment", "sensor", "seq", "site", "measured_at", "value", "unit", "received_at")
 
@@ -23,15 +50,24 @@ _COLUMNS = ("equipment", "sensor", "seq", "site", "measured_at", "value", "unit"
 def store_readings(
     connection: sa.Connection, readings: Sequence[Reading], received_at: datetime
 ) -> int:
-    """Store ``readings`` (in the caller's transaction); returns how many were new."""
+    """Store ``readings`` (in the caller's transaction); returns how many were new.
+
+    Raises
+    ------
+    ValueRefused
+        The database refused a value of the batch.
+    DatabaseUnavailable
+        The database went away.
+    """
     if not readings:
         return 0
-    if connection.dialect.name == "postgresql":
-        return _copy(connection, readings, received_at)
-    rows = [_row(r, received_at) for r in readings]
-    # sqlite3 sums the rows each INSERT of an executemany changed (an ignored one: none)
-    result = connection.execute(t.sensor_reading.insert().prefix_with("OR IGNORE"), rows)
-    return int(result.rowcount)
+    with _database_errors():
+        if connection.dialect.name == "postgresql":
+            return _copy(connection, readings, received_at)
+        rows = [_row(r, received_at) for r in readings]
+        # sqlite3 sums the rows each INSERT of an executemany changed (an ignored one: none)
+        result = connection.execute(t.sensor_reading.insert().prefix_with("OR IGNORE"), rows)
+        return int(result.rowcount)
 
 
 def _row(r: Reading, received_at: datetime) -> dict[str, object]:
@@ -41,8 +77,9 @@ def _row(r: Reading, received_at: datetime) -> dict[str, object]:
 
 
 def _copy(connection: sa.Connection, readings: Sequence[Reading], received_at: datetime) -> int:
-    rows = [(r.equipment, r.sensor, r.sequence, r.site, r.time, r.value, r.unit, received_at)
-            for r in readings]  # fmt: skip
+    rows = sorted((r.equipment, r.sensor, r.sequence, r.site, r.time, r.value, r.unit,
+                   received_at) for r in readings)  # fmt: skip
+    # (sorted by key: two workers storing the same readings lock them in the same order)
     columns = ", ".join(_COLUMNS)
     raw = connection.connection.driver_connection  # psycopg 3
     assert raw is not None
@@ -80,11 +117,10 @@ def quarantine(
 ) -> None:
     """Keep each refused message (topic, payload, reason)."""
     if refused:
-        connection.execute(t.reading_quarantine.insert(), [
-            {"topic": topic[:300], "payload": payload, "reason": reason,
-             "received_at": received_at}
-            for topic, payload, reason in refused
-        ])  # fmt: skip
+        rows = [{"topic": topic[:300], "payload": payload, "reason": reason,
+                 "received_at": received_at} for topic, payload, reason in refused]  # fmt: skip
+        with _database_errors():
+            connection.execute(t.reading_quarantine.insert(), rows)
 
 
 def readings_of(

@@ -119,6 +119,8 @@ class UnitOfWork:
                 "another writer changed the same records at the same moment; nothing was "
                 f"saved, try again ({type(exc.orig).__name__})"
             ) from exc
+        except sa.exc.OperationalError as exc:  # the connection lost before the commit
+            raise DatabaseUnavailable(f"nothing was saved: {exc.orig}") from exc
         for batch in self.batches.seen:
             batch.events.clear()
             batch.custody_events.clear()

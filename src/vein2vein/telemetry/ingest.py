@@ -4,20 +4,21 @@ imports paho.
 
 Nothing is lost and nothing doubled:
 
-* the subscription is QoS 1 in a persistent MQTT 5 session (``clean_start=False`` and a
-  session expiry of a week under a fixed client id), so the broker keeps what arrives
-  while the ingest is away;
+* the subscription is QoS 1 in a persistent session under a fixed client id (MQTT 5:
+  ``clean_start=False`` and a session expiry of a week; 3.1.1: ``clean_session=False``),
+  so the broker keeps what arrives while the ingest is away;
 * a message is acknowledged only once its batch is committed (paho's ``manual_ack``): if
   the database refuses a batch, or the ingest stops, the broker delivers it again;
 * a reading delivered again is stored once (services/telemetry.py).
 
-After a broker restart or a network cut the ingest reconnects by itself (1 s, then 2, 4 …
-up to 30 s apart); the session resumes where it was. What had arrived but was not yet
-stored is dropped then: the broker delivers it again.
+After a broker restart or a network cut the ingest reconnects by itself (at once, then 1 s,
+2 s, 4 s … up to 30 s apart while attempts fail); the session resumes where it was. What
+had arrived but was not yet stored is dropped then: the broker delivers it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import select
 import threading
 import time
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 
+#: Seconds between pings when nothing else is sent; the broker drops a client silent for
+#: one and a half of them.
+KEEPALIVE_S = 60
 #: How long the broker keeps the session (and what arrives for it) while the ingest is away.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 #: How many unacknowledged messages the broker may send at once (MQTT 5's Receive Maximum,
@@ -116,7 +120,7 @@ def session_client(
     client.on_subscribe = lambda *_: connected.set()
     client.on_disconnect = lambda *_: connected.clear()
     client.on_message = on_message
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)  # paho's thread (the monitor)
     return client
 
 
@@ -131,10 +135,10 @@ def connect(client: mqtt.Client, host: str, port: int) -> None:
     """
     try:
         if client.protocol == mqtt.MQTTv5:
-            client.connect(host, port, keepalive=30, clean_start=False,
+            client.connect(host, port, keepalive=KEEPALIVE_S, clean_start=False,
                            properties=session_properties())  # fmt: skip
         else:  # 3.1.1: the session is persistent as the client was made (clean_session)
-            client.connect(host, port, keepalive=30)
+            client.connect(host, port, keepalive=KEEPALIVE_S)
     except OSError as exc:
         raise BrokerUnreachable(
             f"MQTT broker {host}:{port}: {exc.strerror or exc} (is it running?)"
@@ -176,13 +180,16 @@ class Totals:
 class Ingest:
     """Subscribe to ``topic`` (``v2v/#``: every instrument) on the broker at ``host``:
     ``port`` as ``client_id``, and store what arrives in batches of up to ``batch_size``,
-    at least every ``flush_s`` seconds. :meth:`start`, then :meth:`run`, then :meth:`stop`.
+    at least every ``flush_s`` seconds. :meth:`start`, then :meth:`run`, then :meth:`stop`,
+    all from one thread.
 
-    One thread does everything: it reads what the broker sent, stores a batch when one is
-    due and acknowledges it, then reads again (paho's own-loop interface: ``loop_read``,
-    ``loop_write``, ``loop_misc``). While a batch is stored the broker holds what follows
-    (the receive window is wide); two threads would only take turns on the interpreter
-    lock, and every acknowledgement handed to paho's thread would wake it once.
+    That one thread does everything: it reads what the broker sent (at most a batch), stores
+    the batch when due and acknowledges it, then reads again (paho's own-loop interface:
+    ``loop_read``, ``loop_write``, ``loop_misc``). While a batch is stored the broker holds
+    what follows, and nothing answers its pings: a store longer than one and a half
+    keep-alives (:data:`KEEPALIVE_S`) costs a reconnection and a redelivery, nothing more.
+    Two threads would only take turns on the interpreter lock, and each acknowledgement
+    handed to paho's thread would wake it once.
     """
 
     def __init__(
@@ -208,7 +215,7 @@ class Ingest:
         # acknowledgements are written once per batch, by run(), not one at a time
         self._client.on_socket_register_write = lambda *_: None
         self._client.on_disconnect = lambda *_: self._lost()
-        self._retry_at = 0.0
+        self._retry_at = 0.0  # no reconnection attempt before (monotonic)
         self._delay = _MIN_DELAY_S
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -226,34 +233,37 @@ class Ingest:
         Raises
         ------
         BrokerUnreachable
-            When the broker does not answer within ``timeout_s`` seconds.
+            When the broker refuses the connection, closes it, or does not answer within
+            ``timeout_s`` seconds.
         """
         connect(self._client, self.host, self.port)
         deadline = time.monotonic() + timeout_s
         while not self.connected.is_set():
             left = deadline - time.monotonic()
-            if left <= 0 or self._pump(min(left, 0.1)) != mqtt.MQTT_ERR_SUCCESS:
-                self._client.disconnect()
-                raise BrokerUnreachable(
-                    f"MQTT broker {self.host}:{self.port}: no answer within {timeout_s:g} s"
-                )
+            rc = self._pump(min(left, 0.1)) if left > 0 else mqtt.MQTT_ERR_SUCCESS
+            if left <= 0 or rc:
+                self._close()
+                why = f"no answer within {timeout_s:g} s"
+                if rc:
+                    why = f"the connection was refused or closed ({mqtt.error_string(rc)})"
+                raise BrokerUnreachable(f"MQTT broker {self.host}:{self.port}: {why}")
 
     def _pump(self, timeout_s: float) -> int:
-        """Wait up to ``timeout_s`` for the broker, then read all it sent and write all
-        that waits; an MQTT error code (0: all well)."""
+        """Wait up to ``timeout_s`` for the broker; read what it sent (until a batch
+        waits) and write what waits; an MQTT error code (0: all well)."""
         client = self._client
         sock = client.socket()
         if sock is None:
             return mqtt.MQTT_ERR_NO_CONN
-        writing = [sock] if client.want_write() else []
-        try:
-            readable, _, _ = select.select([sock], writing, [], timeout_s)
-        except (OSError, ValueError):  # closed under us
-            return mqtt.MQTT_ERR_CONN_LOST
+        poll = select.poll()
+        poll.register(sock, select.POLLIN | (select.POLLOUT if client.want_write() else 0))
+        room = self.batch_size - len(self._waiting)
+        events = poll.poll(timeout_s * 1000)
         rc: int = mqtt.MQTT_ERR_SUCCESS
-        if readable:
-            # paho reads one packet a call: read on until a call brings no message
-            for _ in range(_MAX_READS):
+        if events and events[0][1] & ~select.POLLOUT and room > 0:
+            # paho reads one packet a call: read on until a call brings no message, or a
+            # batch waits (what is not read stays with the broker, not in this memory)
+            for _ in range(room):
                 before = self.totals.received
                 rc = client.loop_read()
                 if rc or self.totals.received == before:
@@ -269,17 +279,36 @@ class Ingest:
         self._waiting.clear()
 
     def _reconnect(self) -> None:
-        """After a lost connection: try again, 1 s, then 2, 4 … up to 30 s apart."""
+        """Connect again: at once after a loss, then 1 s, 2, 4 … up to 30 s apart while
+        attempts fail (refused, or closed before the subscription was acknowledged)."""
         now = time.monotonic()
         if now < self._retry_at:
             return
-        try:
+        self._retry_at = now + self._delay
+        self._delay = min(self._delay * 2, _MAX_DELAY_S)
+        with contextlib.suppress(OSError):  # nothing listens: the next attempt says more
             self._client.reconnect()
-        except OSError:
-            self._retry_at = now + self._delay
-            self._delay = min(self._delay * 2, _MAX_DELAY_S)
-        else:
-            self._delay = _MIN_DELAY_S
+
+    def _write_out(self, within_s: float) -> None:
+        """Write what waits to be written (acknowledgements, DISCONNECT) for at most
+        ``within_s`` seconds; reads nothing."""
+        client = self._client
+        deadline = time.monotonic() + within_s
+        while client.want_write() and (sock := client.socket()) is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            poll = select.poll()
+            poll.register(sock, select.POLLOUT)
+            if poll.poll(min(left, 0.1) * 1000) and client.loop_write():
+                break
+
+    def _close(self) -> None:
+        """Disconnect cleanly if possible (the session stays with the broker)."""
+        if self._client.socket() is not None:
+            self._client.disconnect()
+            self._write_out(2.0)
+        self._lost()
 
     def flush(self) -> int:
         """Store what has arrived (up to ``batch_size`` messages) as one batch, and
@@ -294,9 +323,7 @@ class Ingest:
             self.totals.failed_batches += 1
             self.totals.last_error = refused.message
             return 0
-        del self._waiting[: len(batch)]
-        if self._waiting:
-            self._first_at = time.monotonic()
+        del self._waiting[: len(batch)]  # the rest arrived later: _first_at still bounds it
         ack = self._client.ack
         for _, _, mid in batch:
             if mid:
@@ -314,14 +341,16 @@ class Ingest:
     ) -> Totals:
         """Read and store until ``stop`` is set: a batch when ``batch_size`` messages
         wait, or ``flush_s`` after the oldest arrived; reconnect when the broker is lost.
-        Then store what is left and return the totals."""
+        Then store what is left, write its acknowledgements, and return the totals."""
         while not stop.is_set():
+            if self.connected.is_set():
+                self._delay = _MIN_DELAY_S
             due = self._first_at + self.flush_s - time.monotonic() if self._waiting else 0.2
-            if not self.connected.is_set() and self._client.socket() is None:
+            if self._client.socket() is None:
                 self._reconnect()
                 stop.wait(min(0.2, max(due, 0.0)))
             elif self._pump(max(0.0, min(due, 0.2))):
-                self._lost()
+                self._close()  # paho closed it, or it is no use: the next turn reconnects
             if self._waiting and (len(self._waiting) >= self.batch_size
                                  or time.monotonic() - self._first_at >= self.flush_s):  # fmt: skip
                 if self.flush() and on_flush is not None:
@@ -330,17 +359,12 @@ class Ingest:
                     stop.wait(min(5.0, self.flush_s * 10))
         while self.flush():
             pass
-        if self.connected.is_set():
-            self._pump(0)  # the last acknowledgements
+        self._write_out(5.0)  # the last acknowledgements; nothing more is read
         return self.totals
 
     def stop(self) -> None:
         """Disconnect (what was not acknowledged is delivered again next time)."""
-        self._client.disconnect()
-        if self._client.socket() is not None:
-            self._client.loop_write()
+        self._close()
 
 
 _MIN_DELAY_S, _MAX_DELAY_S = 1.0, 30.0
-#: Messages read in one go before the ingest looks whether a batch is due.
-_MAX_READS = 10_000
