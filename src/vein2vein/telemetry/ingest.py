@@ -279,7 +279,7 @@ class Ingest:
         self._waiting.clear()
 
     def _reconnect(self) -> None:
-        """Connect again: at once after a loss, then 1 s, 2, 4 … up to 30 s apart while
+        """Connect again: at once after a loss, then 1 s, 2 s, 4 s … up to 30 s apart while
         attempts fail (refused, or closed before the subscription was acknowledged)."""
         now = time.monotonic()
         if now < self._retry_at:
