@@ -8,6 +8,8 @@ from the services.
 
 from __future__ import annotations
 
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from vein2vein.services.monitoring_views import Overlay, StepTrace, Trace
@@ -29,6 +31,24 @@ def points_json(traces: list[Trace]) -> dict[str, Any]:
     }
 
 
+def _with_gaps(
+    times: list[datetime], values: list[float]
+) -> tuple[list[str | None], list[float | None]]:
+    """x and y for a line that breaks where the sensor was silent (more than five of its
+    usual intervals, and at least 10 s), instead of a straight line over the silence."""
+    xs: list[str | None] = []
+    ys: list[float | None] = []
+    steps = sorted((b - a).total_seconds() for a, b in pairwise(times))
+    silent_s = max(10.0, 5 * steps[len(steps) // 2]) if steps else float("inf")
+    for k, (at, v) in enumerate(zip(times, values, strict=True)):
+        if k and (at - times[k - 1]).total_seconds() > silent_s:
+            xs.append(None)
+            ys.append(None)
+        xs.append(at.isoformat())
+        ys.append(v)
+    return xs, ys
+
+
 def _rows(traces: list[Trace], *, gap: float = 0.06) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One line per sensor, each on a row of its own with its limits; the layout's axes."""
     n = max(1, len(traces))
@@ -47,9 +67,10 @@ def _rows(traces: list[Trace], *, gap: float = 0.06) -> tuple[list[dict[str, Any
         inside = [trace.low is None or v >= trace.low for v in trace.values]
         inside = [ok and (trace.high is None or v <= trace.high)
                   for ok, v in zip(inside, trace.values, strict=True)]  # fmt: skip
+        xs, ys = _with_gaps(trace.times, trace.values)
         data.append({
             "type": "scattergl", "mode": "lines", "name": trace.sensor, "yaxis": y,
-            "x": [at.isoformat() for at in trace.times], "y": trace.values,
+            "x": xs, "y": ys,
             "line": {"color": BLUE, "width": 1.5},
             "hovertemplate": f"%{{x}}<br>{trace.sensor} %{{y}} {trace.unit}<extra></extra>",
         })  # fmt: skip
