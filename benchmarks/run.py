@@ -225,11 +225,14 @@ figures of the last run are also in `benchmarks/results/latest.json` (not commit
 
 ## Step recordings below 0.5 (2026-11-24)
 
-On 2026-11-24 step recordings measured 0.45 on this machine. The code as it was before that
+On 2026-11-24 step recordings measured 0.44-0.47 on this machine over three runs (and audit
+verify once 0.50, just under its target, in the slowest). The code as it was before that
 day's changes (commit 5339b78, run from a checkout the same day) measured 0.44: the machine,
 not the change, moved; the 0.50 of 2026-11-23 was at the edge of the target. Recording a
 step now also ends the batch's steps on equipment (issue 10), with an UPDATE only when the
-record header's one query counts any.
+record header's one query counts any. A profile shows nine round trips a step (lock,
+record header, entries, lots, equipment, entry, uses, audit, commit) against about four for
+a transition: getting back above 0.5 means fewer of them, not faster Python.
 
 ## Where the telemetry throughput goes (measured 2026-11-24, same machine)
 
