@@ -230,9 +230,8 @@ verify once 0.50, just under its target, in the slowest). The code as it was bef
 day's changes (commit 5339b78, run from a checkout the same day) measured 0.44: the machine,
 not the change, moved; the 0.50 of 2026-11-23 was at the edge of the target. Recording a
 step now also ends the batch's steps on equipment (issue 10), with an UPDATE only when the
-record header's one query counts any. A profile shows nine round trips a step (lock,
-record header, entries, lots, equipment, entry, uses, audit, commit) against about five for
-a transition: getting back above 0.5 means fewer of them, not faster Python.
+record header's one query counts any. The description above says
+where the time goes: fewer round trips, not faster Python, would bring it back over 0.5.
 
 ## Where the telemetry throughput goes (measured 2026-11-24, same machine)
 
