@@ -84,6 +84,10 @@ def test_the_live_page_adds_readings_as_they_arrive_without_a_reload(site: Site,
     assert page.get_by_test_id("live-status").inner_text() != before
     points = page.evaluate("document.getElementById('live').data[0].y.length")
     assert points == 13
+    publish(site, 600, [37.4])  # after eight silent minutes: the line breaks, not bridges it
+    page.wait_for_function("document.getElementById('live').dataset.points === '4'",
+                           timeout=10000)  # fmt: skip
+    assert page.evaluate("document.getElementById('live').data[0].y.slice(-2)") == [None, 37.4]
 
 
 def test_an_alarm_is_acknowledged_in_the_browser_with_a_signature(site: Site, page: Any) -> None:

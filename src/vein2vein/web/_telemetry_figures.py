@@ -31,17 +31,23 @@ def points_json(traces: list[Trace]) -> dict[str, Any]:
     }
 
 
+def _silence_s(times: list[datetime]) -> float | None:
+    """How long without a reading counts as silence on a trace: five of the sensor's usual
+    (median) intervals, and at least 10 s; None with fewer than two readings."""
+    steps = sorted((b - a).total_seconds() for a, b in pairwise(times))
+    return max(10.0, 5 * steps[len(steps) // 2]) if steps else None
+
+
 def _with_gaps(
     times: list[datetime], values: list[float]
 ) -> tuple[list[str | None], list[float | None]]:
-    """x and y for a line that breaks where the sensor was silent (more than five of its
-    usual intervals, and at least 10 s), instead of a straight line over the silence."""
+    """x and y for a line that breaks where the sensor was silent (:func:`_silence_s`),
+    instead of a straight line over the silence."""
     xs: list[str | None] = []
     ys: list[float | None] = []
-    steps = sorted((b - a).total_seconds() for a, b in pairwise(times))
-    silent_s = max(10.0, 5 * steps[len(steps) // 2]) if steps else float("inf")
+    silent_s = _silence_s(times)
     for k, (at, v) in enumerate(zip(times, values, strict=True)):
-        if k and (at - times[k - 1]).total_seconds() > silent_s:
+        if k and silent_s is not None and (at - times[k - 1]).total_seconds() > silent_s:
             xs.append(None)
             ys.append(None)
         xs.append(at.isoformat())
@@ -70,7 +76,7 @@ def _rows(traces: list[Trace], *, gap: float = 0.06) -> tuple[list[dict[str, Any
         xs, ys = _with_gaps(trace.times, trace.values)
         data.append({
             "type": "scattergl", "mode": "lines", "name": trace.sensor, "yaxis": y,
-            "x": xs, "y": ys,
+            "x": xs, "y": ys, "meta": {"silent_s": _silence_s(trace.times)},  # for the live page
             "line": {"color": BLUE, "width": 1.5},
             "hovertemplate": f"%{{x}}<br>{trace.sensor} %{{y}} {trace.unit}<extra></extra>",
         })  # fmt: skip
