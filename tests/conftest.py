@@ -103,6 +103,17 @@ def app(database_url: str, clock: FixedClock) -> Iterator[App]:
 
 
 @pytest.fixture
+def postgres_app(postgres_schema_url: str, clock: FixedClock) -> Iterator[App]:
+    """A migrated, empty PostgreSQL database only (what SQLite cannot show: two writers at
+    once, a connection cut), with the test's clock."""
+    application = App.connect(postgres_schema_url, clock=clock,
+                              settings=settings_for(postgres_schema_url))  # fmt: skip
+    application.upgrade()
+    yield application
+    application.dispose()
+
+
+@pytest.fixture
 def sqlite_app(tmp_path: Path, clock: FixedClock) -> Iterator[App]:
     url = f"sqlite:///{tmp_path / 'v2v.sqlite3'}"
     application = App.connect(url, clock=clock, settings=settings_for(url))

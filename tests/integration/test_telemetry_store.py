@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import settings_for
-from vein2vein.domain.clock import FixedClock
 from vein2vein.services import telemetry
 from vein2vein.services.app import App
 from vein2vein.store import tables as t
@@ -78,15 +75,6 @@ def test_readings_and_refused_messages_are_never_changed(app: App, statement: st
     with pytest.raises(sa.exc.DatabaseError, match="append-only"), app.engine.begin() as c:
         c.execute(sa.text(statement))
     assert len(telemetry.readings_of(app, "BR-01", "temperature")) == 1
-
-
-@pytest.fixture
-def postgres_app(postgres_schema_url: str, clock: FixedClock) -> Iterator[App]:
-    application = App.connect(postgres_schema_url, clock=clock,
-                              settings=settings_for(postgres_schema_url))  # fmt: skip
-    application.upgrade()
-    yield application
-    application.dispose()
 
 
 def test_a_reading_another_batch_is_storing_at_the_same_moment_is_counted_once(

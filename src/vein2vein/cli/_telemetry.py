@@ -47,7 +47,9 @@ def ingest(
         str, typer.Option(help="The session's client id: the broker keeps what arrives for it.")
     ] = "v2v-ingest",
     topic: TopicOpt = "v2v/#",
-    batch: Annotated[int, typer.Option(help="Readings stored per transaction, at most.")] = 2000,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Readings stored per transaction, at most.")
+    ] = 2000,
     seconds: SecondsOpt = None,
     workers: Annotated[
         int,

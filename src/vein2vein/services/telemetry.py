@@ -35,48 +35,33 @@ class IngestResult:
 def ingest(app: App, messages: Sequence[tuple[str, bytes]]) -> IngestResult:
     """Check and store a batch of MQTT messages (topic, payload), in one transaction.
 
-    Should the database refuse a value the checks let through, the batch is split in
-    halves, each stored on its own, down to the message at fault, which is quarantined with
-    the database's reason: one such message never stops the rest.
+    Should the database refuse a value the checks let through, that message is
+    quarantined with the database's reason and the rest stored, still in the one
+    transaction (store.store_each): one such message never stops the others.
 
     Raises
     ------
     DatabaseError
         The database is away (:class:`~vein2vein.domain.errors.DatabaseUnavailable`) or
-        refused the batch for another reason: nothing of the batch is stored.
+        failed otherwise: nothing of the batch is stored.
     """
-    try:
-        return _ingest(app, messages)
-    except store.ValueRefused as refused:
-        if len(messages) > 1:
-            half = len(messages) // 2
-            first, second = ingest(app, messages[:half]), ingest(app, messages[half:])
-            return IngestResult(first.stored + second.stored,
-                                first.duplicates + second.duplicates,
-                                first.quarantined + second.quarantined)  # fmt: skip
-        (topic, payload), reason = messages[0], refused.message
-        return _ingest(app, [], [(topic.replace("\x00", "\\x00"), payload, reason)])
-
-
-def _ingest(
-    app: App,
-    messages: Sequence[tuple[str, bytes]],
-    refused: list[tuple[str, bytes, str]] | None = None,
-) -> IngestResult:
     readings: list[Reading] = []
-    refused = list(refused or [])
+    sources: list[tuple[str, bytes]] = []
+    refused: list[tuple[str, bytes, str]] = []
     for topic, payload in messages:
         try:
             readings.append(parse_reading(topic, payload))
+            sources.append((topic, payload))
         except MalformedReading as bad:
             refused.append((topic, payload, bad.reason))
     uow = app.uow()
     with uow:
         now = uow.clock.now()
-        stored = store.store_readings(uow.connection, readings, now)
+        stored, by_database = store.store_each(uow.connection, readings, now)
+        refused += [(*sources[k], reason) for k, reason in sorted(by_database.items())]
         store.quarantine(uow.connection, refused, now)
         uow.commit()
-    return IngestResult(stored, len(readings) - stored, len(refused))
+    return IngestResult(stored, len(readings) - len(by_database) - stored, len(refused))
 
 
 def readings_of(app: App, equipment: str, sensor: str) -> list[tuple[int, object, float, str]]:

@@ -13,12 +13,13 @@ from datetime import datetime
 import psycopg
 import sqlalchemy as sa
 from psycopg.errors import UniqueViolation
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from vein2vein.domain.errors import DatabaseError, DatabaseUnavailable, InvalidInput
 from vein2vein.domain.telemetry import Reading
 from vein2vein.store import tables as t
 
-__all__ = ["ValueRefused", "quarantine", "readings_of", "store_readings"]
+__all__ = ["ValueRefused", "quarantine", "readings_of", "store_each", "store_readings"]
 
 
 class ValueRefused(InvalidInput):
@@ -47,6 +48,36 @@ def _said(exc: Exception) -> str:
 _COLUMNS = ("equipment", "sensor", "seq", "site", "measured_at", "value", "unit", "received_at")
 
 
+def store_each(
+    connection: sa.Connection, readings: Sequence[Reading], received_at: datetime
+) -> tuple[int, dict[int, str]]:
+    """Store ``readings`` (in the caller's transaction) but those the database refuses:
+    how many were new, and the refused ones' places in ``readings`` with the database's
+    reason. The batch goes in one savepoint; a refused value undoes it, and the batch is
+    split in halves, each in a savepoint of its own, down to the readings at fault — so one
+    bad value never stops the rest, and the caller's transaction stays whole.
+
+    Raises
+    ------
+    DatabaseUnavailable
+        The database went away.
+    """
+    refused: dict[int, str] = {}
+
+    def attempt(first: int, part: Sequence[Reading]) -> int:
+        try:
+            with connection.begin_nested():
+                return store_readings(connection, part, received_at)
+        except ValueRefused as refusal:
+            if len(part) == 1:
+                refused[first] = refusal.message
+                return 0
+            half = len(part) // 2
+            return attempt(first, part[:half]) + attempt(first + half, part[half:])
+
+    return (attempt(0, readings) if readings else 0), refused
+
+
 def store_readings(
     connection: sa.Connection, readings: Sequence[Reading], received_at: datetime
 ) -> int:
@@ -65,8 +96,12 @@ def store_readings(
         if connection.dialect.name == "postgresql":
             return _copy(connection, readings, received_at)
         rows = [_row(r, received_at) for r in readings]
-        # sqlite3 sums the rows each INSERT of an executemany changed (an ignored one: none)
-        result = connection.execute(t.sensor_reading.insert().prefix_with("OR IGNORE"), rows)
+        # sqlite3 sums the rows each INSERT of an executemany changed (an ignored one: none);
+        # ON CONFLICT of the key, not OR IGNORE, which would skip any other refusal silently
+        insert = sqlite_insert(t.sensor_reading).on_conflict_do_nothing(
+            index_elements=["equipment", "sensor", "seq"]
+        )
+        result = connection.execute(insert, rows)
         return int(result.rowcount)
 
 

@@ -38,6 +38,17 @@ from vein2vein.store.repositories import (
 __all__ = ["Reader", "UnitOfWork"]
 
 
+#: PostgreSQL's "try again" errors: a serialization failure, a deadlock.
+_CONFLICTS = ("40001", "40P01")
+
+
+def _conflict(exc: sa.exc.DBAPIError) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        "another writer changed the same records at the same moment; nothing was "
+        f"saved, try again ({type(exc.orig).__name__})"
+    )
+
+
 class UnitOfWork:
     """``with uow: ...; uow.commit()`` — anything not committed is rolled back on exit."""
 
@@ -107,19 +118,25 @@ class UnitOfWork:
 
     def commit(self) -> None:
         assert self._transaction is not None, "commit outside `with`"
+        committing = False
         try:
             self.batches.flush()
             events = list(self._events)
             for batch in self.batches.seen:
                 events.extend(batch.events)
             self.last_seq = audit.append_events(self.connection, events)
+            committing = True
             self._transaction.commit()
         except sa.exc.IntegrityError as exc:
-            raise ConcurrencyConflict(
-                "another writer changed the same records at the same moment; nothing was "
-                f"saved, try again ({type(exc.orig).__name__})"
-            ) from exc
-        except sa.exc.OperationalError as exc:  # the connection lost before the commit
+            raise _conflict(exc) from exc
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _CONFLICTS:
+                raise _conflict(exc) from exc
+            if committing:  # the answer to COMMIT itself was lost: it may have happened
+                raise DatabaseUnavailable(
+                    f"the database went away while saving ({exc.orig}); whether it saved is "
+                    "unknown: check before trying again"
+                ) from exc
             raise DatabaseUnavailable(f"nothing was saved: {exc.orig}") from exc
         for batch in self.batches.seen:
             batch.events.clear()

@@ -187,9 +187,10 @@ class Ingest:
     the batch when due and acknowledges it, then reads again (paho's own-loop interface:
     ``loop_read``, ``loop_write``, ``loop_misc``). While a batch is stored the broker holds
     what follows, and nothing answers its pings: a store longer than one and a half
-    keep-alives (:data:`KEEPALIVE_S`) costs a reconnection and a redelivery, nothing more.
-    Two threads would only take turns on the interpreter lock, and each acknowledgement
-    handed to paho's thread would wake it once.
+    keep-alives (:data:`KEEPALIVE_S`) costs a reconnection and a redelivery, nothing more;
+    so does a database away while a full batch waits (nothing more is read, the answers to
+    the pings included). Two threads would only take turns on the interpreter lock, and each
+    acknowledgement handed to paho's thread would wake it once.
     """
 
     def __init__(
@@ -204,6 +205,9 @@ class Ingest:
         flush_s: float = 0.2,
         mqtt_version: str = "5",
     ) -> None:
+        if batch_size < 1 or not flush_s > 0:
+            raise InvalidInput(f"ingest: batch_size must be at least 1 (got {batch_size}) and "
+                               f"flush_s above 0 (got {flush_s})")  # fmt: skip
         self.app, self.host, self.port, self.topic = app, host, port, topic
         self.batch_size, self.flush_s = batch_size, flush_s
         self.totals = Totals()
