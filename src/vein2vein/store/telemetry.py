@@ -1,7 +1,7 @@
 """Readings stored in bulk, each once (issue 10): on PostgreSQL through COPY straight into
 the table, or, when a reading of the batch is already there, COPY into a temporary table
-and one INSERT … ON CONFLICT DO NOTHING; on SQLite one INSERT OR IGNORE
-over all of them. Either way a reading already stored (the same equipment, sensor and
+and one INSERT … ON CONFLICT DO NOTHING; on SQLite one INSERT … ON CONFLICT (key) DO
+NOTHING over all of them. Either way a reading already stored (the same equipment, sensor and
 sequence number, delivered again after a reconnect) is counted, not stored twice."""
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def _database_errors() -> Iterator[None]:
 def _said(exc: Exception) -> str:
     cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
 
 _COLUMNS = ("equipment", "sensor", "seq", "site", "measured_at", "value", "unit", "received_at")
 
