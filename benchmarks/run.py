@@ -225,27 +225,30 @@ figures of the last run are also in `benchmarks/results/latest.json` (not commit
 
 ## Step recordings below 0.5 (2026-11-24)
 
-On 2026-11-24 step recordings measured 0.44-0.47 on this machine over three runs (and audit
-verify once 0.50, just under its target, in the slowest). The code as it was before that
+On 2026-11-24 step recordings measured 0.44-0.47 on an AMD EPYC machine of this kind over
+three runs (and audit verify once 0.50, just under its target, in the slowest), and 0.49 on
+an Intel Xeon one later that day (audit verify 0.66 there). The code as it was before that
 day's changes (commit 5339b78, run from a checkout the same day) measured 0.44: the machine,
 not the change, moved; the 0.50 of 2026-11-23 was at the edge of the target. Recording a
 step now also ends the batch's steps on equipment (issue 10), with an UPDATE only when the
 record header's one query counts any. The description above says
 where the time goes: fewer round trips, not faster Python, would bring it back over 0.5.
 
-## Where the telemetry throughput goes (measured 2026-11-24, same machine)
+## Where the telemetry throughput goes (measured 2026-11-24, two machines of this kind)
 
-CPU time per reading during the MQTT 3.1.1 line, read from /proc for each process: the two
-ingest workers about 35 µs (paho receiving and acknowledging about two thirds of it; the
-payload check 4 µs, COPY 3 µs), Mosquitto 21 µs, the 20 publishers 20 µs, PostgreSQL 11 µs.
-Two cores give about 2 × 10⁶ µs a second to share: about 23,000 readings a second. The
-transport bound shows the rest: the broker and the publishers alone, feeding a C client
-that stores nothing, reach 32,000-35,000 messages a second, 0.12-0.13 of the raw COPY. A
-ratio of 0.3 (about 77,000 readings a second) is more than this machine's broker delivers
-to any subscriber, so that target cannot be met here whatever the ingest does; the rate
-target is met on MQTT 3.1.1 in every run, and on MQTT 5 in some (19,100-21,400 measured).
-The machine is shared: the same code moves by ±10 % from one run to the next (step
-recordings and audit verify too).
+CPU time per reading during the MQTT 3.1.1 line on the AMD EPYC machine, read from /proc for
+each process: the two ingest workers about 35 µs (paho receiving and acknowledging about two
+thirds of it; the payload check 4 µs, COPY 3 µs), Mosquitto 21 µs, the 20 publishers 20 µs,
+PostgreSQL 11 µs. Two cores give about 2 × 10⁶ µs a second to share: about 23,000 readings a
+second. The transport bound shows the rest: the broker and the publishers alone, feeding a C
+client that stores nothing, reach 32,000-35,000 messages a second there, 0.12-0.13 of the
+raw COPY; on the Intel Xeon machine 52,000, 0.28 of a COPY that is slower there (186,000-
+202,000 rows/s against about 250,000). A ratio of 0.3 is more than either machine's broker
+delivers to any subscriber, so that target cannot be met here whatever the ingest does
+(a machine with more cores than the broker, publishers, workers and database need could).
+The rate target is met on MQTT 3.1.1 in every run (22,965-24,380 measured), and on MQTT 5
+in most (19,100-21,400). The machines are shared: the same code moves by ±10 % from one run
+to the next (step recordings and audit verify too).
 
 What got the ingest from 16,000 to 23,000 readings/s: one thread per worker instead of paho's
 network thread plus a storing thread (they took turns on the interpreter lock, and each of
