@@ -39,13 +39,12 @@ def _silence_s(times: list[datetime]) -> float | None:
 
 
 def _with_gaps(
-    times: list[datetime], values: list[float]
+    times: list[datetime], values: list[float], silent_s: float | None
 ) -> tuple[list[str | None], list[float | None]]:
-    """x and y for a line that breaks where the sensor was silent (:func:`_silence_s`),
-    instead of a straight line over the silence."""
+    """x and y for a line that breaks where the sensor was silent for over ``silent_s``
+    seconds (:func:`_silence_s`), instead of a straight line over the silence."""
     xs: list[str | None] = []
     ys: list[float | None] = []
-    silent_s = _silence_s(times)
     for k, (at, v) in enumerate(zip(times, values, strict=True)):
         if k and silent_s is not None and (at - times[k - 1]).total_seconds() > silent_s:
             xs.append(None)
@@ -73,10 +72,11 @@ def _rows(traces: list[Trace], *, gap: float = 0.06) -> tuple[list[dict[str, Any
         inside = [trace.low is None or v >= trace.low for v in trace.values]
         inside = [ok and (trace.high is None or v <= trace.high)
                   for ok, v in zip(inside, trace.values, strict=True)]  # fmt: skip
-        xs, ys = _with_gaps(trace.times, trace.values)
+        silent_s = _silence_s(trace.times)
+        xs, ys = _with_gaps(trace.times, trace.values, silent_s)
         data.append({
             "type": "scattergl", "mode": "lines", "name": trace.sensor, "yaxis": y,
-            "x": xs, "y": ys, "meta": {"silent_s": _silence_s(trace.times)},  # for the live page
+            "x": xs, "y": ys, "meta": {"silent_s": silent_s},  # for the live page
             "line": {"color": BLUE, "width": 1.5},
             "hovertemplate": f"%{{x}}<br>{trace.sensor} %{{y}} {trace.unit}<extra></extra>",
         })  # fmt: skip
