@@ -47,6 +47,7 @@ def _said(exc: Exception) -> str:
 
 
 _COLUMNS = ("equipment", "sensor", "seq", "site", "measured_at", "value", "unit", "received_at")
+_KEY = ", ".join(_COLUMNS[:3])  # a reading is stored once per equipment, sensor and seq
 
 
 def store_each(
@@ -100,21 +101,23 @@ def store_readings(
         # sqlite3 sums the rows each INSERT of an executemany changed (an ignored one: none);
         # ON CONFLICT of the key, not OR IGNORE, which would skip any other refusal silently
         insert = sqlite_insert(t.sensor_reading).on_conflict_do_nothing(
-            index_elements=["equipment", "sensor", "seq"]
+            index_elements=_COLUMNS[:3]
         )
         result = connection.execute(insert, rows)
         return int(result.rowcount)
 
 
+def _values(r: Reading, received_at: datetime) -> tuple[object, ...]:
+    """A reading's values in the order of :data:`_COLUMNS`, its key first."""
+    return (r.equipment, r.sensor, r.sequence, r.site, r.time, r.value, r.unit, received_at)
+
+
 def _row(r: Reading, received_at: datetime) -> dict[str, object]:
-    return {"equipment": r.equipment, "sensor": r.sensor, "seq": r.sequence, "site": r.site,
-            "measured_at": r.time, "value": r.value, "unit": r.unit,
-            "received_at": received_at}  # fmt: skip
+    return dict(zip(_COLUMNS, _values(r, received_at), strict=True))
 
 
 def _copy(connection: sa.Connection, readings: Sequence[Reading], received_at: datetime) -> int:
-    rows = sorted((r.equipment, r.sensor, r.sequence, r.site, r.time, r.value, r.unit,
-                   received_at) for r in readings)  # fmt: skip
+    rows = sorted(_values(r, received_at) for r in readings)
     # (sorted by key: two workers storing the same readings lock them in the same order)
     columns = ", ".join(_COLUMNS)
     raw = connection.connection.driver_connection  # psycopg 3
@@ -140,8 +143,8 @@ def _copy(connection: sa.Connection, readings: Sequence[Reading], received_at: d
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO sensor_reading ({columns}) "
-            f"SELECT DISTINCT ON (equipment, sensor, seq) {columns} FROM incoming_reading "
-            "ON CONFLICT (equipment, sensor, seq) DO NOTHING"
+            f"SELECT DISTINCT ON ({_KEY}) {columns} FROM incoming_reading "
+            f"ON CONFLICT ({_KEY}) DO NOTHING"
         )
         stored = cursor.rowcount
         cursor.execute("DELETE FROM incoming_reading")
