@@ -55,6 +55,22 @@ def test_a_malformed_message_is_kept_with_its_reason_and_stops_nothing(app: App)
     assert kept[1].reason == "topic 'v2v/POC1': expected v2v/<site>/<equipment>/<sensor>"
 
 
+def test_a_malformed_message_naming_a_nul_is_kept_and_stops_nothing(app: App) -> None:
+    """A payload with a field named by a NUL character: its reason names the field, and
+    PostgreSQL's text holds no NUL; the reason says it as \\x00, the payload is kept as it
+    came, and the batch's readings are stored (before, the whole batch was refused)."""
+    topic, body = message(2)
+    odd = body.replace(b'"seq": 2', b'"seq": 2, "\\u0000": 1')
+    result = telemetry.ingest(app, [message(1), (topic, odd)])
+    assert (result.stored, result.quarantined) == (1, 1)
+    with app.reader() as connection:
+        kept = connection.execute(
+            sa.select(t.reading_quarantine.c.payload, t.reading_quarantine.c.reason)
+        ).one()
+    assert bytes(kept.payload) == odd
+    assert "\x00" not in kept.reason and "payload.\\x00: " in kept.reason
+
+
 def test_a_value_that_is_not_a_number_is_refused_at_the_edge(app: App) -> None:
     topic, body = message(2)
     overflow = body.replace(b'"value": 37.0', b'"value": 1e309')  # JSON's "infinity"

@@ -151,12 +151,18 @@ def _copy(connection: sa.Connection, readings: Sequence[Reading], received_at: d
     return int(stored)
 
 
+def _text(untrusted: str) -> str:
+    return untrusted.replace("\x00", "\\x00")
+
+
 def quarantine(
     connection: sa.Connection, refused: Sequence[tuple[str, bytes, str]], received_at: datetime
 ) -> None:
-    """Keep each refused message (topic, payload, reason)."""
+    """Keep each refused message (topic, payload, reason). The payload is kept as it came;
+    a NUL in the topic or the reason (which may name a field of the payload) is written
+    ``\\x00``, since PostgreSQL's text holds none and would refuse the whole batch."""
     if refused:
-        rows = [{"topic": topic[:300], "payload": payload, "reason": reason,
+        rows = [{"topic": _text(topic)[:300], "payload": payload, "reason": _text(reason),
                  "received_at": received_at} for topic, payload, reason in refused]  # fmt: skip
         with _database_errors():
             connection.execute(t.reading_quarantine.insert(), rows)
